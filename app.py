@@ -1,0 +1,15 @@
+"""Blockwork: design PyTorch networks in the browser. Entry point: page config, session, sidebar, pages."""
+
+import streamlit as st
+
+import ui
+
+st.set_page_config(page_title="Blockwork", page_icon=":material/view_in_ar:", layout="wide")
+ui.init_session()
+
+pages = [
+    st.Page("pages/inspect.py", title="Inspect", icon=":material/account_tree:", default=True),
+]
+page = st.navigation(pages)
+ui.sidebar()
+page.run()

@@ -1,0 +1,26 @@
+"""Blockwork's library: designs of PyTorch networks, built into real torch.nn modules.
+
+    from builder import Design, build, summary, graph, save_params, load_params
+    design = Design.from_json(open("examples/tied.json").read())
+    net = build(design)                 # an ordinary nn.Sequential, lazy layers materialized
+    summary(net)                        # the parameter table (pandas)
+    graph(design)                       # graphviz.Digraph
+
+No Streamlit here: the pages call this library, and so can a notebook.
+"""
+
+from .build import DryRun, LayerRun, build, dry_run, example_input
+from .design import Block, Design, Layer, Node, Use
+from .diagram import graph
+from .errors import DesignError, ParamsError
+from .examples import example_names, load_example
+from .limits import limits
+from .params import LoadReport, check_params, load_params, read_params, save_params
+from .registry import REGISTRY
+from .table import Totals, summary, totals
+
+__all__ = [
+    "REGISTRY", "Block", "Design", "DesignError", "DryRun", "Layer", "LayerRun", "LoadReport", "Node",
+    "ParamsError", "Totals", "Use", "build", "check_params", "dry_run", "example_input", "example_names", "graph",
+    "limits", "load_example", "load_params", "read_params", "save_params", "summary", "totals",
+]

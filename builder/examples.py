@@ -1,0 +1,23 @@
+"""The example designs shipped in the repository's examples/ folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .design import Design
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+
+
+def example_names() -> list[str]:
+    """Names of the shipped examples (file stems), the chapter's first and then alphabetical."""
+    first = ["sequential_mlp", "custom_mlp", "tied", "lazy_mlp", "my_linear", "nested"]
+    names = sorted(p.stem for p in EXAMPLES_DIR.glob("*.json"))
+    return [n for n in first if n in names] + [n for n in names if n not in first]
+
+
+def load_example(name: str) -> Design:
+    """The example design `name` (e.g. "tied")."""
+    if name not in example_names():
+        raise KeyError(f"no example named {name!r}; examples: {', '.join(example_names())}")
+    return Design.from_json((EXAMPLES_DIR / f"{name}.json").read_text(encoding="utf-8"))

@@ -1,0 +1,60 @@
+"""Every size limit Blockwork enforces, in one place.
+
+Each limit has a default suited to a classroom server and an environment variable to change it. They are
+read on every call (not at import), so a deployment or a test can change them without restarting.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+_DEFAULTS = {
+    # Unique parameters of a built network (50 M floats = 200 MB): refused on the meta device first.
+    "BLOCKWORK_MAX_PARAMS": 50_000_000,
+    # Elements of any one tensor in the dry run (input or a layer's output): stops a huge conv output.
+    "BLOCKWORK_MAX_ACTIVATION": 20_000_000,
+    # Layers in a design, counting blocks and every use of a shared layer.
+    "BLOCKWORK_MAX_LAYERS": 2_000,
+    # How deeply blocks may nest.
+    "BLOCKWORK_MAX_DEPTH": 20,
+    # Characters of design JSON accepted from a browser or file.
+    "BLOCKWORK_MAX_DESIGN_CHARS": 2_000_000,
+    # Bytes of an uploaded file (weights, data); also set in .streamlit/config.toml for the browser.
+    "BLOCKWORK_MAX_UPLOAD_MB": 200,
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_params: int
+    max_activation: int
+    max_layers: int
+    max_depth: int
+    max_design_chars: int
+    max_upload_mb: int
+
+
+def _read(name: str) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return _DEFAULTS[name]
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"environment variable {name} must be positive, got {value}")
+    return value
+
+
+def limits() -> Limits:
+    """The limits in force now (defaults overridden by environment variables)."""
+    return Limits(
+        max_params=_read("BLOCKWORK_MAX_PARAMS"),
+        max_activation=_read("BLOCKWORK_MAX_ACTIVATION"),
+        max_layers=_read("BLOCKWORK_MAX_LAYERS"),
+        max_depth=_read("BLOCKWORK_MAX_DEPTH"),
+        max_design_chars=_read("BLOCKWORK_MAX_DESIGN_CHARS"),
+        max_upload_mb=_read("BLOCKWORK_MAX_UPLOAD_MB"),
+    )
