@@ -1,0 +1,38 @@
+"""The Inspect page in a real browser: the example's layers are drawn in the graph SVG."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+from .conftest import WAIT_MS, no_errors, wait_idle
+
+
+def graph_labels(page: Page) -> list[str]:
+    nodes = page.locator(".st-key-graph svg g.node text")
+    expect(nodes.first).to_be_visible(timeout=WAIT_MS)
+    return nodes.all_text_contents()
+
+
+def test_default_example_is_drawn(page: Page, app_url: str) -> None:
+    page.goto(app_url)
+    wait_idle(page)
+    labels = graph_labels(page)
+    assert "0 · Linear" in labels and "20 → 256" in labels
+    assert "2 · Linear" in labels and "256 → 10" in labels
+    assert "1 · ReLU" in labels
+    no_errors(page)
+
+
+def test_picking_the_tied_example_draws_one_weights_node(page: Page, app_url: str) -> None:
+    page.goto(app_url)
+    wait_idle(page)
+    page.locator(".st-key-example").click()
+    page.get_by_role("option", name="tied", exact=True).click()
+    wait_idle(page)
+    expect(page.locator(".st-key-graph svg g.node text", has_text="4 · Linear")).to_be_visible(timeout=WAIT_MS)
+    labels = graph_labels(page)
+    assert labels.count("shared 'shared'") == 2  # the same layer drawn at both of its uses
+    assert "shared weights 'shared'" in labels and "used 2×" in labels
+    # the dashed links from the one weights node to each use
+    assert page.locator(".st-key-graph svg g.edge title", has_text="weights_shared").count() == 2
+    no_errors(page)
