@@ -173,7 +173,7 @@ class _MetaBuilder:
             if id(module) not in own:
                 n = sum(p.numel() for p in module.parameters() if not is_lazy(p))
                 own[id(module)] = (n, path, kind)
-        largest = sorted(own.values(), key=lambda t: -t[0])[:3]
+        largest = sorted((t for t in own.values() if t[0]), key=lambda t: -t[0])[:3]
         names = "; ".join(f"{path} {kind}: {n:,}" for n, path, kind in largest)
         when = "after torch inferred the lazy sizes" if after_dry_run else "before any memory is allocated"
         raise DesignError(f"the design has {total:,} parameters, over the budget of {cap:,} "
