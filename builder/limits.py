@@ -22,6 +22,10 @@ _DEFAULTS = {
     "BLOCKWORK_MAX_DESIGN_CHARS": 2_000_000,
     # Bytes of an uploaded file (weights, data); also set in .streamlit/config.toml for the browser.
     "BLOCKWORK_MAX_UPLOAD_MB": 200,
+    # Rows (samples) of training data: an uploaded CSV or a generated built-in set.
+    "BLOCKWORK_MAX_DATA_ROWS": 100_000,
+    # Columns of an uploaded CSV.
+    "BLOCKWORK_MAX_DATA_COLUMNS": 1_000,
 }
 
 
@@ -33,6 +37,8 @@ class Limits:
     max_depth: int
     max_design_chars: int
     max_upload_mb: int
+    max_data_rows: int = _DEFAULTS["BLOCKWORK_MAX_DATA_ROWS"]
+    max_data_columns: int = _DEFAULTS["BLOCKWORK_MAX_DATA_COLUMNS"]
 
 
 def _read(name: str) -> int:
@@ -57,4 +63,6 @@ def limits() -> Limits:
         max_depth=_read("BLOCKWORK_MAX_DEPTH"),
         max_design_chars=_read("BLOCKWORK_MAX_DESIGN_CHARS"),
         max_upload_mb=_read("BLOCKWORK_MAX_UPLOAD_MB"),
+        max_data_rows=_read("BLOCKWORK_MAX_DATA_ROWS"),
+        max_data_columns=_read("BLOCKWORK_MAX_DATA_COLUMNS"),
     )
