@@ -74,6 +74,13 @@ def sidebar() -> None:
     labels = {d.id: d.label for d in devices}
     if st.session_state.device not in ids:
         st.session_state.device = "cpu"
-    st.sidebar.selectbox("Device", ids, key="device", format_func=labels.get,
+
+    def pick() -> None:
+        st.session_state.device = st.session_state.device_select
+
+    # The widget has its own key: a widget's key is dropped when a page does not draw it, the session's
+    # device must survive that.
+    st.sidebar.selectbox("Device", ids, key="device_select", index=ids.index(st.session_state.device),
+                         format_func=labels.get, on_change=pick,
                          help="Where the session's network lives and runs (the chapter's try_gpu() picks the "
                               "first GPU when there is one).")

@@ -1,0 +1,77 @@
+"""graph(): DOT from input to output with types, arguments, shapes, clusters, lazy and shared marks."""
+
+from __future__ import annotations
+
+import re
+
+from builder import Design, graph, load_example
+
+
+def labels(dot: str) -> dict[str, str]:
+    """node id -> label text."""
+    return {m[0]: m[1] or m[2] for m in re.findall(r'^\s*(\w+) \[label=(?:"([^"]*)"|(\w+))', dot, flags=re.M)}
+
+
+def edges(dot: str) -> list[tuple[str, str]]:
+    return re.findall(r"^\s*(\w+) -> (\w+)", dot, flags=re.M)
+
+
+def test_chain_from_input_to_output_with_shapes() -> None:
+    dot = graph(load_example("sequential_mlp")).source
+    nodes = labels(dot)
+    assert nodes["input"] == "input\n(2, 20)"
+    assert nodes["n_0"] == "0 · Linear\n20 → 256\n→ (2, 256)"
+    assert nodes["n_1"] == "1 · ReLU\n→ (2, 256)"
+    assert nodes["output"] == "output\n(2, 10)"
+    assert edges(dot) == [("input", "n_0"), ("n_0", "n_1"), ("n_1", "n_2"), ("n_2", "output")]
+
+
+def test_graph_is_deterministic() -> None:
+    assert graph(load_example("nested")).source == graph(load_example("nested")).source
+
+
+def test_nested_blocks_are_clusters_and_lazy_layers_marked() -> None:
+    design = load_example("nested")
+    dot = graph(design).source
+    assert "subgraph cluster_n_0 {" in dot and "subgraph cluster_n_0_net {" in dot
+    nodes = labels(dot)
+    assert nodes["n_0_net_0"] == "0 · LazyLinear\n20 → 64\nlazy: inferred\n→ (2, 64)"
+    assert nodes["n_0_linear"].startswith("linear · LazyLinear\n32 → 16")
+    pending = labels(graph(design, inferred=False).source)
+    assert pending["n_0_net_0"] == "0 · LazyLinear\n? → 64\nlazy: size pending"
+    assert "dashed" in re.search(r"n_0_net_0 \[.*?style=\"([^\"]*)\"", dot, flags=re.S)[1]
+
+
+def test_shared_uses_share_a_colour_and_one_weights_node() -> None:
+    dot = graph(load_example("tied")).source
+    nodes = labels(dot)
+    assert "shared 'shared'" in nodes["n_2"] and "shared 'shared'" in nodes["n_4"]
+    assert "shared" not in nodes["n_0"]
+    assert nodes["weights_shared"] == "shared weights 'shared'\nLinear\n72 parameters\nused 2×"
+    assert ("weights_shared", "n_2") in edges(dot) and ("weights_shared", "n_4") in edges(dot)
+    colour = re.search(r'n_2 \[.*?color="(#\w+)"', dot, flags=re.S)[1]
+    assert re.search(r'n_4 \[.*?color="(#\w+)"', dot, flags=re.S)[1] == colour != "#475569"
+
+
+def test_a_design_that_does_not_fit_is_drawn_with_the_layer_in_red() -> None:
+    d = load_example("sequential_mlp").to_dict()
+    d["layers"][2]["in_features"] = 30
+    dot = graph(Design.from_dict(d)).source
+    nodes = labels(dot)
+    assert "does not fit" in nodes["n_2"]
+    assert "→" not in nodes["n_2"].split("\n")[-1]
+    assert 'tooltip="layers[2] Linear: expects 30 input features, gets 256' in dot
+    assert "#dc2626" in re.search(r"n_2 \[.*?\]", dot, flags=re.S)[0]
+    assert nodes["output"] == "output"
+
+
+def test_shared_block_links_weights_to_each_use() -> None:
+    design = Design.from_dict({
+        "format": 1, "input": {"shape": [2, 6]},
+        "shared": {"pair": {"type": "Sequential", "layers": [
+            {"type": "Linear", "in_features": 6, "out_features": 6}, {"type": "Tanh"}]}},
+        "layers": [{"shared": "pair"}, {"shared": "pair"}]})
+    dot = graph(design).source
+    assert ("weights_pair", "n_0_0") in edges(dot) and ("weights_pair", "n_1_0") in edges(dot)
+    assert "used 2×" in labels(dot)["weights_pair"]
+    assert "cluster_n_0" in dot and "cluster_n_1" in dot

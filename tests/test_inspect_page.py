@@ -1,0 +1,57 @@
+"""AppTest: the Inspect page shows the session's design — totals, graph, shapes, parameter table."""
+
+from __future__ import annotations
+
+from builder import Design, load_example
+
+from .conftest import open_page
+
+
+def test_default_session_shows_the_first_example(app) -> None:
+    at = open_page(app, "inspect")
+    assert at.selectbox(key="example").value == "sequential_mlp"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters"] == "7,946" and metrics["Output shape"] == "(2, 10)"
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert "20 → 256" in dot
+    params = at.dataframe[1].value
+    assert list(params["key"]) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert not at.error
+
+
+def test_picking_tied_shows_both_totals_and_marks_tied_keys(app) -> None:
+    at = open_page(app, "inspect")
+    at.selectbox(key="example").select("tied").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters"] == "121" and metrics["Counted per use"] == "193"
+    assert "121 held, 193 counted per use" in at.info[0].value
+    params = at.dataframe[1].value.set_index("key")
+    assert params.loc["2.weight", "tied_with"] == "4.weight"
+    shapes = at.dataframe[0].value
+    assert shapes["note"].str.contains("shared 'shared'").sum() == 2
+    assert "shared weights 'shared'" in at.get("graphviz_chart")[0].proto.spec
+
+
+def test_lazy_sizes_are_shown_as_inferred(app) -> None:
+    at = open_page(app, "inspect")
+    at.selectbox(key="example").select("nested").run()
+    shapes = at.dataframe[0].value
+    assert shapes["note"].str.contains("in_features=20 inferred").any()
+
+
+def test_a_design_that_does_not_build_shows_the_message_not_a_traceback(app) -> None:
+    d = load_example("sequential_mlp").to_dict()
+    d["layers"][2]["in_features"] = 30
+    app.session_state["design"] = Design.from_dict(d)
+    at = open_page(app, "inspect")
+    assert "layers[2] Linear: expects 30 input features, gets 256" in at.error[0].value
+    assert "does not fit" in at.get("graphviz_chart")[0].proto.spec
+    assert not at.exception
+
+
+def test_over_budget_design_is_refused_on_the_page(app, monkeypatch) -> None:
+    monkeypatch.setenv("BLOCKWORK_MAX_PARAMS", "1000")
+    app.session_state["design"] = load_example("lenet")
+    at = open_page(app, "inspect")
+    assert "over the budget of 1,000" in at.error[0].value
+    assert not at.exception

@@ -1,0 +1,65 @@
+"""summary() and totals() against what torch itself reports."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from builder import build, load_example, summary, totals
+from builder.table import COLUMNS
+
+from .chapter import tied
+
+
+def test_one_row_per_state_dict_entry_in_order() -> None:
+    net = build(load_example("lenet"))
+    df = summary(net)
+    assert list(df.columns) == COLUMNS
+    assert list(df["key"]) == list(net.state_dict())
+    assert list(df["count"]) == [t.numel() for t in net.state_dict().values()]
+    assert set(df["type"]) == {"Conv2d", "Linear"}
+    assert (df["device"] == "cpu").all() and (df["dtype"] == "float32").all()
+
+
+def test_tied_keys_are_marked_and_totals_differ() -> None:
+    net = tied()  # hand-written: the table must read any module, not only ours
+    df = summary(net).set_index("key")
+    assert df.loc["2.weight", "tied_with"] == "4.weight"
+    assert df.loc["4.bias", "tied_with"] == "2.bias"
+    assert df.loc["0.weight", "tied_with"] == ""
+    t = totals(net)
+    assert t.unique == sum(p.numel() for p in net.parameters()) == 121
+    assert t.per_use == sum(v.numel() for v in net.state_dict().values()) == 193
+    assert t.tied
+    assert summary(net).attrs["totals"] == {"unique": 121, "per_use": 193, "buffers": 0}
+    assert "once per use" in summary(net).attrs["note"]
+
+
+def test_buffers_are_rows_but_not_parameters() -> None:
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    df = summary(net).set_index("key")
+    assert df.loc["1.running_mean", "kind"] == "buffer"
+    assert not df.loc["1.running_mean", "requires_grad"]
+    assert df.loc["1.num_batches_tracked", "dtype"] == "int64"
+    t = totals(net)
+    assert t.unique == t.per_use == 3 * 4 + 4 + 4 + 4
+    assert t.buffers == 4 + 4 + 1
+
+
+def test_lazy_parameters_are_shown_uninitialized() -> None:
+    net = nn.Sequential(nn.LazyLinear(5))
+    df = summary(net)
+    assert list(df["shape"]) == ["uninitialized", "uninitialized"]
+    assert df["count"].isna().all()
+    assert totals(net).unique == 0
+
+
+def test_summary_leaves_the_network_as_it_was() -> None:
+    net = build(load_example("tied"))
+    net.eval()
+    net(torch.randn(2, 4)).sum().backward()
+    grads = {k: p.grad.clone() for k, p in net.named_parameters()}
+    summary(net)
+    assert not net.training
+    for k, p in net.named_parameters():
+        assert torch.equal(p.grad, grads[k])
