@@ -19,6 +19,7 @@ from torch.nn.parameter import is_lazy
 
 from .design import Block, Design, Layer, Node, Use, child_key
 from .errors import DesignError
+from .init import initialize
 from .limits import limits
 from .registry import BLOCK_TYPE, REGISTRY, ArgError, check_args, check_input
 
@@ -77,21 +78,17 @@ def build(design: Design, device: str | torch.device = "cpu", *, seed: int | Non
     """Build the design as an ordinary torch.nn.Module on `device`, its lazy layers already materialized.
 
     The top module is an nn.Sequential; blocks are nested nn.Sequentials; a shared layer is one module
-    object at every position that uses it. With `seed`, weights are reproducible (and equal to hand-written
-    construction under torch.manual_seed(seed) for designs without shared layers). The global RNG is left as
-    it was when a seed is given.
+    object at every position that uses it. With `seed` (else the design's own `seed`), weights are reproducible
+    (and equal to hand-written construction under torch.manual_seed(seed) for designs without shared layers
+    or init methods). The global RNG is left as it was when a seed is given. The design's `init` methods
+    (builder.init) run after PyTorch's default initialization.
     """
     if not isinstance(design, Design):
         raise TypeError(f"build expects a Design, got {type(design).__name__}")
     net, _ = _MetaBuilder(design).run()
     target = torch.device(device)
     net.to_empty(device=target)
-    if seed is None:
-        _reset(net)
-    else:
-        with torch.random.fork_rng(devices=[target] if target.type == "cuda" else []):
-            torch.manual_seed(seed)
-            _reset(net)
+    initialize(net, design, seed)  # _reset, then the design's init methods, under the seed
     return net
 
 

@@ -28,12 +28,13 @@ from typing import Any, TypeAlias
 from torch import nn
 
 from .errors import DesignError
+from .init import INIT_TYPES, check_init, check_seed
 from .limits import limits
 from .registry import BLOCK_TYPE, REGISTRY, ArgError, check_args
 
 FORMAT = 1
-DTYPES = ("float32", "float64", "int64")  # example input dtypes; int64 feeds Embedding
-_RESERVED = {"type", "name", "layers", "shared"}
+DTYPES = ("float32", "int64")  # example input dtypes; int64 feeds Embedding
+_RESERVED = {"type", "name", "layers", "shared", "init"}
 _SEQUENTIAL_ATTRS = frozenset(dir(nn.Sequential()))
 
 
@@ -44,6 +45,7 @@ class Layer:
     type: str
     args: Mapping[str, Any] = field(default_factory=dict)
     name: str | None = None
+    init: Mapping[str, Any] | None = None  # how its weight starts (builder.init); None: inherited
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Block:
 
     layers: tuple[Node, ...] = ()
     name: str | None = None
+    init: Mapping[str, Any] | None = None  # default init for the layers inside (builder.init)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class Design:
     shared: Mapping[str, Layer | Block] = field(default_factory=dict)
     name: str = "untitled"
     description: str = ""
+    init: Mapping[str, Any] | None = None  # default init for every layer (builder.init); None: PyTorch's
+    seed: int | None = None  # makes the built weights reproducible
 
     # -- reading and writing -------------------------------------------------------------------------
 
@@ -114,6 +119,10 @@ class Design:
         if self.shared:
             out["shared"] = {k: _node_to_dict(v) for k, v in self.shared.items()}
         out["layers"] = [_node_to_dict(n) for n in self.layers]
+        if self.init is not None:
+            out["init"] = dict(self.init)
+        if self.seed is not None:
+            out["seed"] = self.seed
         return out
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -153,6 +162,8 @@ def _node_to_dict(node: Node) -> dict[str, Any]:
         out = {"type": node.type, **{k: list(v) if isinstance(v, tuple) else v for k, v in node.args.items()}}
     if node.name is not None:
         out["name"] = node.name
+    if getattr(node, "init", None) is not None:
+        out["init"] = dict(node.init)
     return out
 
 
@@ -171,7 +182,8 @@ class _Parser:
     def design(self, data: Any) -> Design:
         if not isinstance(data, dict):
             raise DesignError(f"design must be a JSON object, got {_describe(data)}")
-        unknown = sorted(set(data) - {"format", "name", "description", "input", "shared", "layers"})
+        unknown = sorted(set(data) - {"format", "name", "description", "input", "shared", "layers", "init",
+                                      "seed"})
         if unknown:
             raise DesignError(f"design has an unknown field {unknown[0]!r}", unknown[0])
         fmt = data.get("format")
@@ -199,8 +211,9 @@ class _Parser:
         layers = self.nodes(data.get("layers"), "layers", depth=1, shared=shared)
         if not layers:
             raise DesignError("layers: a design needs at least one layer", "layers")
+        init = check_init(data["init"], "init") if data.get("init") is not None else None
         return Design(layers=layers, input_shape=shape, input_dtype=dtype, shared=shared,
-                      name=name, description=description)
+                      name=name, description=description, init=init, seed=check_seed(data.get("seed")))
 
     def text(self, value: Any, where: str, max_len: int) -> str:
         if not isinstance(value, str):
@@ -286,17 +299,17 @@ class _Parser:
         if kind is None:
             raise DesignError(f"{where}: needs a 'type' (a torch.nn class name) or 'shared'", where)
         if kind == BLOCK_TYPE:
-            extra = sorted(set(spec) - {"type", "layers", "name"})
+            extra = sorted(set(spec) - {"type", "layers", "name", "init"})
             if extra:
-                raise DesignError(f"{where}: a Sequential block takes only 'layers' and 'name', not {extra[0]!r}",
-                                  f"{where}.{extra[0]}")
+                raise DesignError(f"{where}: a Sequential block takes only 'layers', 'name' and 'init', "
+                                  f"not {extra[0]!r}", f"{where}.{extra[0]}")
             if depth >= self.limits.max_depth:
                 raise DesignError(f"{where}: blocks nest more than {self.limits.max_depth} deep "
                                   f"(BLOCKWORK_MAX_DEPTH)", where)
             children = self.nodes(spec.get("layers"), f"{where}.layers", depth + 1, shared)
             if not children:
                 raise DesignError(f"{where}.layers: a block needs at least one layer", f"{where}.layers")
-            return Block(layers=children, name=name)
+            return Block(layers=children, name=name, init=self.init(spec, where))
         lt = REGISTRY.get(kind) if isinstance(kind, str) else None
         if lt is None:
             known = ", ".join(sorted(REGISTRY))
@@ -311,4 +324,11 @@ class _Parser:
         except ArgError as e:
             raise DesignError(str(e), f"{where}.{e.arg}" if e.arg else where) from None
         # keep the arguments as given (not defaults), in canonical form (tuples for lists)
-        return Layer(type=kind, args={k: kwargs[k] for k in args}, name=name)
+        init = self.init(spec, where)
+        if init is not None and kind not in INIT_TYPES:
+            raise DesignError(f"{where}.init: {kind} has no weight matrix or kernel to initialize (init applies "
+                              f"to {', '.join(sorted(INIT_TYPES))})", f"{where}.init")
+        return Layer(type=kind, args={k: kwargs[k] for k in args}, name=name, init=init)
+
+    def init(self, spec: dict[str, Any], where: str) -> dict[str, Any] | None:
+        return check_init(spec["init"], f"{where}.init") if spec.get("init") is not None else None
