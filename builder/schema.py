@@ -1,0 +1,126 @@
+"""The JSON Schema of design documents, generated from the layer registry (the one source of truth).
+
+`docs/design.schema.json` is this schema written out; a test keeps the two equal. Regenerate with
+`python -m builder.schema > docs/design.schema.json`. The schema lets editors and other tools check a design
+without Blockwork; Blockwork itself checks more (shapes, names, budgets) when it parses and builds.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .design import DTYPES, FORMAT
+from .registry import BLOCK_TYPE, REGISTRY, REQUIRED, Arg, LayerType
+
+_ID = "^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _ints(arg: Arg, length: int | None) -> dict[str, Any]:
+    one = _number(arg, "integer")
+    many: dict[str, Any] = {"type": "array", "items": one, "minItems": length or 1, "maxItems": length or 64}
+    return {"anyOf": [one, many]}
+
+
+def _number(arg: Arg, kind: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": kind}
+    if arg.min is not None:
+        out["minimum"] = arg.min
+    if arg.max is not None:
+        out["maximum"] = arg.max
+    return out
+
+
+def _arg_schema(arg: Arg) -> dict[str, Any]:
+    kind = arg.kind
+    if kind in ("int", "float"):
+        out = _number(arg, "integer" if kind == "int" else "number")
+    elif kind == "bool":
+        out = {"type": "boolean"}
+    elif kind == "choice":
+        out = {"enum": list(arg.choices)}
+    elif kind in ("int1", "int2"):
+        out = _ints(arg, int(kind[-1]))
+    elif kind in ("padding1", "padding2"):
+        out = {"anyOf": [*_ints(arg, int(kind[-1]))["anyOf"], {"enum": ["same", "valid"]}]}
+    elif kind == "ints":
+        out = _ints(arg, None)
+    else:
+        raise AssertionError(kind)
+    if arg.optional:
+        out = {"anyOf": [out, {"type": "null"}]}
+    if arg.help:
+        out["description"] = arg.help
+    if arg.default is not REQUIRED:
+        out["default"] = arg.default
+    return out
+
+
+def _layer_schema(lt: LayerType) -> dict[str, Any]:
+    props: dict[str, Any] = {"type": {"const": lt.name}, "name": {"$ref": "#/$defs/name"}}
+    props.update({a.name: _arg_schema(a) for a in lt.args})
+    return {
+        "title": lt.name,
+        "description": lt.doc,
+        "type": "object",
+        "properties": props,
+        "required": ["type", *(a.name for a in lt.args if a.required)],
+        "additionalProperties": False,
+    }
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of design format FORMAT."""
+    layer_refs = [{"$ref": f"#/$defs/{name}"} for name in REGISTRY]
+    defs: dict[str, Any] = {
+        "name": {"type": "string", "pattern": _ID, "maxLength": 64,
+                 "description": "child name; unnamed children are indexed by position as nn.Sequential does"},
+        "node": {"anyOf": [{"$ref": "#/$defs/block"}, {"$ref": "#/$defs/use"}, *layer_refs]},
+        "block": {
+            "title": "block", "description": "a nested nn.Sequential", "type": "object",
+            "properties": {"type": {"const": BLOCK_TYPE}, "name": {"$ref": "#/$defs/name"},
+                           "layers": {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1}},
+            "required": ["type", "layers"], "additionalProperties": False,
+        },
+        "use": {
+            "title": "use of a shared layer", "type": "object",
+            "properties": {"shared": {"type": "string", "pattern": _ID}, "name": {"$ref": "#/$defs/name"}},
+            "required": ["shared"], "additionalProperties": False,
+        },
+    }
+    defs.update({name: _layer_schema(lt) for name, lt in REGISTRY.items()})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://blockwork.invalid/design-format-{FORMAT}.schema.json",
+        "title": "Blockwork design",
+        "description": "A PyTorch network as a stack of layers, nested blocks and shared layers. "
+                       "See docs/design-format.md.",
+        "type": "object",
+        "properties": {
+            "format": {"const": FORMAT},
+            "name": {"type": "string", "maxLength": 100},
+            "description": {"type": "string", "maxLength": 5000},
+            "input": {
+                "type": "object",
+                "properties": {
+                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 1},
+                              "minItems": 1, "maxItems": 8},
+                    "dtype": {"enum": list(DTYPES), "default": "float32"},
+                },
+                "required": ["shape"], "additionalProperties": False,
+            },
+            "shared": {
+                "type": "object",
+                "propertyNames": {"pattern": _ID},
+                "additionalProperties": {"anyOf": [{"$ref": "#/$defs/block"}, *layer_refs]},
+            },
+            "layers": {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1},
+        },
+        "required": ["format", "input", "layers"],
+        "additionalProperties": False,
+        "$defs": defs,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
