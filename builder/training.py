@@ -1,0 +1,369 @@
+"""Training a network on a Dataset: a plain PyTorch loop with a history, a progress callback and a stop.
+
+    from builder.training import TrainConfig, train
+    history = train(net, make_dataset("moons"), TrainConfig(optimizer="adam", lr=0.01, epochs=30, seed=0))
+    history.last.val_acc                         # 0.97...
+
+The network is trained in place, where it lives (its parameters' device): the session's module *is* the
+trained model, so saving it (`save_params`) saves the trained weights. The loss follows the task:
+cross-entropy on class scores (N, C) for classification, mean squared error for regression.
+
+`Trainer` is the same loop one epoch at a time, so a page can train in short slices across reruns and stay
+responsive; `Trainer.stop()` (or a callback returning True) ends the run between two batches, keeping the
+weights reached so far. With the same seed, starting weights and data, two runs give identical weights:
+the split, the shuffling and any dropout draw from the run's own random state, not the global one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Literal
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .data import DataError, Dataset
+
+OPTIMIZERS = ("sgd", "adam")
+EVAL_BATCH = 4096  # samples per forward pass when evaluating (no gradients, so big batches are cheap)
+
+
+class TrainingError(ValueError):
+    """A training setting out of range, or a network whose output does not fit the task. `field` names
+    the setting at fault when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train. Validated on construction (TrainingError naming the field)."""
+
+    optimizer: Literal["sgd", "adam"] = "adam"  # Adam forgives a rough learning rate; SGD is the chapter's
+    lr: float = 0.01  # Adam's usual 1e-3 is slow for tiny nets and a few dozen epochs
+    batch_size: int = 32  # small batches: many updates per epoch on small data sets
+    epochs: int = 20
+    weight_decay: float = 0.0  # L2 penalty, as torch.optim's weight_decay
+    momentum: float = 0.0  # SGD only; 0 is plain minibatch SGD as in the book
+    val_fraction: float = 0.2  # held out before training, never trained on
+    seed: int = 0  # the split, the shuffling and dropout
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise TrainingError(f"optimizer: must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
+                                "optimizer")
+        _number(self, "lr", low=0, high=10, open_low=True)
+        _whole(self, "batch_size", 1, 1_000_000)
+        _whole(self, "epochs", 1, 100_000)
+        _number(self, "weight_decay", low=0, high=10)
+        _number(self, "momentum", low=0, high=1, open_high=True)
+        _number(self, "val_fraction", low=0, high=0.9)
+        _whole(self, "seed", 0, 2**63 - 1)
+
+
+def _whole(config: TrainConfig, name: str, low: int, high: int) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise TrainingError(f"{name}: must be a whole number from {low:,} to {high:,}, got {value!r}", name)
+
+
+def _number(config: TrainConfig, name: str, low: float, high: float, open_low: bool = False,
+            open_high: bool = False) -> None:
+    value = getattr(config, name)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
+    if not ok:
+        span = f"{'above' if open_low else 'from'} {low:g} {'and below' if open_high else 'to'} {high:g}"
+        raise TrainingError(f"{name}: must be a number {span}, got {value!r}", name)
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch. Train figures are averaged over the epoch's batches (the weights moved during it);
+    validation figures are for the weights at its end. Accuracies are None for regression."""
+
+    epoch: int  # 1-based
+    train_loss: float
+    val_loss: float | None
+    train_acc: float | None
+    val_acc: float | None
+    steps: int  # optimizer steps taken in this epoch
+    seconds: float
+    complete: bool = True  # False when the run was stopped part-way through this epoch
+
+
+@dataclass
+class History:
+    """Everything a run did, epoch by epoch."""
+
+    task: str
+    config: TrainConfig
+    data: str  # the data set's name
+    epochs: list[EpochStats] = field(default_factory=list)
+    stopped: bool = False  # ended by a stop request rather than by running out of epochs
+
+    @property
+    def last(self) -> EpochStats | None:
+        return self.epochs[-1] if self.epochs else None
+
+    @property
+    def steps(self) -> int:
+        return sum(e.steps for e in self.epochs)
+
+    @property
+    def seconds(self) -> float:
+        return sum(e.seconds for e in self.epochs)
+
+    def frame(self) -> pd.DataFrame:
+        """One row per epoch, the columns of EpochStats."""
+        return pd.DataFrame([asdict(e) for e in self.epochs], columns=[f.name for f in fields(EpochStats)])
+
+
+Callback = Callable[[EpochStats, History], bool | None]
+
+
+class Trainer:
+    """One training run of `net` on `data`, advanced an epoch at a time.
+
+    Checks everything before the first step: settings, that the data's samples fit the network and that its
+    output fits the task (class scores (N, C) with C = the number of classes, or (N, k) values).
+    """
+
+    def __init__(self, net: nn.Module, data: Dataset, config: TrainConfig | None = None) -> None:
+        config = config or TrainConfig()
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        params = list(net.parameters())
+        if not params:
+            raise TrainingError("the network has no parameters to train")
+        self.net, self.data, self.config = net, data, config
+        self.device = params[0].device
+        n = len(data)
+        n_val = round(n * config.val_fraction)
+        if config.val_fraction > 0:
+            n_val = max(n_val, 1)
+        if n - n_val < 1:
+            raise TrainingError(f"val_fraction: {config.val_fraction:g} of {n} samples leaves none to train on",
+                                "val_fraction")
+        split = torch.Generator().manual_seed(config.seed)
+        order = torch.randperm(n, generator=split)
+        val, tr = order[:n_val], order[n_val:]
+        self.X_train, self.y_train = data.X[tr].to(self.device), data.y[tr].to(self.device)
+        self.X_val, self.y_val = data.X[val].to(self.device), data.y[val].to(self.device)
+        self.classify = data.task == "classification"
+        self.loss_fn: nn.Module = nn.CrossEntropyLoss() if self.classify else nn.MSELoss()
+        self._check_output()
+        if config.optimizer == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        # The run's own random streams: shuffling (a CPU generator) and whatever the network draws (dropout),
+        # kept apart from the global RNG so that slicing the run across reruns does not change it.
+        self._shuffle = torch.Generator().manual_seed(config.seed + 1)
+        with torch.random.fork_rng(devices=self._cuda()):
+            torch.manual_seed(config.seed + 2)
+            self._rng = self._rng_state()
+        self.history = History(task=data.task, config=config, data=data.name)
+        self._stop = False
+
+    # -- state -----------------------------------------------------------------------------------------
+
+    @property
+    def epoch(self) -> int:
+        """Epochs done so far."""
+        return len(self.history.epochs)
+
+    @property
+    def done(self) -> bool:
+        return self.history.stopped or self.epoch >= self.config.epochs
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the planned epochs done, 0 to 1."""
+        return 1.0 if self.done else self.epoch / self.config.epochs
+
+    def stop(self) -> None:
+        """Ask the run to end after the current batch (safe from another thread); the weights stay."""
+        self._stop = True
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    def run(self, callback: Callback | None = None, max_seconds: float | None = None) -> History:
+        """Train until the planned epochs are done, a stop is asked, or `max_seconds` have passed.
+
+        `callback(stats, history)` is called after every epoch; returning True asks to stop. With
+        `max_seconds`, returns early (the run is not stopped; call again to go on) — for training in slices.
+        """
+        start = time.perf_counter()
+        while not self.done:
+            stats = self.run_epoch()
+            if callback is not None and callback(stats, self.history):
+                self.stop()
+                self.history.stopped = True
+            if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+                break
+        return self.history
+
+    def run_epoch(self) -> EpochStats:
+        """One pass over the training split in shuffled minibatches, then a validation pass."""
+        if self.done:
+            raise TrainingError("this run is over; start a new one to train more")
+        start = time.perf_counter()
+        net, opt, loss_fn = self.net, self.optimizer, self.loss_fn
+        bs = self.config.batch_size
+        n = len(self.X_train)
+        order = torch.randperm(n, generator=self._shuffle).to(self.device)
+        was_training = net.training
+        losses: list[torch.Tensor] = []  # kept on the device: no sync per step
+        outputs: list[torch.Tensor] = []
+        seen = 0
+        try:
+            with torch.random.fork_rng(devices=self._cuda()):
+                self._set_rng_state(self._rng)
+                net.train()
+                for i in range(0, n, bs):
+                    if self._stop:
+                        break
+                    idx = order[i:i + bs]
+                    xb, yb = self.X_train[idx], self.y_train[idx]
+                    opt.zero_grad(set_to_none=True)
+                    out = net(xb)
+                    loss = loss_fn(self._shape(out), yb)
+                    loss.backward()
+                    opt.step()
+                    losses.append(loss.detach())
+                    outputs.append(out.detach())
+                    seen += len(idx)
+                self._rng = self._rng_state()
+        finally:
+            net.train(was_training)
+        steps = len(losses)
+        if steps == 0:  # stopped before the first batch of this epoch
+            self.history.stopped = True
+            return self.history.epochs[-1] if self.history.epochs else self._empty()
+        sizes = torch.tensor([min(bs, n - i * bs) for i in range(steps)], dtype=torch.float32, device=self.device)
+        train_loss = float((torch.stack(losses) * sizes).sum() / seen)
+        train_acc = None
+        if self.classify:
+            predicted = torch.cat(outputs).argmax(1)
+            train_acc = float((predicted == self.y_train[order[:seen]]).float().mean())
+        val_loss, val_acc = self.evaluate(self.X_val, self.y_val) if len(self.X_val) else (None, None)
+        complete = seen == n
+        stats = EpochStats(self.epoch + 1, train_loss, val_loss, train_acc, val_acc, steps,
+                           time.perf_counter() - start, complete)
+        self.history.epochs.append(stats)
+        if self._stop:
+            self.history.stopped = True
+        return stats
+
+    def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
+        """Mean loss and accuracy (None for regression) of the network as it is now, in eval mode."""
+        out = predict(self.net, X)
+        loss = float(self.loss_fn(self._shape(out), y))
+        acc = float((out.argmax(1) == y).float().mean()) if self.classify else None
+        return loss, acc
+
+    # -- checks and helpers ------------------------------------------------------------------------------
+
+    def _check_output(self) -> None:
+        data = self.data
+        if self.X_train.dtype != torch.float32:
+            raise DataError(f"the data '{data.name}' must hold float32 features, not {self.X_train.dtype}")
+        try:
+            out = predict(self.net, self.X_train[:2])
+        except (RuntimeError, ValueError, IndexError, TypeError) as e:
+            raise DataError(f"the network cannot take samples of '{data.name}' (shape {data.sample_shape}): "
+                            f"{str(e).strip().splitlines()[0]}") from None
+        shape = tuple(out.shape[1:])
+        if self.classify:
+            c = data.num_classes
+            if shape != (c,):
+                raise TrainingError(
+                    f"the network's output is {tuple(out.shape)} for 2 samples; classifying '{data.name}' into "
+                    f"{c} classes needs ({2}, {c}), one score per class: make the last layer's output size {c}")
+        else:
+            k = data.y.shape[1] if data.y.ndim == 2 else 1
+            if shape != (k,) and not (k == 1 and shape == ()):
+                raise TrainingError(
+                    f"the network's output is {tuple(out.shape)} for 2 samples; predicting {k} value"
+                    f"{'s' * (k != 1)} per sample of '{data.name}' needs (2, {k}): make the last layer's output "
+                    f"size {k}")
+
+    def _shape(self, out: torch.Tensor) -> torch.Tensor:
+        return out.unsqueeze(1) if not self.classify and out.ndim == 1 else out
+
+    def _cuda(self) -> list[torch.device]:
+        return [self.device] if self.device.type == "cuda" else []
+
+    def _rng_state(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return torch.get_rng_state(), cuda
+
+    def _set_rng_state(self, state: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+        torch.set_rng_state(state[0])
+        if state[1] is not None:
+            torch.cuda.set_rng_state(state[1], self.device)
+
+    def _empty(self) -> EpochStats:
+        return EpochStats(0, math.nan, None, None, None, 0, 0.0, False)
+
+
+def train(net: nn.Module, data: Dataset, config: TrainConfig | None = None,
+          callback: Callback | None = None) -> History:
+    """Train `net` in place on `data` (see the module docstring); returns the run's history."""
+    return Trainer(net, data, config).run(callback)
+
+
+def predict(net: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """The network's outputs for `X` (moved to the network's device), in eval mode and without gradients;
+    the network's train/eval mode is restored afterwards."""
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            parts = [net(X[i:i + EVAL_BATCH].to(device)) for i in range(0, len(X), EVAL_BATCH)]
+    finally:
+        net.train(was_training)
+    return torch.cat(parts) if parts else torch.empty(0, device=device)
+
+
+def accuracy(net: nn.Module, data: Dataset) -> float:
+    """Fraction of `data` the network classifies right (argmax of its class scores)."""
+    if data.task != "classification":
+        raise TrainingError(f"accuracy needs classification data; '{data.name}' is {data.task}")
+    out = predict(net, data.X)
+    return float((out.argmax(1).cpu() == data.y).float().mean())
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Class predictions over a rectangle of the plane, for drawing a decision boundary."""
+
+    xs: torch.Tensor  # (steps,) first coordinate
+    ys: torch.Tensor  # (steps,) second coordinate
+    labels: torch.Tensor  # (steps, steps) predicted class, row = ys, column = xs
+    confidence: torch.Tensor  # (steps, steps) softmax probability of the predicted class
+
+
+def decision_grid(net: nn.Module, data: Dataset, steps: int = 120, margin: float = 0.25) -> Grid:
+    """The network's predicted class at every point of a grid covering 2-D `data` (plus a margin)."""
+    if not data.is_2d or data.task != "classification":
+        raise DataError(f"a decision boundary needs 2-D classification data; '{data.name}' has samples of "
+                        f"shape {data.sample_shape} ({data.task})")
+    low, high = data.X.min(0).values, data.X.max(0).values
+    pad = (high - low) * margin
+    xs = torch.linspace(float(low[0] - pad[0]), float(high[0] + pad[0]), steps)
+    ys = torch.linspace(float(low[1] - pad[1]), float(high[1] + pad[1]), steps)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    points = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1)
+    probs = torch.softmax(predict(net, points).float(), 1).cpu()
+    conf, labels = probs.max(1)
+    return Grid(xs, ys, labels.reshape(steps, steps), conf.reshape(steps, steps))

@@ -1,0 +1,203 @@
+"""Training: the tied MLP learns moons, its .params work in hand-written PyTorch, stop keeps weights, seeds
+reproduce. Small data and few epochs: each test takes a fraction of a second."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from builder import build, load_example, save_params
+from builder.data import DataError, make_dataset
+from builder.training import (
+    TrainConfig,
+    Trainer,
+    TrainingError,
+    accuracy,
+    decision_grid,
+    predict,
+    train,
+)
+
+MOONS = TrainConfig(optimizer="adam", lr=0.01, batch_size=32, epochs=25, seed=0)
+
+
+def hand_written_tied_moons() -> nn.Sequential:
+    """The truth: the chapter's tied MLP written by hand, one nn.Linear object at two positions."""
+    shared = nn.Linear(16, 16)
+    return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(16, 2))
+
+
+def state(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def assert_same_state(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_tied_mlp_learns_moons_and_its_params_work_in_hand_written_pytorch() -> None:
+    data = make_dataset("moons", n=500, noise=0.15, seed=0)
+    net = build(load_example("tied_moons"), seed=0)
+    trainer = Trainer(net, data, MOONS)
+    history = trainer.run()
+    assert history.last.val_acc >= 0.95, history.frame()
+    assert net[2] is net[4]  # still one shared layer after training
+
+    truth = hand_written_tied_moons()
+    truth.load_state_dict(torch.load(io.BytesIO(save_params(net)), weights_only=True), strict=True)
+    assert truth[2] is truth[4] and torch.equal(truth[2].weight, net[2].weight)
+    truth.eval()
+    with torch.no_grad():
+        predicted = truth(trainer.X_val).argmax(1)
+    hand_acc = (predicted == trainer.y_val).float().mean().item()
+    assert hand_acc == pytest.approx(history.last.val_acc, abs=1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(truth(data.X), predict(net, data.X))
+    assert accuracy(net, data) >= 0.95
+
+
+def test_tied_layer_gets_one_update_per_step_from_both_uses() -> None:
+    """The optimizer holds the shared weight once (net.parameters() deduplicates), as in hand-written code."""
+    net = build(load_example("tied_moons"), seed=0)
+    trainer = Trainer(net, make_dataset("moons", n=64), TrainConfig(epochs=1))
+    held = [p for group in trainer.optimizer.param_groups for p in group["params"]]
+    assert len(held) == len(list(net.parameters())) == 6
+    assert sum(p is net[2].weight for p in held) == 1
+
+
+def test_stop_from_the_callback_keeps_the_weights_so_far() -> None:
+    net = build(load_example("tied_moons"), seed=0)
+    start = state(net)
+    seen: dict[str, dict[str, torch.Tensor]] = {}
+
+    def stop_after_three(stats, history) -> bool:
+        seen["at_stop"] = state(net)
+        return stats.epoch == 3
+
+    history = train(net, make_dataset("moons", n=200), TrainConfig(epochs=50, seed=0), stop_after_three)
+    assert history.stopped and len(history.epochs) == 3
+    assert_same_state(state(net), seen["at_stop"])  # no step after the stop
+    assert any(not torch.equal(state(net)[k], start[k]) for k in start)  # and the training so far is kept
+
+
+def test_stop_during_an_epoch_ends_after_the_current_batch() -> None:
+    net = build(load_example("tied_moons"), seed=0)
+    trainer = Trainer(net, make_dataset("moons", n=320), TrainConfig(epochs=5, batch_size=32, seed=0))
+    calls = []
+
+    def count(module, args, output) -> None:
+        calls.append(1)
+        if len(calls) == 4:
+            trainer.stop()
+
+    handle = net.register_forward_hook(count)
+    try:
+        trainer.run()
+    finally:
+        handle.remove()
+    assert trainer.done and trainer.history.stopped
+    last = trainer.history.last
+    assert last.epoch == 1 and not last.complete and last.steps == 4
+    with pytest.raises(TrainingError, match="this run is over"):
+        trainer.run_epoch()
+
+
+def test_same_seed_same_weights_even_in_slices_and_with_dropout() -> None:
+    def net() -> nn.Module:
+        torch.manual_seed(3)
+        return nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 2))
+
+    data = make_dataset("circles", n=200)
+    config = TrainConfig(epochs=4, seed=7)
+    a = net()
+    whole = train(a, data, config)
+
+    b = net()
+    sliced = Trainer(b, data, config)
+    while not sliced.done:
+        torch.rand(5)  # other sessions drawing from the global RNG between slices
+        sliced.run(max_seconds=0)  # one epoch per call
+    assert_same_state(state(a), state(b))
+    assert [e.train_loss for e in whole.epochs] == [e.train_loss for e in sliced.history.epochs]
+
+    c = net()
+    train(c, data, TrainConfig(epochs=4, seed=8))
+    assert any(not torch.equal(state(a)[k], state(c)[k]) for k in state(a))
+
+
+def test_training_leaves_the_global_rng_and_the_mode_alone() -> None:
+    net = build(load_example("tied_moons"), seed=0).eval()
+    before = torch.get_rng_state()
+    train(net, make_dataset("moons", n=64), TrainConfig(epochs=2))
+    assert torch.equal(torch.get_rng_state(), before)
+    assert not net.training
+
+
+def test_regression_with_sgd_finds_the_chapters_w_and_b() -> None:
+    net = build(load_example("linear_regression"), seed=0)
+    history = train(net, make_dataset("linear regression", n=1000),
+                    TrainConfig(optimizer="sgd", lr=0.03, batch_size=10, epochs=3, seed=0))
+    assert history.task == "regression" and history.last.val_acc is None and history.last.val_loss < 1e-3
+    torch.testing.assert_close(net[0].weight.detach(), torch.tensor([[2.0, -3.4]]), atol=0.02, rtol=0)
+    torch.testing.assert_close(net[0].bias.detach(), torch.tensor([4.2]), atol=0.02, rtol=0)
+
+
+def test_a_small_conv_net_learns_the_digits() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                        nn.Linear(8 * 4 * 4, 10))
+    history = train(net, make_dataset("digits", n=600), TrainConfig(epochs=8, lr=0.01, seed=0))
+    assert history.last.val_acc >= 0.85, history.frame()
+
+
+def test_history_frame_and_decision_grid() -> None:
+    net = build(load_example("tied_moons"), seed=0)
+    data = make_dataset("moons", n=100)
+    history = train(net, data, TrainConfig(epochs=3, val_fraction=0.0))
+    frame = history.frame()
+    assert list(frame["epoch"]) == [1, 2, 3] and frame["val_loss"].isna().all()
+    assert history.steps == 3 * 4
+    grid = decision_grid(net, data, steps=30)
+    assert grid.labels.shape == (30, 30) and set(grid.labels.unique().tolist()) <= {0, 1}
+    assert ((grid.confidence >= 0.5) & (grid.confidence <= 1)).all()
+    with pytest.raises(DataError, match="2-D classification"):
+        decision_grid(net, make_dataset("linear regression", n=10))
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"lr": 0}, "lr"),
+    ({"lr": float("nan")}, "lr"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"epochs": True}, "epochs"),
+    ({"weight_decay": -0.1}, "weight_decay"),
+    ({"momentum": 1.0}, "momentum"),
+    ({"val_fraction": 0.95}, "val_fraction"),
+    ({"seed": -1}, "seed"),
+])
+def test_bad_settings_name_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(TrainingError, match=f"^{field}: ") as e:
+        TrainConfig(**kwargs)
+    assert e.value.field == field
+
+
+def test_a_network_that_does_not_fit_the_task_is_refused_before_training() -> None:
+    moons = make_dataset("moons", n=50)
+    tied = build(load_example("tied"), seed=0)  # 4 inputs, 1 output
+    with pytest.raises(DataError, match=r"cannot take samples of 'moons' \(shape \(2,\)\)"):
+        Trainer(tied, moons)
+    one_output = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    before = state(one_output)
+    with pytest.raises(TrainingError, match=r"output is \(2, 1\).*make the last layer's output size 2"):
+        Trainer(one_output, moons)
+    assert_same_state(state(one_output), before)
+    with pytest.raises(TrainingError, match="output size 1"):
+        Trainer(nn.Linear(2, 3), make_dataset("linear regression", n=10))
+    with pytest.raises(TrainingError, match="no parameters"):
+        Trainer(nn.ReLU(), moons)
