@@ -14,6 +14,8 @@ from .design import Block, Design, Layer, Node, Use
 from .diagram import graph
 from .errors import DesignError, ParamsError
 from .examples import example_names, load_example
+from .gradients import LOSSES, Loss, SharedGradient, TiedGradients, make_batch, make_loss, tied_gradients
+from .lazy import instantiate, lazy_parameters
 from .limits import limits
 from .params import LoadReport, check_params, load_params, read_params, save_params
 from .registry import REGISTRY
@@ -24,3 +26,5 @@ __all__ = [
     "ParamsError", "Totals", "Use", "build", "check_params", "dry_run", "example_input", "example_names", "graph",
     "limits", "load_example", "load_params", "read_params", "save_params", "summary", "totals",
 ]
+__all__ += ["LOSSES", "Loss", "SharedGradient", "TiedGradients", "instantiate", "lazy_parameters", "make_batch",
+            "make_loss", "tied_gradients"]

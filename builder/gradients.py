@@ -1,0 +1,447 @@
+"""Gradients of tied (shared) parameters, one contribution per use, computed exactly.
+
+A shared layer is one module at several positions, so its weight receives a gradient from every place it is
+used and autograd adds them into one `.grad`. `tied_gradients` shows the parts of that sum: in a diagnostic
+forward pass each call of a module that holds a shared parameter sees its own copy of it (`p.clone()`, a
+separate node of the autograd graph), and `torch.autograd.grad` returns d loss / d copy for every copy. Those
+are the per-use contributions; an independent ordinary backward gives the `.grad` they must add up to.
+
+Both passes run on deep copies of the caller's network (under the same seed, so Dropout draws the same
+masks), so its weights, `.grad`, buffers (BatchNorm running statistics), train/eval mode and device are
+never touched.
+
+The batches and losses a page offers are here too, as pure functions of the design and a seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.parameter import is_lazy
+
+from .build import example_input
+from .design import Block, Design, Layer
+from .errors import DesignError
+
+# -- batches and losses -------------------------------------------------------------------------------
+
+BATCHES: dict[str, str] = {
+    "example": "the example input (the dry run's batch)",
+    "random": "random data of the same shape, drawn with the seed",
+}
+
+LOSSES: dict[str, str] = {
+    "sum": "sum of all outputs",
+    "mse": "mean squared error against a random target",
+    "cross_entropy": "cross-entropy against random class labels",
+}
+
+
+def make_batch(design: Design, source: str = "example", seed: int = 0, device: str | torch.device = "cpu"
+               ) -> torch.Tensor:
+    """A batch of the design's input shape.
+
+    source "example": `example_input(design)` (seed 0), the batch the dry run used; "random": standard
+    normal data drawn with `seed`, or for int64 inputs (Embedding) random indices below the smallest
+    `num_embeddings` in the design.
+    """
+    if source not in BATCHES:
+        raise DesignError(f"batch must be one of {', '.join(map(repr, BATCHES))}, got {source!r}")
+    if source == "example":
+        return example_input(design, device=device)
+    gen = torch.Generator().manual_seed(int(seed))
+    if design.input_dtype == "int64":
+        high = min(_embedding_sizes(design), default=1)
+        return torch.randint(0, high, design.input_shape, generator=gen).to(device)
+    return torch.randn(design.input_shape, generator=gen).to(device)
+
+
+def _embedding_sizes(design: Design) -> Iterator[int]:
+    nodes = [*design.shared.values(), *(n for _, _, n in design.walk())]
+    for node in nodes:
+        if isinstance(node, Block):
+            nodes.extend(node.layers)
+        elif isinstance(node, Layer) and node.type == "Embedding":
+            yield int(node.args["num_embeddings"])
+
+
+@dataclass(frozen=True, eq=False)
+class Loss:
+    """A scalar loss of the network's output; random targets are drawn once, so every call agrees."""
+
+    kind: str  # a key of LOSSES
+    output_shape: tuple[int, ...]
+    target: torch.Tensor | None = None  # MSE: a float tensor of output_shape; cross-entropy: class indices
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        if tuple(output.shape) != self.output_shape:
+            raise DesignError(f"the loss expects an output of shape {self.output_shape}, "
+                              f"got {tuple(output.shape)}")
+        if not output.is_floating_point():
+            raise DesignError(f"the loss needs a floating-point output, got {str(output.dtype).removeprefix('torch.')}")
+        if self.kind == "sum":
+            return output.sum()
+        assert self.target is not None
+        target = self.target.to(output.device)
+        if self.kind == "mse":
+            return F.mse_loss(output, target.to(output.dtype))
+        return F.cross_entropy(output, target)
+
+    def describe(self) -> str:
+        return LOSSES[self.kind]
+
+
+def make_loss(kind: str, output_shape: Sequence[int], seed: int = 0) -> Loss:
+    """The loss `kind` (a key of LOSSES) for outputs of `output_shape`, random targets drawn with `seed`.
+
+    cross_entropy reads the output as class scores: (C,), (N, C) or (N, C, d1, ...) with C >= 2 classes,
+    as torch.nn.functional.cross_entropy does, and draws labels of shape (), (N,) or (N, d1, ...).
+    """
+    shape = tuple(int(s) for s in output_shape)
+    if kind not in LOSSES:
+        raise DesignError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {kind!r}")
+    gen = torch.Generator().manual_seed(int(seed))
+    if kind == "sum":
+        return Loss(kind, shape)
+    if kind == "mse":
+        return Loss(kind, shape, torch.randn(shape, generator=gen))
+    classes = shape[0] if len(shape) == 1 else (shape[1] if len(shape) >= 2 else 0)
+    if classes < 2:
+        raise DesignError(f"cross-entropy reads the output {shape} as class scores (batch, classes, ...) and "
+                          f"needs at least 2 classes, but it has {classes}. Choose the sum or MSE loss, or end "
+                          f"the network with a layer of 2 or more outputs.")
+    label_shape = () if len(shape) == 1 else (shape[0], *shape[2:])
+    return Loss(kind, shape, torch.randint(0, classes, label_shape, generator=gen))
+
+
+# -- per-use gradients --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class SharedGradient(Sequence[torch.Tensor]):
+    """The gradient of one shared parameter, split by use. As a sequence: the per-use tensors, in order.
+
+    All tensors are detached CPU copies with the parameter's shape.
+    """
+
+    name: str  # its first state_dict key, e.g. "2.weight"
+    keys: tuple[str, ...]  # every state_dict key that holds this very tensor, e.g. ("2.weight", "4.weight")
+    where: tuple[str, ...]  # the module position of each use in forward order ("2", "4"), or "use 3"
+    uses: tuple[torch.Tensor, ...]  # d loss / d parameter through each use alone, in forward order
+    total: torch.Tensor  # the sum of the uses
+    grad: torch.Tensor  # .grad after an ordinary backward of the same loss
+    max_abs_diff: float  # max |total - grad|: zero up to float rounding
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self.uses[i]
+
+    def __len__(self) -> int:
+        return len(self.uses)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.grad.shape)
+
+    def table(self) -> pd.DataFrame:
+        """One row per use, then their sum and the ordinary .grad: norm, smallest, largest, first values."""
+        rows = [(f"use {i + 1} (at {w})" if not w.startswith("use ") else w, g)
+                for i, (w, g) in enumerate(zip(self.where, self.uses, strict=True))]
+        rows += [("sum of the uses", self.total), (".grad (ordinary backward)", self.grad)]
+        return pd.DataFrame([{
+            "gradient": label,
+            "norm": float(g.norm()),
+            "min": float(g.min()) if g.numel() else 0.0,
+            "max": float(g.max()) if g.numel() else 0.0,
+            "first values": ", ".join(f"{v:+.4f}" for v in g.flatten()[:4].tolist()),
+        } for label, g in rows])
+
+
+@dataclass(frozen=True, eq=False)
+class TiedGradients(Mapping[str, SharedGradient]):
+    """What one forward and backward gave. As a mapping: shared parameter name -> its SharedGradient."""
+
+    loss: float
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    training: bool  # whether the top module ran in train mode (Dropout on, BatchNorm batch statistics)
+    shared: Mapping[str, SharedGradient]  # in state_dict order
+    grads: Mapping[str, torch.Tensor]  # ordinary .grad of every trainable parameter by first key (zeros if unused)
+    keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # every state_dict key of each parameter
+
+    def __getitem__(self, name: str) -> SharedGradient:
+        return self.shared[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.shared)
+
+    def __len__(self) -> int:
+        return len(self.shared)
+
+    def norms(self) -> pd.DataFrame:
+        """One row per trainable parameter (tied ones once): key, shape, gradient norm, uses, tied keys."""
+        return pd.DataFrame([{
+            "parameter": name,
+            "shape": str(tuple(g.shape)),
+            "grad norm": float(g.norm()),
+            "uses": len(self.shared[name]) if name in self.shared else 1,
+            "tied_with": ", ".join(self.keys.get(name, (name,))[1:]),
+        } for name, g in self.grads.items()], columns=["parameter", "shape", "grad norm", "uses", "tied_with"])
+
+
+def tied_gradients(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor], *,
+                   train: bool | None = None, seed: int = 0) -> TiedGradients:
+    """Split the gradient of every shared parameter of `net` into one exact contribution per use.
+
+    Args:
+        net: a built network; a parameter is shared when the state_dict lists it under several keys (one
+            module at several positions, or one tensor assigned to several modules). It is left exactly as
+            it was: weights, .grad, buffers, train/eval mode and device.
+        x: the input batch; moved to the network's device.
+        loss_fn: output -> scalar tensor (e.g. `make_loss(...)`).
+        train: run in train mode (True), eval mode (False), or in the modes the network has now (None).
+        seed: the random seed of both passes, so Dropout masks agree between them.
+
+    Returns a TiedGradients: a mapping from each shared parameter's first state_dict key (e.g. "2.weight")
+    to its SharedGradient (the per-use tensors in forward order, their sum, the ordinary .grad and the largest
+    absolute difference), plus the loss and the ordinary .grad of every parameter.
+
+    Raises DesignError when the network still has lazy (uninitialized) parameters, cannot take `x`, or the
+    loss is not a scalar.
+    """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"tied_gradients expects a torch.nn.Module, got {type(net).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"tied_gradients expects the input as a tensor, got {type(x).__name__}")
+    if any(is_lazy(t) for t in (*net.parameters(), *net.buffers())):
+        raise DesignError("the network has lazy parameters that are not initialized yet; run a dry run first "
+                          "(builder.build does it)")
+    keys = _keys_by_tensor(net)
+    params = [p for p in net.parameters() if p.requires_grad]
+    names = {id(p): keys[id(p)][0] for p in params}
+    shared_ids = [id(p) for p in params if len(keys[id(p)]) > 1]
+    device = next((t.device for t in (*net.parameters(), *net.buffers())), torch.device("cpu"))
+    x = x.to(device)
+
+    # 1. The ordinary backward: what an optimizer would see in .grad.
+    work = _copy(net, train)
+    with _seeded(seed, device):
+        loss, out = _forward(work, x, loss_fn)
+        if loss.requires_grad:
+            loss.backward()
+    training = work.training
+    work_params = dict(zip((id(p) for p in net.parameters()), work.parameters(), strict=True))
+    grads = {names[i]: _cpu(work_params[i].grad, work_params[i]) for i in (id(p) for p in params)}
+    loss_value, out_shape = float(loss.detach()), tuple(out.shape)
+    del work, work_params, loss, out
+
+    # 2. The diagnostic pass: every call of a module holding a shared parameter gets its own copy of it.
+    shared: dict[str, SharedGradient] = {}
+    if shared_ids:
+        work = _copy(net, train)
+        copies = dict(zip((id(p) for p in net.parameters()), work.parameters(), strict=True))
+        target = {id(copies[i]): i for i in shared_ids}  # work's tensor -> the caller's parameter id
+        recorder = _PerUse(work, target)
+        try:
+            with _seeded(seed, device):
+                loss, _ = _forward(work, x, loss_fn)
+        finally:
+            recorder.remove()
+        flat = [t for i in shared_ids for t in recorder.uses[i]]
+        found = torch.autograd.grad(loss, flat, allow_unused=True) if flat and loss.requires_grad else ()
+        found_iter = iter(found)
+        for i in shared_ids:
+            name, where = names[i], _positions(keys[i], len(recorder.uses[i]))
+            per_use = tuple(_cpu(next(found_iter, None), copies[i]) for _ in recorder.uses[i])
+            total = torch.stack(per_use).sum(0) if per_use else torch.zeros_like(grads[name])
+            diff = float((total - grads[name]).abs().max()) if total.numel() else 0.0
+            shared[name] = SharedGradient(name, tuple(keys[i]), where, per_use, total, grads[name], diff)
+        del work, copies, recorder, loss
+    shared = {k: shared[k] for k in sorted(shared, key=list(grads).index)}
+    return TiedGradients(loss=loss_value, input_shape=tuple(x.shape), output_shape=out_shape, training=training,
+                         shared=shared, grads=grads, keys={names[id(p)]: tuple(keys[id(p)]) for p in params})
+
+
+class _PerUse:
+    """Forward hooks that give each call of a module its own copy (a clone) of the shared parameters it holds.
+
+    The clone is a separate node of the autograd graph, so d loss / d clone is the gradient through that call
+    alone; its gradient flows on into the one parameter, which therefore still receives the sum.
+    """
+
+    def __init__(self, net: nn.Module, target: Mapping[int, int]) -> None:
+        self.uses: dict[int, list[torch.Tensor]] = {i: [] for i in target.values()}
+        self.handles = []
+        for module in net.modules():  # each module object once
+            held = {n: target[id(p)] for n, p in module._parameters.items() if p is not None and id(p) in target}
+            if held:
+                self.handles.append(module.register_forward_pre_hook(self._pre(held)))
+                self.handles.append(module.register_forward_hook(self._post(), always_call=True))
+
+    def _pre(self, held: Mapping[str, int]):
+        def hook(module: nn.Module, args):
+            stack = module.__dict__.setdefault("_blockwork_saved", [])
+            stack.append({n: module._parameters[n] for n in held})
+            for n, i in held.items():
+                use = module._parameters[n].clone()  # type: ignore[union-attr]
+                self.uses[i].append(use)
+                module._parameters[n] = use  # type: ignore[assignment]  # read by forward as self.<n>
+        return hook
+
+    @staticmethod
+    def _post():
+        def hook(module: nn.Module, args, output):
+            module._parameters.update(module.__dict__["_blockwork_saved"].pop())
+        return hook
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def _keys_by_tensor(net: nn.Module) -> dict[int, list[str]]:
+    """Every state_dict key of each parameter, by the parameter's identity (tied tensors share one id)."""
+    params = {id(p) for p in net.parameters()}
+    found: dict[int, list[str]] = {}
+    for key, t in net.state_dict(keep_vars=True).items():  # keep_vars: the Parameter objects themselves
+        if id(t) in params:
+            found.setdefault(id(t), []).append(key)
+    return found
+
+
+def _positions(keys: Sequence[str], n_uses: int) -> tuple[str, ...]:
+    """The module position of each use: in an nn.Sequential calls follow the order of the keys."""
+    if n_uses == len(keys):
+        return tuple(k.rpartition(".")[0] or "(top)" for k in keys)
+    return tuple(f"use {i + 1}" for i in range(n_uses))
+
+
+def _copy(net: nn.Module, train: bool | None) -> nn.Module:
+    work = copy.deepcopy(net)  # keeps tying: a shared module is still one object in the copy
+    for p in work.parameters():
+        p.grad = None
+    if train is not None:
+        work.train(train)
+    return work
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(int(seed))
+        yield
+
+
+def _forward(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    try:
+        out = net(x)
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:
+        raise DesignError(f"the network cannot take an input of shape {tuple(x.shape)}: {_first_line(e)}") from None
+    if not isinstance(out, torch.Tensor):
+        raise DesignError(f"the network returned {type(out).__name__}, not a tensor")
+    try:
+        loss = loss_fn(out)
+    except DesignError:
+        raise
+    except (RuntimeError, ValueError, IndexError, TypeError) as e:
+        raise DesignError(f"the loss cannot take the output of shape {tuple(out.shape)}: {_first_line(e)}") from None
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise DesignError(f"the loss must be a single number (a scalar tensor), got {shape}")
+    return loss.reshape(()), out
+
+
+def _cpu(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(like.shape, dtype=like.dtype) if t is None else t.detach().to("cpu", copy=True)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+# -- figures (plotly; the caller renders them) ----------------------------------------------------------
+
+_PLAIN = "#94a3b8"
+_SHARED = "#e69f00"
+HEATMAP_MAX_SIDE = 64  # a heatmap cell per value stays readable up to about this many rows or columns
+
+
+def norms_figure(result: TiedGradients, colors: Mapping[str, str] | None = None) -> go.Figure:
+    """A horizontal bar per trainable parameter, forward order top to bottom: the norm of its .grad.
+
+    colors: a bar colour per parameter name (e.g. each shared layer's colour in the graph); shared
+    parameters are otherwise orange and the rest grey.
+    """
+    table = result.norms()
+    colors = colors or {}
+    fill = [colors.get(n, _SHARED if n in result.shared else _PLAIN) for n in table["parameter"]]
+    labels = [f"{n}  ({s}, shared ×{u})" if u > 1 else f"{n}  {s}"
+              for n, s, u in zip(table["parameter"], table["shape"], table["uses"], strict=True)]
+    fig = go.Figure(go.Bar(x=table["grad norm"], y=labels, orientation="h", marker_color=fill,
+                           text=[f"{v:.3g}" for v in table["grad norm"]], textposition="outside",
+                           hovertemplate="%{y}<br>‖grad‖ = %{x:.4g}<extra></extra>"))
+    fig.update_layout(height=max(220, 80 + 34 * len(table)), margin=dict(l=10, r=40, t=10, b=40),
+                      xaxis_title="‖.grad‖ (L2 norm)", font=dict(size=15), bargap=0.3, showlegend=False)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(rangemode="tozero")
+    return fig
+
+
+def as_matrix(t: torch.Tensor) -> torch.Tensor | None:
+    """The tensor as a 2-D matrix for a heatmap, or None when it is not small (or is a vector).
+
+    A weight of shape (out, in, k, k) becomes (out, in·k·k), the way it multiplies the unfolded input.
+    """
+    if t.dim() < 2:
+        return None
+    m = t.reshape(t.shape[0], -1)
+    return m if max(m.shape) <= HEATMAP_MAX_SIDE else None
+
+
+def heatmaps_figure(sg: SharedGradient, color: str | None = None) -> go.Figure | None:
+    """Side by side heatmaps: each use's gradient, their sum and .grad, on one colour scale centred on 0.
+
+    None when the parameter is not a small matrix (see as_matrix).
+    """
+    mats = [as_matrix(g) for g in (*sg.uses, sg.total, sg.grad)]
+    if any(m is None for m in mats):
+        return None
+    titles = [f"use {i + 1} · at {w}" if not w.startswith("use ") else w for i, w in enumerate(sg.where)]
+    titles += ["sum of the uses", ".grad"]
+    bound = max(float(m.abs().max()) for m in mats) or 1.0
+    rows, cols = mats[0].shape
+    fig = make_subplots(rows=1, cols=len(mats), subplot_titles=titles, horizontal_spacing=0.03)
+    for i, m in enumerate(mats):
+        fig.add_trace(go.Heatmap(z=m.tolist(), coloraxis="coloraxis",
+                                 hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"), row=1, col=i + 1)
+        fig.update_yaxes(autorange="reversed", showticklabels=i == 0, row=1, col=i + 1)
+        fig.update_xaxes(showticklabels=False, row=1, col=i + 1)
+    panel = 1100 / len(mats)  # about this many pixels wide per panel in a wide page
+    height = min(450, max(110, panel * rows / cols))  # roughly square cells
+    fig.update_layout(
+        height=int(height + 70), margin=dict(l=10, r=10, t=40, b=10), font=dict(size=14),
+        coloraxis=dict(colorscale="RdBu", reversescale=True, cmin=-bound, cmax=bound,
+                       colorbar=dict(title="grad", thickness=14)),
+    )
+    for a in fig.layout.annotations:  # subplot titles
+        a.font = dict(size=15)
+    if color:
+        for a in fig.layout.annotations[: len(sg.uses)]:
+            a.font = dict(size=15, color=color)
+    return fig
+
+
+def is_finite(result: TiedGradients) -> bool:
+    """Whether the loss and every gradient are finite numbers (no inf or NaN)."""
+    return math.isfinite(result.loss) and all(bool(torch.isfinite(g).all()) for g in result.grads.values())
