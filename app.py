@@ -8,7 +8,8 @@ st.set_page_config(page_title="Blockwork", page_icon=":material/view_in_ar:", la
 ui.init_session()
 
 pages = [
-    st.Page("pages/inspect.py", title="Inspect", icon=":material/account_tree:", default=True),
+    st.Page("pages/design.py", title="Design", icon=":material/stacks:", default=True),
+    st.Page("pages/inspect.py", title="Inspect", icon=":material/account_tree:"),
 ]
 page = st.navigation(pages)
 ui.sidebar()

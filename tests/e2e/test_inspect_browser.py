@@ -14,7 +14,7 @@ def graph_labels(page: Page) -> list[str]:
 
 
 def test_default_example_is_drawn(page: Page, app_url: str) -> None:
-    page.goto(app_url)
+    page.goto(f"{app_url}/inspect")  # Design is the start page
     wait_idle(page)
     labels = graph_labels(page)
     assert "0 · Linear" in labels and "20 → 256" in labels
@@ -24,7 +24,7 @@ def test_default_example_is_drawn(page: Page, app_url: str) -> None:
 
 
 def test_picking_the_tied_example_draws_one_weights_node(page: Page, app_url: str) -> None:
-    page.goto(app_url)
+    page.goto(f"{app_url}/inspect")  # Design is the start page
     wait_idle(page)
     page.locator(".st-key-example").click()
     page.get_by_role("option", name="tied", exact=True).click()
