@@ -9,6 +9,7 @@ initialization (and, under a seed, the same random stream) as constructing it by
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from torch.nn.parameter import is_lazy
 from .design import Block, Design, Layer, Node, Use, child_key
 from .errors import DesignError
 from .init import initialize
-from .limits import limits
+from .limits import Limits, limits
 from .registry import BLOCK_TYPE, REGISTRY, ArgError, check_args, check_input
 
 _TORCH_DTYPES = {"float32": torch.float32, "int64": torch.int64}
@@ -59,6 +60,8 @@ class DryRun:
 def example_input(design: Design, device: str | torch.device = "cpu", seed: int | None = 0) -> torch.Tensor:
     """A batch of the design's input shape: standard normal floats, or zeros for int64 (valid indices)."""
     shape, dtype = design.input_shape, _TORCH_DTYPES[design.input_dtype]
+    if torch.device(device).type == "meta":
+        return torch.empty(shape, dtype=dtype, device="meta")
     if dtype == torch.int64:
         return torch.zeros(shape, dtype=dtype, device=device)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -71,7 +74,31 @@ def dry_run(design: Design) -> DryRun:
     Raises DesignError (with `.path` at the layer at fault) when an input does not fit a layer, a layer's
     arguments are inconsistent (e.g. groups not dividing channels), or a budget is exceeded.
     """
-    return _MetaBuilder(design).run()[1]
+    key = _run_key(design)
+    with _RUNS_LOCK:
+        if key in _RUNS:
+            _RUNS.move_to_end(key)
+            return _RUNS[key]
+    return _remember(key, _MetaBuilder(design).run()[1])
+
+
+# Dry runs are pure data (shapes and counts) determined by the design and the limits, so they are cached
+# by exactly that: views of the same design (graph, tables, pages of every session) reuse one run.
+_RUNS: OrderedDict[tuple[str, Limits], DryRun] = OrderedDict()
+_RUNS_LOCK = threading.Lock()
+_RUNS_MAX = 256
+
+
+def _run_key(design: Design) -> tuple[str, Limits]:
+    return design.to_json(indent=None), limits()
+
+
+def _remember(key: tuple[str, Limits], run: DryRun) -> DryRun:
+    with _RUNS_LOCK:
+        _RUNS[key] = run
+        while len(_RUNS) > _RUNS_MAX:
+            _RUNS.popitem(last=False)
+    return run
 
 
 def build(design: Design, device: str | torch.device = "cpu", *, seed: int | None = None) -> nn.Module:
@@ -85,7 +112,8 @@ def build(design: Design, device: str | torch.device = "cpu", *, seed: int | Non
     """
     if not isinstance(design, Design):
         raise TypeError(f"build expects a Design, got {type(design).__name__}")
-    net, _ = _MetaBuilder(design).run()
+    net, run = _MetaBuilder(design).run()
+    _remember(_run_key(design), run)
     target = torch.device(device)
     net.to_empty(device=target)
     initialize(net, design, seed)  # _reset, then the design's init methods, under the seed
@@ -121,10 +149,11 @@ class _MetaBuilder:
         d = self.design
         with torch.device("meta"):
             net = self.sequential(d.layers, "layers")
-            self.check_budget(net, after_dry_run=False)
-            x = example_input(d, device="meta")
-            with torch.no_grad():
-                y = self.forward(d.layers, net, x, "layers", "", depth=0, shared=None)
+        self.check_budget(net, after_dry_run=False)
+        x = example_input(d, device="meta")
+        # Outside the device context: ops on meta tensors stay on meta, without its per-op dispatch cost.
+        with torch.no_grad():
+            y = self.forward(d.layers, net, x, "layers", "", depth=0, shared=None)
         self.check_budget(net, after_dry_run=True)
         per_use = sum(t.numel() for k, t in net.state_dict(keep_vars=True).items()
                       if isinstance(t, nn.Parameter))

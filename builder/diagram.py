@@ -94,7 +94,8 @@ class _Drawing:
         d = self.design
         g = graphviz.Digraph(name=d.name or "design")
         g.attr(rankdir="TB", fontname=_FONT, nodesep="0.25", ranksep="0.3", newrank="true")
-        g.attr("node", shape="box", style="rounded,filled", fontname=_FONT, fontsize="11", margin="0.15,0.05")
+        g.attr("node", shape="box", style="rounded,filled", fontname=_FONT, fontsize="11", margin="0.15,0.05",
+               color="#475569")
         g.attr("edge", fontname=_FONT, fontsize="9", color="#64748b", arrowsize="0.7")
         dtype = "" if d.input_dtype == "float32" else f" {d.input_dtype}"
         g.node("input", f"input\n{_shape(d.input_shape)}{dtype}", shape="oval", fillcolor="#ffffff")
@@ -138,11 +139,9 @@ class _Drawing:
         main = brief(layer, dict(run.inferred) if run else None)
         if main:
             lines.append(main)
-        attrs = {"fillcolor": _CATEGORY_FILL.get(lt.category, "#ffffff"), "color": "#475569"}
-        styles = ["rounded", "filled"]
-        tooltip = lt.doc
+        attrs = {"fillcolor": _CATEGORY_FILL.get(lt.category, "#ffffff")}
         if lt.is_lazy:
-            styles.append("dashed")
+            attrs["style"] = "rounded,filled,dashed"
             lines.append("lazy: inferred" if run else "lazy: size pending")
         if shared:
             outline, fill = self.colors[shared]
@@ -154,10 +153,10 @@ class _Drawing:
             self.failed = True
             attrs.update(fillcolor="#fee2e2", color="#dc2626", penwidth="2.5", fontcolor="#991b1b")
             lines.append("✗ does not fit — see message")
-            tooltip = str(self.error)
+            attrs["tooltip"] = str(self.error)
         node_id = _node_id(key)
         self.drawn.append(node_id)
-        g.node(node_id, "\n".join(lines), style=",".join(styles), tooltip=tooltip, **attrs)
+        g.node(node_id, "\n".join(lines), **attrs)
         g.edge(entry, node_id)
         return node_id
 

@@ -70,13 +70,22 @@ def summary(net: nn.Module) -> pd.DataFrame:
             "dtype": str(tensor.dtype).removeprefix("torch."),
             "device": str(tensor.device),
             "requires_grad": bool(tensor.requires_grad),
-            "tied_with": ", ".join(k for k in keys_of[id(tensor)] if k != key),
+            "tied_with": _others(keys_of[id(tensor)], key),
         })
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["count"] = df["count"].astype("Int64")
     df.attrs["totals"] = asdict(totals(net))  # plain data, so the frame still serializes (Arrow, JSON)
     df.attrs["note"] = TIED_NOTE
     return df
+
+
+def _others(keys: list[str], key: str, shown: int = 6) -> str:
+    """The keys tied to `key`; a layer shared hundreds of times lists the first few and a count."""
+    if len(keys) == 1:
+        return ""
+    others = [k for k in keys[: shown + 1] if k != key][:shown]
+    rest = len(keys) - 1 - len(others)
+    return ", ".join(others) + (f" and {rest} more" if rest else "")
 
 
 def _numel(t) -> int:

@@ -233,3 +233,11 @@ def test_build_leaves_the_global_rng_alone_when_seeded() -> None:
 def test_build_rejects_non_designs() -> None:
     with pytest.raises(TypeError, match="expects a Design"):
         build({"layers": []})  # type: ignore[arg-type]
+
+
+def test_dry_runs_are_cached_by_design_and_limits(monkeypatch) -> None:
+    design = load_example("lenet")
+    assert dry_run(design) is dry_run(Design.from_json(design.to_json()))
+    monkeypatch.setenv("BLOCKWORK_MAX_ACTIVATION", "1000")  # a limit change is a different question
+    with pytest.raises(DesignError, match="BLOCKWORK_MAX_ACTIVATION"):
+        dry_run(design)

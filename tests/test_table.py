@@ -63,3 +63,10 @@ def test_summary_leaves_the_network_as_it_was() -> None:
     assert not net.training
     for k, p in net.named_parameters():
         assert torch.equal(p.grad, grads[k])
+
+
+def test_a_layer_shared_many_times_lists_a_few_keys_and_a_count() -> None:
+    shared = nn.Linear(2, 2)
+    net = nn.Sequential(*[shared] * 10)
+    row = summary(net).set_index("key").loc["3.weight"]
+    assert row["tied_with"] == "0.weight, 1.weight, 2.weight, 4.weight, 5.weight, 6.weight and 3 more"
