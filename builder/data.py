@@ -448,3 +448,23 @@ def check_input_shape(input_shape: Sequence[int], data: Dataset, input_dtype: st
         what = f"samples of shape {want}, but '{data.name}' has samples of shape {have}"
     raise DataError(f"the design's example input is {design}: {what}. Set the design's input shape to {fix} "
                     f"or choose other data.")
+
+
+def check_output_shape(output_shape: Sequence[int], data: Dataset) -> None:
+    """Check that a network whose output is `output_shape` = (batch, ...) fits the task of `data`:
+    one score per class, (batch, C), for classification; (batch, k) values (or (batch,) for k = 1) for
+    regression. Raises DataError saying which output size to set."""
+    batch, per_sample = output_shape[0], tuple(output_shape[1:])
+    shown = f"({', '.join(map(str, output_shape))}{',' * (len(output_shape) == 1)})"
+    if data.task == "classification":
+        c = data.num_classes
+        if per_sample != (c,):
+            raise DataError(f"the network's output is {shown} for a batch of {batch}; classifying '{data.name}' "
+                            f"into {c} classes needs ({batch}, {c}), one score per class: make the last layer's "
+                            f"output size {c}")
+        return
+    k = data.y.shape[1] if data.y.ndim == 2 else 1
+    if per_sample != (k,) and not (k == 1 and per_sample == ()):
+        raise DataError(f"the network's output is {shown} for a batch of {batch}; predicting {k} value"
+                        f"{'s' * (k != 1)} per sample of '{data.name}' needs ({batch}, {k}): make the last "
+                        f"layer's output size {k}")

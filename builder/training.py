@@ -26,7 +26,11 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .data import DataError, Dataset
+from .build import build
+from .data import DataError, Dataset, check_output_shape
+from .design import Design
+from .errors import DesignError
+from .params import check_params
 
 OPTIMIZERS = ("sgd", "adam")
 EVAL_BATCH = 4096  # samples per forward pass when evaluating (no gradients, so big batches are cheap)
@@ -190,8 +194,9 @@ class Trainer:
         return 1.0 if self.done else self.epoch / self.config.epochs
 
     def stop(self) -> None:
-        """Ask the run to end after the current batch (safe from another thread); the weights stay."""
+        """End the run after the current batch (safe from another thread); the weights reached stay."""
         self._stop = True
+        self.history.stopped = True
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -206,7 +211,6 @@ class Trainer:
             stats = self.run_epoch()
             if callback is not None and callback(stats, self.history):
                 self.stop()
-                self.history.stopped = True
             if max_seconds is not None and time.perf_counter() - start >= max_seconds:
                 break
         return self.history
@@ -259,8 +263,6 @@ class Trainer:
         stats = EpochStats(self.epoch + 1, train_loss, val_loss, train_acc, val_acc, steps,
                            time.perf_counter() - start, complete)
         self.history.epochs.append(stats)
-        if self._stop:
-            self.history.stopped = True
         return stats
 
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
@@ -281,20 +283,7 @@ class Trainer:
         except (RuntimeError, ValueError, IndexError, TypeError) as e:
             raise DataError(f"the network cannot take samples of '{data.name}' (shape {data.sample_shape}): "
                             f"{str(e).strip().splitlines()[0]}") from None
-        shape = tuple(out.shape[1:])
-        if self.classify:
-            c = data.num_classes
-            if shape != (c,):
-                raise TrainingError(
-                    f"the network's output is {tuple(out.shape)} for 2 samples; classifying '{data.name}' into "
-                    f"{c} classes needs ({2}, {c}), one score per class: make the last layer's output size {c}")
-        else:
-            k = data.y.shape[1] if data.y.ndim == 2 else 1
-            if shape != (k,) and not (k == 1 and shape == ()):
-                raise TrainingError(
-                    f"the network's output is {tuple(out.shape)} for 2 samples; predicting {k} value"
-                    f"{'s' * (k != 1)} per sample of '{data.name}' needs (2, {k}): make the last layer's output "
-                    f"size {k}")
+        check_output_shape(tuple(out.shape), data)
 
     def _shape(self, out: torch.Tensor) -> torch.Tensor:
         return out.unsqueeze(1) if not self.classify and out.ndim == 1 else out
@@ -367,3 +356,18 @@ def decision_grid(net: nn.Module, data: Dataset, steps: int = 120, margin: float
     probs = torch.softmax(predict(net, points).float(), 1).cpu()
     conf, labels = probs.max(1)
     return Grid(xs, ys, labels.reshape(steps, steps), conf.reshape(steps, steps))
+
+
+def reset_weights(net: nn.Module, design: Design, seed: int | None = None) -> None:
+    """Give `net` (built from `design`) fresh initial weights in place, reproducible with `seed`.
+
+    The module objects stay the same (shared layers stay shared), so whoever holds `net` sees the new
+    weights; the values are those `build(design, seed=seed)` starts from.
+    """
+    device = next(net.parameters()).device
+    fresh = build(design, device=device, seed=seed)
+    report = check_params(net, fresh.state_dict())
+    if not report.ok:
+        raise DesignError("the network was not built from this design; rebuild it first")
+    with torch.no_grad():
+        net.load_state_dict(fresh.state_dict())

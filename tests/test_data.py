@@ -12,6 +12,7 @@ from builder.data import (
     DataError,
     builtin_names,
     check_input_shape,
+    check_output_shape,
     dataset_from_table,
     make_dataset,
     read_csv,
@@ -157,3 +158,15 @@ def test_input_shape_is_checked_against_the_data() -> None:
         check_input_shape(load_example("lenet").input_shape, make_dataset("digits", n=20))
     with pytest.raises(DataError, match="int64 inputs"):
         check_input_shape((2, 2), moons, input_dtype="int64")
+
+
+def test_output_shape_is_checked_against_the_task() -> None:
+    moons, regression = make_dataset("moons", n=20), make_dataset("linear regression", n=20)
+    check_output_shape((32, 2), moons)
+    check_output_shape((32, 1), regression)
+    check_output_shape((32,), regression)
+    with pytest.raises(DataError, match=r"output is \(32, 1\) for a batch of 32; classifying 'moons' into 2 "
+                                        r"classes needs \(32, 2\).*output size 2"):
+        check_output_shape((32, 1), moons)
+    with pytest.raises(DataError, match=r"predicting 1 value per sample of 'linear regression' needs \(32, 1\)"):
+        check_output_shape((32, 10), regression)

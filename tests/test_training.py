@@ -18,6 +18,7 @@ from builder.training import (
     accuracy,
     decision_grid,
     predict,
+    reset_weights,
     train,
 )
 
@@ -194,10 +195,20 @@ def test_a_network_that_does_not_fit_the_task_is_refused_before_training() -> No
         Trainer(tied, moons)
     one_output = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
     before = state(one_output)
-    with pytest.raises(TrainingError, match=r"output is \(2, 1\).*make the last layer's output size 2"):
+    with pytest.raises(DataError, match=r"output is \(2, 1\).*make the last layer's output size 2"):
         Trainer(one_output, moons)
     assert_same_state(state(one_output), before)
-    with pytest.raises(TrainingError, match="output size 1"):
+    with pytest.raises(DataError, match="output size 1"):
         Trainer(nn.Linear(2, 3), make_dataset("linear regression", n=10))
     with pytest.raises(TrainingError, match="no parameters"):
         Trainer(nn.ReLU(), moons)
+
+
+def test_reset_weights_reinitializes_in_place_as_a_seeded_build() -> None:
+    design = load_example("tied_moons")
+    net = build(design, seed=5)
+    train(net, make_dataset("moons", n=64), TrainConfig(epochs=2))
+    shared = net[2]
+    reset_weights(net, design, seed=1)
+    assert net[2] is shared and net[4] is shared
+    assert_same_state(state(net), state(build(design, seed=1)))
