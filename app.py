@@ -10,6 +10,7 @@ ui.init_session()
 pages = [
     st.Page("pages/design.py", title="Design", icon=":material/stacks:", default=True),
     st.Page("pages/inspect.py", title="Inspect", icon=":material/account_tree:"),
+    st.Page("pages/gradients.py", title="Gradients", icon=":material/functions:"),
 ]
 page = st.navigation(pages)
 ui.sidebar()

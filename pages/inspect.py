@@ -14,6 +14,39 @@ def pick_example() -> None:
     ui.set_design(builder.load_example(st.session_state.example))
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def lazy_table(design_json: str) -> pd.DataFrame:
+    return builder.lazy_parameters(builder.Design.from_json(design_json))
+
+
+def show_dry_run(design: builder.Design, run: builder.DryRun) -> None:
+    """The network as constructed (lazy sizes pending) beside the network after torch's first forward pass."""
+    with st.container(border=True, key="dry_run"):
+        st.markdown("**Lazy initialization.** A lazy layer (`nn.LazyLinear`, `nn.LazyConv2d`, …) is built without "
+                    "its input size: its weight is an `UninitializedParameter`. The first forward pass — the dry "
+                    "run — lets torch read the size off the input, allocate the weight and turn the layer into "
+                    "its ordinary class.")
+        before, after = st.columns(2, gap="large")
+        with before:
+            st.markdown("#### Before the dry run")
+            st.caption("As constructed: lazy layers (dashed) wait for their input size (?).")
+            with st.container(key="graph_before"):
+                st.graphviz_chart(builder.graph(design, inferred=False))
+        with after:
+            st.markdown("#### After the dry run")
+            st.caption(f"One forward pass of the example input {run.input_shape}: torch inferred every size.")
+            with st.container(key="graph_after"):
+                st.graphviz_chart(builder.graph(design, run))
+        lazy = lazy_table(design.to_json())
+        if lazy.empty:
+            st.info("This design has no lazy layers: every size is written in the design, so the dry run only "
+                    "checks the shapes. The lazy_mlp and nested examples have lazy layers.", icon=":material/info:")
+        else:
+            st.markdown("**Parameters of the lazy layers**, before and after (real torch modules, read with "
+                        "`summary`):")
+            st.dataframe(lazy, key="lazy_params", hide_index=True, width="stretch")
+
+
 names = builder.example_names()
 current = ui.design()
 st.selectbox("Example design", names, key="example", on_change=pick_example,
@@ -44,6 +77,11 @@ cols[3].metric("Output shape", str(run.output_shape))
 if totals.tied:
     st.info(f"{builder.table.TIED_NOTE} Here: {totals.unique:,} held, {totals.per_use:,} counted per use.",
             icon=":material/link:")
+
+if st.toggle("Show the dry run: before and after", key="inspect_dry_run",
+             help="See the network as constructed, lazy sizes pending, beside the network after torch's first "
+                  "forward pass inferred them."):
+    show_dry_run(current, run)
 
 left, right = st.columns([3, 2], gap="large")
 with left:

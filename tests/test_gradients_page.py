@@ -1,0 +1,152 @@
+"""AppTest for the Gradients page (the tied example: two contributions whose sum is .grad) and for the
+Inspect page's dry-run toggle (lazy layers pending before, inferred after)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+import builder
+from builder import load_example
+
+from .conftest import open_page
+
+
+def _frames(at: AppTest, first_column: str) -> list[pd.DataFrame]:
+    return [d.value for d in at.dataframe if list(d.value.columns)[:1] == [first_column]]
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def _tied_session(app: AppTest) -> AppTest:
+    at = open_page(app, "gradients")
+    at.button(key="grad_load_tied").click().run()  # the default design has no shared layer: the page offers one
+    assert not at.exception, at.exception
+    assert at.session_state.design.name == "tied"
+    return at
+
+
+def test_without_shared_layers_the_page_explains_and_offers_the_tied_example(app: AppTest) -> None:
+    at = open_page(app, "gradients")
+    at.session_state.design = load_example("sequential_mlp")
+    at.run()
+    assert not at.exception and not at.error
+    assert any("no shared layers" in i.value for i in at.info)
+    assert _metric(at, "Shared tensors") == "0"
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(bars["data"][0]["y"]) == 4  # every parameter has a bar
+    assert not _frames(at, "gradient")
+
+
+def test_tied_example_two_contributions_sum_to_grad(app: AppTest) -> None:
+    at = _tied_session(app)
+    assert not at.error
+    net = at.session_state.net[1]
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    assert _metric(at, "Shared tensors") == "2"
+
+    tables = _frames(at, "gradient")
+    assert len(tables) == 2  # 2.weight and 2.bias
+    for table in tables:
+        assert list(table["gradient"]) == ["use 1 (at 2)", "use 2 (at 4)", "sum of the uses",
+                                           ".grad (ordinary backward)"]
+    # the same numbers as the library gives (with the page's defaults: example input, sum loss, train mode)
+    design = at.session_state.design
+    truth = builder.tied_gradients(net, builder.make_batch(design), builder.make_loss("sum", (2, 1)), train=True)
+    for table, name in zip(tables, ["2.weight", "2.bias"], strict=True):
+        sg = truth[name]
+        assert len(sg) == 2
+        expected = [float(g.norm()) for g in (*sg.uses, sg.total, sg.grad)]
+        assert table["norm"].tolist() == expected
+        torch.testing.assert_close(sg.uses[0] + sg.uses[1], sg.grad)
+        assert table["norm"][2] == pytest.approx(table["norm"][3], rel=1e-6)  # the sum of the two uses is .grad
+    diffs = [float(m.value) for m in at.metric if m.label == "largest |sum − .grad|"]
+    assert len(diffs) == 2 and max(diffs) < 1e-6
+    assert [s.value for s in at.success] == ["sum = .grad", "sum = .grad"]
+
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 2  # the norms of every parameter, the heatmaps of the 8×8 weight (not the bias)
+    bars, heat = charts
+    assert len(bars["data"][0]["y"]) == 6 and bars["data"][0]["orientation"] == "h"
+    assert [t["type"] for t in heat["data"]] == ["heatmap"] * 4
+    assert [a["text"] for a in heat["layout"]["annotations"]] == ["use 1 · at 2", "use 2 · at 4",
+                                                                  "sum of the uses", ".grad"]
+    # the session's network is untouched: weights, grads, mode
+    assert all(p.grad is None for p in net.parameters())
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
+    assert net.training
+
+
+def test_controls_change_the_batch_and_loss(app: AppTest) -> None:
+    at = _tied_session(app)
+    first = _metric(at, "Loss")
+    at.selectbox(key="grad_loss").select("mse").run()
+    at.radio(key="grad_batch").set_value("random").run()
+    at.number_input(key="grad_seed").set_value(3).run()
+    at.toggle(key="grad_train").set_value(False).run()
+    assert not at.exception and not at.error
+    assert _metric(at, "Loss") != first
+    assert [s.value for s in at.success] == ["sum = .grad", "sum = .grad"]
+    design = at.session_state.design
+    truth = builder.tied_gradients(at.session_state.net[1], builder.make_batch(design, "random", 3),
+                                   builder.make_loss("mse", (2, 1), 3), train=False, seed=3)
+    assert _metric(at, "Loss") == f"{truth.loss:.5g}"
+
+
+def test_cross_entropy_on_one_output_is_explained(app: AppTest) -> None:
+    at = _tied_session(app)
+    at.selectbox(key="grad_loss").select("cross_entropy").run()
+    assert not at.exception
+    assert "at least 2 classes" in at.error[0].value
+
+
+def test_design_that_does_not_build_shows_a_message(app: AppTest) -> None:
+    at = open_page(app, "gradients")
+    bad = builder.Design.from_dict({"format": 1, "input": {"shape": [2, 4]}, "layers": [
+        {"type": "Linear", "in_features": 5, "out_features": 2}]})
+    at.session_state.design = bad
+    at.run()
+    assert not at.exception
+    assert "expects 5 input features, gets 4" in at.error[0].value
+
+
+# -- Inspect: the dry-run toggle ---------------------------------------------------------------------------
+
+
+def test_inspect_dry_run_toggle_shows_before_and_after(app: AppTest) -> None:
+    at = open_page(app, "inspect")
+    at.selectbox(key="example").select("lazy_mlp").run()
+    assert len(at.get("graphviz_chart")) == 1  # off by default: the page as it was
+    at.toggle(key="inspect_dry_run").set_value(True).run()
+    assert not at.exception and not at.error
+
+    before, after, main = (g.proto.spec for g in at.get("graphviz_chart"))
+    assert before.count("lazy: size pending") == 2 and "? → 256" in before and "? → 10" in before
+    assert "lazy: inferred" not in before and "(2, 256)" not in before
+    assert after.count("lazy: inferred") == 2 and "20 → 256" in after and "256 → 10" in after
+    assert "→ (2, 256)" in after
+    assert main == after
+
+    (lazy,) = _frames(at, "key")[:1]
+    assert list(lazy.columns) == ["key", "type before", "shape before", "type after", "shape after", "inferred"]
+    assert list(lazy["shape before"]) == ["uninitialized"] * 4
+    assert list(lazy["shape after"]) == ["(256, 20)", "(256,)", "(10, 256)", "(10,)"]
+    assert list(lazy["type before"]) == ["LazyLinear"] * 4 and list(lazy["type after"]) == ["Linear"] * 4
+    # the page's existing tables are still there
+    assert any(list(d.value.columns)[:2] == ["layer", "type"] for d in at.dataframe)  # shapes
+    assert any("tied_with" in d.value.columns for d in at.dataframe)  # params
+
+
+def test_inspect_dry_run_without_lazy_layers(app: AppTest) -> None:
+    at = open_page(app, "inspect")
+    at.selectbox(key="example").select("tied").run()
+    at.toggle(key="inspect_dry_run").set_value(True).run()
+    assert not at.exception and not at.error
+    assert any("no lazy layers" in i.value for i in at.info)
+    assert len(at.get("graphviz_chart")) == 3
