@@ -11,6 +11,7 @@ pages = [
     st.Page("pages/design.py", title="Design", icon=":material/stacks:", default=True),
     st.Page("pages/inspect.py", title="Inspect", icon=":material/account_tree:"),
     st.Page("pages/gradients.py", title="Gradients", icon=":material/functions:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 page = st.navigation(pages)
 ui.sidebar()
