@@ -10,11 +10,13 @@ No Streamlit here: the pages call this library, and so can a notebook.
 """
 
 from .build import DryRun, LayerRun, build, dry_run, example_input
+from .codegen import bundle, to_code
 from .design import Block, Design, Layer, Node, Use
 from .diagram import graph
 from .errors import DesignError, ParamsError
 from .examples import example_names, load_example
 from .gradients import LOSSES, Loss, SharedGradient, TiedGradients, make_batch, make_loss, tied_gradients
+from .init import initialize
 from .lazy import instantiate, lazy_parameters
 from .limits import limits
 from .params import LoadReport, check_params, load_params, read_params, save_params
@@ -28,3 +30,4 @@ __all__ = [
 ]
 __all__ += ["LOSSES", "Loss", "SharedGradient", "TiedGradients", "instantiate", "lazy_parameters", "make_batch",
             "make_loss", "tied_gradients"]
+__all__ += ["bundle", "initialize", "to_code"]

@@ -1,32 +1,91 @@
-"""Which devices this machine offers, and the chapter's default choice (try_gpu)."""
+"""Which devices this machine offers, the chapter's default choice (try_gpu), and moving a network safely.
+
+Nothing here moves a network unless asked: `move` is the one place that does, and it says what it did. A
+device that is missing or fails leaves the network on the CPU with a message a person can act on.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 
 @dataclass(frozen=True)
 class DeviceInfo:
     id: str  # what torch.device takes: "cpu", "cuda:0", "mps"
-    label: str  # what a person reads: "cuda:0 — NVIDIA H100 (80.0 GB)"
+    label: str  # what a person reads: "cuda:0 — NVIDIA H100 (79.1 GB)"
 
 
 def available_devices() -> list[DeviceInfo]:
     """CPU, then each CUDA device with its name and memory, then MPS where present."""
-    found = [DeviceInfo("cpu", "cpu")]
+    found = [DeviceInfo("cpu", "CPU")]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(i)
-            found.append(DeviceInfo(f"cuda:{i}", f"cuda:{i} — {props.name} ({props.total_memory / 2**30:.1f} GB)"))
+            try:
+                props = torch.cuda.get_device_properties(i)
+                label = f"cuda:{i} — {props.name} ({props.total_memory / 2**30:.1f} GB)"
+            except (RuntimeError, AssertionError) as e:  # a device that is listed but broken
+                label = f"cuda:{i} — unavailable ({_first_line(e)})"
+            found.append(DeviceInfo(f"cuda:{i}", label))
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         found.append(DeviceInfo("mps", "mps — Apple GPU"))
     return found
 
 
+def try_gpu(i: int = 0) -> str:
+    """The chapter's try_gpu(i): "cuda:i" if there are at least i + 1 GPUs, else "cpu"."""
+    ids = [d.id for d in available_devices()]
+    return f"cuda:{i}" if f"cuda:{i}" in ids else "cpu"
+
+
 def default_device() -> str:
-    """The chapter's try_gpu(): the first GPU if there is one, else the CPU."""
+    """The chapter's try_gpu() (the first GPU if there is one, else the CPU), with MPS counted as a GPU."""
     devices = available_devices()
     return devices[1].id if len(devices) > 1 else "cpu"
+
+
+def device_of(net: nn.Module) -> str:
+    """Where a network's tensors live ("cpu", "cuda:0"); "cpu" for a network without any."""
+    for t in (*net.parameters(), *net.buffers()):
+        return str(t.device)
+    return "cpu"
+
+
+@dataclass(frozen=True)
+class Moved:
+    """The outcome of `move`: where the network is now, and a sentence about it (None when nothing moved)."""
+
+    device: str
+    note: str | None = None
+    failed: bool = False  # the requested device could not be used; the network is on the CPU
+
+
+def move(net: nn.Module, device: str) -> Moved:
+    """Move `net` (weights and buffers, in place, keeping the same Parameter objects) to `device`.
+
+    An unknown or unavailable device, or one that fails while moving (e.g. out of memory), leaves the whole
+    network on the CPU and says why. Tied tensors stay tied: nn.Module.to moves each tensor once.
+    """
+    before = device_of(net)
+    ids = [d.id for d in available_devices()]
+    if device not in ids:
+        net.to("cpu")
+        return Moved("cpu", f"{device} is not available on this machine (devices: {', '.join(ids)}); the "
+                            f"network is on the CPU.", failed=True)
+    if device == before:
+        return Moved(device)
+    try:
+        net.to(torch.device(device))
+    except (RuntimeError, AssertionError, ValueError, TypeError) as e:
+        net.to("cpu")  # a move can fail half-way: bring every tensor back
+        return Moved("cpu", f"could not move the network to {device} ({_first_line(e)}); it is on the CPU.",
+                     failed=True)
+    return Moved(device, f"moved the network from {before} to {device}, weights kept.")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

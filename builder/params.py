@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import zipfile
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -19,18 +20,30 @@ from typing import IO, Any
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn.parameter import is_lazy
 
 from .errors import ParamsError
 from .limits import limits
 
 
-def save_params(net: nn.Module, f: str | os.PathLike | IO[bytes] | None = None) -> bytes:
+def save_params(net: nn.Module, f: str | os.PathLike | IO[bytes] | None = None, *, cpu: bool = False) -> bytes:
     """Write `net.state_dict()` as torch.save does; return the bytes (also written to `f` when given).
 
-    Tensors are saved from wherever they live; `load_params` and torch.load(map_location=...) move them.
+    Tensors are saved from wherever they live, so the bytes are exactly `torch.save(net.state_dict(), f)`;
+    `load_params` and torch.load(map_location=...) move them. `cpu=True` saves CPU copies instead (a file
+    from a GPU session that plain `torch.load(path)` reads on a machine without one); tied positions still
+    share one tensor in the file.
     """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"save_params expects a torch.nn.Module, got {type(net).__name__}")
+    state = net.state_dict()
+    if cpu and any(t.device.type != "cpu" for t in state.values()):
+        copies: dict[int, torch.Tensor] = {}  # by identity: a tied tensor is copied once and stays tied
+        moved = type(state)((k, copies.setdefault(id(t), t.cpu())) for k, t in state.items())
+        moved._metadata = getattr(state, "_metadata", None)  # type: ignore[attr-defined]  # load_state_dict reads it
+        state = moved
     buffer = io.BytesIO()
-    torch.save(net.state_dict(), buffer)
+    torch.save(state, buffer)
     data = buffer.getvalue()
     if f is not None:
         if isinstance(f, str | os.PathLike):
@@ -56,6 +69,12 @@ class LoadReport:
     def ok(self) -> bool:
         return not (self.missing or self.unexpected or self.wrong_shape)
 
+    def summary(self) -> str:
+        """One line: "6 matched, 1 missing, 0 unexpected, 0 wrong shape, 1 converted"."""
+        return (f"{len(self.matched)} matched, {len(self.missing)} missing, {len(self.unexpected)} unexpected, "
+                f"{len(self.wrong_shape)} wrong shape" + (f", {len(self.converted)} converted dtype"
+                                                        if self.converted else ""))
+
     def table(self) -> pd.DataFrame:
         """One row per key: key, status (matched / missing / unexpected / wrong shape), detail."""
         rows = [{"key": k, "status": "matched", "detail": ""} for k in self.matched]
@@ -72,7 +91,11 @@ class LoadReport:
 
 
 def read_params(f: str | os.PathLike | bytes | IO[bytes]) -> dict[str, torch.Tensor]:
-    """Safely read a `.params` file into a dict of CPU tensors. ParamsError on anything else."""
+    """Safely read a `.params` file into a dict of CPU tensors. ParamsError on anything else.
+
+    torch.load(weights_only=True) refuses pickles that would run code or build custom classes; what it does
+    load must then be a mapping of string keys to ordinary (dense, CPU) tensors.
+    """
     data = _read_bytes(f)
     cap = limits().max_upload_mb * 1024 * 1024
     if len(data) > cap:
@@ -81,33 +104,42 @@ def read_params(f: str | os.PathLike | bytes | IO[bytes]) -> dict[str, torch.Ten
     if not data:
         raise ParamsError("the file is empty")
     try:
-        obj = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": the error below says enough
+            obj = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
-        reason = str(e).splitlines()[0] if "GLOBAL" not in str(e) else _forbidden(str(e))
-        raise ParamsError(f"refused: the file holds something other than tensors ({reason}). Only "
-                          f"state_dict files (torch.save(net.state_dict(), ...)) are read.") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, IndexError,
-            TypeError, AttributeError, UnicodeDecodeError, OverflowError, MemoryError) as e:
+        refused = _forbidden(str(e))
+        if refused is None:
+            raise ParamsError("the file is not a readable .params file (truncated, corrupt, or not a plain pickle "
+                              "of tensors); nothing in it was run") from None
+        raise ParamsError(f"refused: the file holds something other than tensors ({refused}). Only state_dict "
+                          f"files (torch.save(net.state_dict(), ...)) are read; nothing in it was run.") from None
+    except Exception as e:  # noqa: BLE001 — untrusted bytes: whatever torch.load trips on means "corrupt"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = first if len(first) <= 120 else first[:117] + "..."
         raise ParamsError(f"the file is not a readable .params file (truncated or corrupt?): "
-                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")) from None
+                          f"{type(e).__name__}: {first}".rstrip(": ")) from None
     if not isinstance(obj, Mapping):
         raise ParamsError(f"the file holds a {type(obj).__name__}, not a state_dict (a mapping of names to "
                           f"tensors). Save weights with torch.save(net.state_dict(), path).")
     out: dict[str, torch.Tensor] = {}
     for key, value in obj.items():
         if not isinstance(key, str):
-            raise ParamsError(f"the file has a key {key!r} that is not a string; not a state_dict")
+            raise ParamsError(f"the file has a key {_short(repr(key))} that is not a string; not a state_dict")
         if not isinstance(value, torch.Tensor):
-            raise ParamsError(f"{key}: holds a {type(value).__name__}, not a tensor; not a state_dict")
+            raise ParamsError(f"{_short(key)}: holds a {type(value).__name__}, not a tensor; not a state_dict")
+        if value.layout != torch.strided or value.device.type != "cpu" or value.is_quantized:
+            raise ParamsError(f"{_short(key)}: holds a {value.layout} tensor on {value.device.type} "
+                              f"({str(value.dtype).removeprefix('torch.')}); only ordinary dense tensors are read")
         out[key] = value
     return out
 
 
-def _forbidden(message: str) -> str:
-    for line in message.splitlines():
-        if "GLOBAL" in line:
-            return line.strip().rstrip(".") + " is not allowed"
-    return "a forbidden global"
+def _forbidden(message: str) -> str | None:
+    """The unpickler's long message, cut to what was refused ("it refers to posix.system, ..."); None when it
+    names nothing (garbage or a pickle using instructions a weights file never needs)."""
+    found = re.search(r"GLOBAL ([\w.]+)", message)
+    return f"it refers to {found.group(1)}, which a weights file may not" if found else None
 
 
 def _read_bytes(f: Any) -> bytes:
@@ -127,8 +159,12 @@ def _read_bytes(f: Any) -> bytes:
 
 
 def check_params(net: nn.Module, state: Mapping[str, torch.Tensor]) -> LoadReport:
-    """Compare a state_dict with the network's, without changing anything."""
+    """Compare a state_dict with the network's key by key, without changing anything."""
     own = net.state_dict(keep_vars=True)
+    lazy = [k for k, t in own.items() if is_lazy(t)]
+    if lazy:
+        raise ParamsError(f"the network still has uninitialized lazy tensors ({_keys(tuple(lazy))}); run a "
+                          f"forward pass (or builder.build) first so their shapes are known")
     matched, missing, wrong, converted = [], [], [], []
     for key, tensor in own.items():
         if key not in state:
@@ -140,21 +176,23 @@ def check_params(net: nn.Module, state: Mapping[str, torch.Tensor]) -> LoadRepor
             continue
         matched.append(key)
         if got.dtype != tensor.dtype:
-            converted.append((key, str(got.dtype).removeprefix("torch."), str(tensor.dtype).removeprefix("torch.")))
+            converted.append((key, _dtype(got), _dtype(tensor)))
     unexpected = [k for k in state if k not in own]
     return LoadReport(tuple(matched), tuple(missing), tuple(unexpected), tuple(wrong), tuple(converted), False)
 
 
-def load_params(net: nn.Module, f: str | os.PathLike | bytes | IO[bytes], *, strict: bool = True) -> LoadReport:
-    """Load a `.params` file into `net` after checking everything; return the report.
+def load_params(net: nn.Module, f: str | os.PathLike | bytes | IO[bytes] | Mapping[str, torch.Tensor], *,
+                strict: bool = True) -> LoadReport:
+    """Load a `.params` file (or a state_dict already read by `read_params`) into `net`; return the report.
 
     strict=True (the default) needs every key of the network, no others, and matching shapes.
     strict=False loads the keys that match in name and shape and reports the rest (an explicit choice).
     Either way tied positions (a shared layer's keys) must hold equal values, dtype changes are reported
-    (and refused when they would lose meaning, e.g. floats into integer buffers), and on any ParamsError
-    the network is untouched.
+    (and refused when they would lose meaning, e.g. floats into integer buffers), and every check runs before
+    the first weight changes: on any ParamsError the network is untouched. The error's `report` attribute
+    holds the key-by-key report when the file was readable.
     """
-    state = read_params(f)
+    state = dict(f) if isinstance(f, Mapping) else read_params(f)
     report = check_params(net, state)
     if strict and not report.ok:
         parts = []
@@ -163,18 +201,19 @@ def load_params(net: nn.Module, f: str | os.PathLike | bytes | IO[bytes], *, str
         if report.unexpected:
             parts.append("unexpected " + _keys(report.unexpected))
         if report.wrong_shape:
-            parts.append("wrong shape " + "; ".join(f"{k} (network {w}, file {g})" for k, w, g in report.wrong_shape[:5]))
-        raise ParamsError("the file does not fit this network: " + "; ".join(parts))
+            parts.append("wrong shape " + _keys(tuple(f"{k} (network {w}, file {g})" for k, w, g in report.wrong_shape),
+                                                 n=4, sep="; "))
+        raise _error("the file does not fit this network: " + "; ".join(parts) + ". Nothing was loaded; a "
+                     "partial load (only the matching keys) is a separate, explicit choice.", report)
     if not report.matched:
-        raise ParamsError("no key of the file fits this network; nothing was loaded")
+        raise _error("no key of the file fits this network; nothing was loaded", report)
     own = net.state_dict(keep_vars=True)
     for key in report.matched:
         src, dst = state[key], own[key]
-        if src.is_complex() or src.is_floating_point() != dst.is_floating_point():
-            kinds = ("complex" if src.is_complex() else "floating-point" if src.is_floating_point() else "integer",
-                     "floating-point" if dst.is_floating_point() else "integer")
-            raise ParamsError(f"{key}: the file holds {kinds[0]} values ({str(src.dtype).removeprefix('torch.')}) "
-                              f"where the network keeps {kinds[1]} ones ({str(dst.dtype).removeprefix('torch.')})")
+        if src.is_complex() or src.is_floating_point() != dst.is_floating_point() or (src.dtype == torch.bool) != (
+                dst.dtype == torch.bool):
+            raise _error(f"{key}: the file holds {_kind(src)} values ({_dtype(src)}) where the network keeps "
+                         f"{_kind(dst)} ones ({_dtype(dst)}); nothing was loaded", report)
     # Tied positions hold one tensor: the file must agree with itself there.
     positions: dict[int, list[str]] = {}
     for key in report.matched:
@@ -182,16 +221,130 @@ def load_params(net: nn.Module, f: str | os.PathLike | bytes | IO[bytes], *, str
     for keys in positions.values():
         first = state[keys[0]]
         for other in keys[1:]:
-            if not torch.equal(first.to(state[other].dtype), state[other]):
-                raise ParamsError(f"{keys[0]} and {other} are the same shared tensor in this network, but the "
-                                  f"file holds different values for them")
-    with torch.no_grad():
+            if not _same_values(first, state[other]):
+                raise _error(f"{keys[0]} and {other} are one shared (tied) tensor in this network, but the file "
+                             f"holds different values for them; nothing was loaded", report)
+    # Convert everything first (dtype, device), so a failure here (e.g. out of GPU memory) changes nothing.
+    ready = {}
+    try:
         for key in report.matched:
-            own[key].copy_(state[key])  # copy_ converts dtype and device
+            ready[key] = state[key].to(dtype=own[key].dtype, device=own[key].device)
+    except (RuntimeError, AssertionError) as e:
+        raise _error(f"could not move the weights to {own[report.matched[0]].device}: {e}; nothing was loaded",
+                     report) from None
+    with torch.no_grad():
+        for key, value in ready.items():
+            own[key].copy_(value)
     return LoadReport(report.matched, report.missing, report.unexpected, report.wrong_shape, report.converted,
                       True)
 
 
-def _keys(keys: tuple[str, ...], n: int = 6) -> str:
-    shown = ", ".join(keys[:n])
+def _error(message: str, report: LoadReport) -> ParamsError:
+    err = ParamsError(message)
+    err.report = report  # type: ignore[attr-defined]  # the page shows it as a table
+    return err
+
+
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal element for element, NaN equal to NaN (a diverged shared weight still matches itself)."""
+    if a.dtype != b.dtype:
+        b = b.to(a.dtype)
+    if a.is_floating_point():
+        nan = a.isnan()
+        return torch.equal(nan, b.isnan()) and torch.equal(a.masked_fill(nan, 0), b.masked_fill(nan, 0))
+    return torch.equal(a, b)
+
+
+def _dtype(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+def _kind(t: torch.Tensor) -> str:
+    if t.is_complex():
+        return "complex"
+    if t.dtype == torch.bool:
+        return "boolean"
+    return "floating-point" if t.is_floating_point() else "integer"
+
+
+def _short(key: str, n: int = 80) -> str:
+    return key if len(key) <= n else key[: n - 3] + "..."
+
+
+def _keys(keys: tuple[str, ...], n: int = 6, sep: str = ", ") -> str:
+    shown = sep.join(_short(k, 160) for k in keys[:n])
     return shown + (f" and {len(keys) - n} more" if len(keys) > n else "")
+
+
+# -- parameter access (d2l 6.2): what the Parameters page reads and edits ------------------------------------
+
+
+def layer_keys(net: nn.Module) -> dict[str, list[str]]:
+    """Each layer (module key, "" for the top) that holds tensors → its state_dict keys, in state_dict order."""
+    out: dict[str, list[str]] = {}
+    for key in net.state_dict(keep_vars=True):
+        out.setdefault(key.rpartition(".")[0], []).append(key)
+    return out
+
+
+def tied_keys(net: nn.Module, key: str) -> list[str]:
+    """Every state_dict key holding the very same tensor as `key` (itself included): a shared layer's uses."""
+    state = net.state_dict(keep_vars=True)
+    if key not in state:
+        raise ParamsError(f"{_short(key)}: no such key in the network")
+    return [k for k, t in state.items() if t is state[key]]
+
+
+def tensor_frame(t: torch.Tensor, max_rows: int = 100, max_cols: int = 32) -> pd.DataFrame:
+    """A tensor's values as a table a person can read: rows × columns (higher dimensions flattened into the
+    columns, a vector as one column), cut to max_rows × max_cols; row and column labels are the indices."""
+    values = t.detach().to("cpu", torch.float64 if t.is_floating_point() else t.dtype)
+    if values.dim() == 0:
+        values = values.reshape(1, 1)
+    elif values.dim() == 1:
+        values = values.reshape(-1, 1)
+    else:
+        values = values.reshape(values.shape[0], -1)
+    shown = values[:max_rows, :max_cols]
+    return pd.DataFrame(shown.numpy(), columns=[str(c) for c in range(shown.shape[1])])
+
+
+def set_value(net: nn.Module, key: str, index: tuple[int, ...], value: float) -> list[str]:
+    """`net.<key>.data[index] = value`, as the chapter does (`net[2].weight.data[0, 0] = 100`).
+
+    Returns every key holding that tensor: a shared layer's positions all change with it, since they are one
+    tensor. ParamsError for an unknown key or an index out of range; nothing changes then.
+    """
+    keys = tied_keys(net, key)
+    tensor = net.state_dict(keep_vars=True)[key]
+    if len(index) != tensor.dim() or any(not 0 <= i < n for i, n in zip(index, tensor.shape, strict=False)):
+        raise ParamsError(f"{_short(key)}: index {tuple(index)} is outside its shape {tuple(tensor.shape)}")
+    if not tensor.is_floating_point() and float(value) != int(value):
+        raise ParamsError(f"{_short(key)}: holds {_dtype(tensor)} values; {value} is not a whole number")
+    with torch.no_grad():
+        tensor[tuple(index)] = value
+    return keys
+
+
+def example_gradients(net: nn.Module, x: torch.Tensor) -> float:
+    """Fill every parameter's .grad with d(sum of outputs)/d(parameter) on input `x`; return that sum.
+
+    A shared layer's .grad is the sum over its uses, as autograd accumulates it. Earlier gradients are cleared
+    first; the network's mode (train/eval) is left as it was.
+    """
+    net.zero_grad(set_to_none=True)
+    y = net(x)
+    loss = y.float().sum()
+    loss.backward()
+    return float(loss.detach())
+
+
+def values(net: nn.Module, key: str, limit: int = 200_000) -> torch.Tensor:
+    """A tensor's values as a flat float CPU tensor (evenly subsampled to at most `limit`), for a histogram."""
+    state = net.state_dict(keep_vars=True)
+    if key not in state:
+        raise ParamsError(f"{_short(key)}: no such key in the network")
+    flat = state[key].detach().reshape(-1).to("cpu", torch.float64)
+    if flat.numel() > limit:
+        flat = flat[torch.linspace(0, flat.numel() - 1, limit).long()]
+    return flat
