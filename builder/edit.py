@@ -446,7 +446,7 @@ def parse_value(arg: Arg, text: str) -> Any:
     try:
         numbers = [float(p) if arg.kind == "float" else int(p) for p in parts]
     except ValueError:
-        want = "a number" if arg.kind == "float" else "a whole number or a list like 3, 5"
+        want = {"float": "a number", "int": "a whole number"}.get(arg.kind, "a whole number or a list like 3, 5")
         raise DesignError(f"{arg.name}: type {want}, got {text!r}", arg.name) from None
     if arg.kind in ("int", "float"):
         if len(numbers) != 1:

@@ -89,9 +89,10 @@ def apply(op: Callable[..., Design], *args: Any, **kwargs: Any) -> None:
 def read_args(type_name: str, prefix: str) -> dict[str, Any]:
     """The values of an argument form (see arg_inputs) as a layer's arguments."""
     out: dict[str, Any] = {}
+    lazy = edit.lazy_arg(type_name)
     for arg in REGISTRY[edit.form_type(type_name)].args:
         value = st.session_state.get(prefix + arg.name)
-        if _widget(arg) == "text":
+        if _widget(arg, lazy) == "text":
             value = edit.parse_value(arg, value or "")
         out[arg.name] = value
     return out
@@ -186,7 +187,9 @@ def _k(path: edit.Path) -> str:
     return "_".join(map(str, path))
 
 
-def _widget(arg: Arg) -> str:
+def _widget(arg: Arg, lazy: str | None) -> str:
+    if arg.name == lazy:
+        return "text"
     return {"int": "number", "float": "number", "bool": "check", "choice": "select"}.get(arg.kind, "text")
 
 
@@ -205,20 +208,20 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
     for i, arg in enumerate(base.args):
         box, key, value = cols[i % 2], prefix + arg.name, values.get(arg.name)
         help_ = arg.help or None
-        kind = _widget(arg)
-        if arg.name == lazy:
-            help_ = (f"{arg.help}. Leave empty to make the layer lazy ({base.lazy}): torch infers "
-                     f"{arg.name} from the first input.")
-        if kind == "number":
+        kind = _widget(arg, lazy)
+        if arg.name == lazy:  # a text box: a number box that starts filled cannot be emptied
+            st_help = (f"{arg.help}. Leave empty to make the layer lazy ({base.lazy}): torch infers "
+                       f"{arg.name} from the first input.")
+            box.text_input(arg.name, value=edit.format_value(value), key=key, help=st_help,
+                           placeholder="empty: lazy, torch infers it")
+        elif kind == "number":
             step = 1 if arg.kind == "int" else 0.01
             lo = None if arg.min is None else (int(arg.min) if arg.kind == "int" else float(arg.min))
             hi = None if arg.max is None else (int(arg.max) if arg.kind == "int" else float(arg.max))
-            empty_ok = arg.optional or arg.name == lazy or arg.required
             box.number_input(arg.name, min_value=lo, max_value=hi, step=step, key=key, help=help_,
-                             value=value if value is not None or empty_ok else lo,
+                             value=value if value is not None or arg.optional or arg.required else lo,
                              format=None if arg.kind == "int" else "%g",
-                             placeholder="empty: lazy (inferred)" if arg.name == lazy else
-                             ("empty: default" if arg.optional else None))
+                             placeholder="empty: default" if arg.optional else None)
         elif kind == "check":
             box.checkbox(arg.name, value=bool(value), key=key, help=help_)
         elif kind == "select":
