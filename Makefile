@@ -21,6 +21,13 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed  ## everything but the browser tests
 	$(PY) -m pytest -m "not browser"
 
+$(VENV)/.bench-installed: $(VENV)/.installed benchmarks/requirements.txt
+	$(PY) -m pip install --quiet -r benchmarks/requirements.txt
+	touch $@
+
+bench: $(VENV)/.bench-installed  ## full benchmarks; rewrites docs/performance.md
+	$(PY) -m benchmarks.run
+
 lint: $(VENV)/.installed
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 

@@ -1,0 +1,1 @@
+"""Benchmarks: Blockwork's cost as ratios against plain PyTorch and peer tools (see run.py)."""

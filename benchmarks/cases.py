@@ -1,0 +1,229 @@
+"""The benchmark cases. Each yields Rows: what was measured, both medians, the ratio and its target.
+
+Every case builds its own networks, so cases can run alone (`python -m benchmarks.run --only build`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import resource
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from builder import Design, DesignError, build, graph, load_params, save_params, summary
+
+from .timing import Comparison, compare
+
+
+@dataclass(frozen=True)
+class Row:
+    benchmark: str
+    case: str
+    ours: str  # formatted figure
+    theirs: str
+    ratio: float | None
+    target: str  # e.g. "≤ 1.2"
+    met: bool | None  # None: informational, no target
+
+    @staticmethod
+    def of(benchmark: str, case: str, c: Comparison, limit: float, *, at_least: bool = False) -> Row:
+        met = c.ratio >= limit if at_least else c.ratio <= limit
+        return Row(benchmark, case, _ms(c.ours), _ms(c.theirs), c.ratio, f"{'≥' if at_least else '≤'} {limit}", met)
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+# -- networks: the same structure as a design and by hand ---------------------------------------------------
+
+WIDTH = 32
+
+
+def mixed_design(n: int) -> Design:
+    """n layers repeating [LazyLinear(32), ReLU, the shared Linear(32, 32), ReLU]: lazy and shared."""
+    pattern = [{"type": "LazyLinear", "out_features": WIDTH}, {"type": "ReLU"}, {"shared": "s"}, {"type": "ReLU"}]
+    return Design.from_dict({
+        "format": 1, "name": f"mixed{n}", "input": {"shape": [8, WIDTH]},
+        "shared": {"s": {"type": "Linear", "in_features": WIDTH, "out_features": WIDTH}},
+        "layers": [pattern[i % 4] for i in range(n)],
+    })
+
+
+def mixed_by_hand(n: int) -> nn.Module:
+    """The same network written by hand, with the chapter's dry run to materialize the lazy layers."""
+    shared = nn.Linear(WIDTH, WIDTH)
+    make: list[Callable[[], nn.Module]] = [lambda: nn.LazyLinear(WIDTH), nn.ReLU, lambda: shared, nn.ReLU]
+    net = nn.Sequential(*(make[i % 4]() for i in range(n)))
+    with torch.no_grad():
+        net(torch.randn(8, WIDTH))
+    return net
+
+
+# -- 1. build ------------------------------------------------------------------------------------------------
+
+def bench_build(quick: bool) -> Iterator[Row]:
+    for n in (10, 100) if quick else (10, 100, 1000):
+        design = mixed_design(n)
+        c = compare(lambda d=design: build(d), lambda n=n: mixed_by_hand(n), repeats=3 if quick else 15)
+        yield Row.of("build", f"{n} layers (lazy + shared) vs construction + dry run", c, 1.2)
+
+
+# -- 2. forward + backward -----------------------------------------------------------------------------------
+
+def bench_train_step(quick: bool) -> Iterator[Row]:
+    design = Design.from_dict({
+        "format": 1, "input": {"shape": [64, 256]},
+        "shared": {"s": {"type": "Linear", "in_features": 256, "out_features": 256}},
+        "layers": [{"type": "Linear", "in_features": 256, "out_features": 256}, {"type": "ReLU"},
+                   {"shared": "s"}, {"type": "ReLU"}, {"shared": "s"}, {"type": "ReLU"},
+                   {"type": "Linear", "in_features": 256, "out_features": 10}],
+    })
+    shared = nn.Linear(256, 256)
+    theirs = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(256, 10))
+    ours = build(design)
+    ours.load_state_dict(theirs.state_dict())
+    x = torch.randn(64, 256)
+
+    def steps(net: nn.Module, k: int = 20) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(k):
+                net.zero_grad(set_to_none=True)
+                net(x).square().mean().backward()
+        return run
+
+    k = 5 if quick else 20
+    c = compare(steps(ours, k), steps(theirs, k), repeats=3 if quick else 41, warmup=2)
+    yield Row.of("forward + backward", f"tied MLP 256 wide, batch 64 ({k} steps per sample)", c, 1.02)
+
+
+# -- 3. inspection -------------------------------------------------------------------------------------------
+
+def bench_inspect(quick: bool) -> Iterator[Row]:
+    try:
+        import torchinfo
+        import torchview
+    except ImportError:
+        yield Row("inspection", "summary + graph vs torchinfo + torchview", "", "not installed", None,
+                  "≤ 0.1", None)
+        return
+    n = 100 if quick else 1000
+    design = mixed_design(n)
+    net = build(design)  # also records the design's dry run, which graph() reuses
+
+    def ours() -> None:
+        summary(net)
+        graph(design).source
+
+    def theirs() -> None:
+        torchinfo.summary(net, input_size=(8, WIDTH), verbose=0)
+        torchview.draw_graph(net, input_size=(8, WIDTH)).visual_graph.source
+
+    c = compare(ours, theirs, repeats=3 if quick else 9)
+    yield Row.of("inspection", f"{n} layers: summary + graph vs torchinfo.summary + torchview.draw_graph", c, 0.1)
+
+    def cold() -> None:  # a design seen for the first time: graph() runs the meta dry run itself
+        summary(net)
+        graph(Design.from_dict({**design.to_dict(), "name": f"cold{time.perf_counter_ns()}"})).source
+
+    c = compare(cold, theirs, repeats=3 if quick else 9)
+    yield Row("inspection", f"{n} layers, first view of a design (includes the meta dry run)", _ms(c.ours),
+              _ms(c.theirs), c.ratio, "(info)", None)
+
+
+# -- 4. .params save and load --------------------------------------------------------------------------------
+
+def bench_params(quick: bool) -> Iterator[Row]:
+    os.environ.setdefault("BLOCKWORK_MAX_UPLOAD_MB", "2000")  # 100 M floats are 400 MB
+    sizes = {"1 M": 1000} if quick else {"1 M": 1000, "10 M": 3162, "100 M": 10_000}
+    for label, width in sizes.items():
+        net = nn.Sequential(nn.Linear(width, width))
+        data = save_params(net)
+        repeats = 3 if quick else (15 if width < 10_000 else 5)
+
+        def torch_save(net: nn.Module = net) -> None:
+            torch.save(net.state_dict(), io.BytesIO())
+
+        def torch_load(net: nn.Module = net, data: bytes = data) -> None:
+            net.load_state_dict(torch.load(io.BytesIO(data), weights_only=True, map_location="cpu"))
+
+        c = compare(lambda net=net: save_params(net), torch_save, repeats)
+        yield Row.of(".params save", f"{label} parameters vs torch.save(state_dict)", c, 1.1)
+        c = compare(lambda net=net, data=data: load_params(net, data), torch_load, repeats)
+        yield Row.of(".params load", f"{label} parameters vs torch.load + load_state_dict (checks included)", c, 1.1)
+
+
+# -- 5. UI reruns --------------------------------------------------------------------------------------------
+
+def bench_ui(quick: bool) -> Iterator[Row]:
+    import logging
+
+    from streamlit.testing.v1 import AppTest
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # AppTest's "missing ScriptRunContext" chatter
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    small, large = 5, (100 if quick else 500)
+
+    def rerun_after_edit(n: int, page: str) -> Callable[[], None]:
+        at = AppTest.from_file(os.path.join(root, "app.py"), default_timeout=300)
+        at.run()
+        base = mixed_design(n).to_dict()
+        at.session_state["design"] = Design.from_dict(base)
+        at.switch_page(f"pages/{page}.py").run()
+        flip = [0]
+
+        def run() -> None:  # one edit: the first layer's width changes, then the page reruns
+            flip[0] ^= 1
+            edited = {**base, "layers": [{"type": "LazyLinear", "out_features": WIDTH + flip[0]}, *base["layers"][1:]]}
+            at.session_state["design"] = Design.from_dict(edited)
+            at.run()
+            assert not at.exception, at.exception
+        return run
+
+    pages = ["inspect"] + (["design"] if os.path.exists(os.path.join(root, "pages", "design.py")) else [])
+    for page in pages:
+        c = compare(rerun_after_edit(large, page), rerun_after_edit(small, page), repeats=3 if quick else 7)
+        yield Row.of("UI rerun", f"{page} page after one edit: {large} vs {small} layers", c, 2.0)
+
+
+# -- 7. refusing a huge design -------------------------------------------------------------------------------
+
+def bench_refuse(quick: bool) -> Iterator[Row]:
+    design = Design.from_dict({"format": 1, "input": {"shape": [1, 100_000]}, "layers": [
+        {"type": "Linear", "in_features": 100_000, "out_features": 100_000}]})  # 10^10 parameters
+    times, peaks = [], []
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(3 if quick else 15):
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            build(design)
+        except DesignError:
+            pass
+        else:
+            raise AssertionError("a 10^10-parameter design was built")
+        times.append(time.perf_counter() - start)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024  # MiB
+    t = sorted(times)[len(times) // 2]
+    peak = max(peaks) / 2**20
+    yield Row("refusal", "10^10-parameter design: median time", _ms(t), "", None, "< 50 ms", t < 0.05)
+    yield Row("refusal", "10^10-parameter design: peak memory (Python heap; process peak RSS growth)",
+              f"{peak:.2f} MiB; {rss_growth:.1f} MiB", "", None, "< 10 MB", peak < 10 and rss_growth < 10)
+
+
+CASES: dict[str, Callable[[bool], Iterator[Row]]] = {
+    "build": bench_build,
+    "step": bench_train_step,
+    "inspect": bench_inspect,
+    "params": bench_params,
+    "ui": bench_ui,
+    "refuse": bench_refuse,
+}
