@@ -239,22 +239,24 @@ def stale(run: Trainer) -> str | None:
 
 
 def curves(history: History) -> go.Figure:
+    """Loss (and accuracy) per epoch, train and validation: the figure that grows while it trains."""
     frame = history.frame()
     classify = history.task == "classification"
-    fig = make_subplots(rows=1, cols=2 if classify else 1, horizontal_spacing=0.12,
+    metrics = ["loss", "acc"] if classify else ["loss"]
+    fig = make_subplots(rows=1, cols=len(metrics), horizontal_spacing=0.12,
                         subplot_titles=["Loss (cross-entropy)" if classify else "Loss (mean squared error)",
-                                        *(["Accuracy"] if classify else [])])
-    for col, (metric, colour) in enumerate([("loss", PALETTE[0]), ("acc", PALETTE[1])][: 2 if classify else 1], 1):
-        for split, dash in (("train", "solid"), ("val", "dot")):
+                                        "Accuracy"][: len(metrics)])
+    mode = "lines+markers" if len(frame) < 30 else "lines"
+    for col, metric in enumerate(metrics, 1):
+        for split, name, colour in (("train", "train", PALETTE[0]), ("val", "validation", PALETTE[1])):
             ys = frame[f"{split}_{metric}"]
             if ys.notna().any():
-                fig.add_trace(go.Scatter(x=frame["epoch"], y=ys, mode="lines+markers" if len(frame) < 30 else "lines",
-                                         name=f"{'train' if split == 'train' else 'validation'}",
-                                         line={"color": colour if split == "train" else PALETTE[2], "dash": dash},
-                                         legendgroup=split, showlegend=col == 1), row=1, col=col)
+                fig.add_trace(go.Scatter(x=frame["epoch"].tolist(), y=ys.tolist(), mode=mode, name=name,
+                                         line={"color": colour}, legendgroup=split, showlegend=col == 1),
+                              row=1, col=col)
         fig.update_xaxes(title_text="epoch", row=1, col=col)
     if classify:
-        fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.25})
     return fig
