@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import io
+import json
 import keyword
 import textwrap
 import zipfile
@@ -142,10 +143,10 @@ class _Writer:
                 continue
             value = node.args[arg.name]
             if positional and arg.name in _POSITIONAL and i < len(order) and order[i] == arg.name:
-                parts.append(repr(value))
+                parts.append(_py(value))
             else:
                 positional = False
-                parts.append(f"{arg.name}={value!r}")
+                parts.append(f"{arg.name}={_py(value)}")
         prefix = "" if node.type in ("MyLinear", "CenteredLayer") else "nn."
         return f"{prefix}{node.type}({', '.join(parts)})"
 
@@ -185,6 +186,8 @@ class _Writer:
         """Write a class for a block with named children; return its name."""
         if top:
             base = _camel(self.d.name)
+        elif path.startswith("shared.") and path.count(".") == 1:
+            base = _camel(path.removeprefix("shared."))
         elif block.name is not None:
             base = _camel(block.name)
         else:
@@ -250,7 +253,8 @@ class _Writer:
             out.append("from torch.nn import functional as F")
         out += ["", f"INPUT_SHAPE = {tuple(d.input_shape)!r}  # the design's example input (a batch)"]
         if seeded:
-            out.append(f"SEED = {d.seed!r}  # None: initialized at random")
+            why = "the same weights on every run" if d.seed is not None else "None: different weights on every run"
+            out.append(f"SEED = {d.seed!r}  # {why}")
         out.append("")
         if "MyLinear" in self.types:
             out += ["", _MY_LINEAR]
@@ -266,6 +270,8 @@ class _Writer:
         for cls in self.classes:
             out += ["", cls]
 
+        if seeded:
+            out += ["", _initialize(plan), ""]
         body = [*shared_lines, f"model = {model_expr}"]
         if lazy:
             dtype = ", dtype=torch.long" if d.input_dtype == "int64" else (
@@ -279,9 +285,7 @@ class _Writer:
         body.append("return model")
         out += ["", "def make_model():",
                 '    """The network of the design, its lazy layers materialized and initialized as designed."""',
-                *(_INDENT + line for block in body for line in block.split("\n")), ""]
-        if seeded:
-            out += ["", _initialize(plan), ""]
+                *(_INDENT + line for line in body), ""]
         out += ["", 'if __name__ == "__main__":',
                 "    model = make_model()",
                 "    if len(sys.argv) > 1:  # python this.py weights.params",
@@ -292,6 +296,13 @@ class _Writer:
         while "\n\n\n\n" in text:
             text = text.replace("\n\n\n\n", "\n\n\n")
         return text
+
+
+def _py(value: object) -> str:
+    """Python source for an argument value, strings in double quotes like the rest of the file."""
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
 
 
 def _walk(nodes: tuple[Node, ...]) -> Iterator[tuple[str, str, Node]]:
@@ -323,7 +334,7 @@ def _initialize(plan: list[tuple[str, str, dict]]) -> str:
         lines.append("    with torch.no_grad():")
         for key, kind, spec in plan:
             fn = init_mod.METHODS[spec["method"]].fn.__name__
-            kwargs = "".join(f", {k}={v!r}" for k, v in init_mod.kwargs_of(spec).items())
+            kwargs = "".join(f", {k}={_py(v)}" for k, v in init_mod.kwargs_of(spec).items())
             lines.append(f'        {fn}(model.get_submodule("{key}"){kwargs})  # {kind}')
             if init_mod.bias_zeroed(spec):
                 lines.append(f'        zero_bias(model.get_submodule("{key}"))')
