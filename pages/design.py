@@ -183,6 +183,14 @@ def reset_new() -> None:
 # -- rendering -----------------------------------------------------------------------------------------
 
 
+def seed(key: str, value: Any) -> str:
+    """Give the widget `key` its value through the session when it has none (first shown, or forgotten
+    after an edit). Passing `value=` instead would not reach a browser that already shows the widget."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+    return key
+
+
 def _k(path: edit.Path) -> str:
     return "_".join(map(str, path))
 
@@ -212,24 +220,23 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
         if arg.name == lazy:  # a text box: a number box that starts filled cannot be emptied
             st_help = (f"{arg.help}. Leave empty to make the layer lazy ({base.lazy}): torch infers "
                        f"{arg.name} from the first input.")
-            box.text_input(arg.name, value=edit.format_value(value), key=key, help=st_help,
+            box.text_input(arg.name, key=seed(key, edit.format_value(value)), help=st_help,
                            placeholder="empty: lazy, torch infers it")
         elif kind == "number":
             step = 1 if arg.kind == "int" else 0.01
             lo = None if arg.min is None else (int(arg.min) if arg.kind == "int" else float(arg.min))
             hi = None if arg.max is None else (int(arg.max) if arg.kind == "int" else float(arg.max))
-            box.number_input(arg.name, min_value=lo, max_value=hi, step=step, key=key, help=help_,
-                             value=value if value is not None or arg.optional or arg.required else lo,
-                             format=None if arg.kind == "int" else "%g",
-                             placeholder="empty: default" if arg.optional else None)
+            extra = {"value": None, "placeholder": "empty: default"} if arg.optional else {}  # may be emptied
+            box.number_input(arg.name, min_value=lo, max_value=hi, step=step, key=seed(key, value), help=help_,
+                             format=None if arg.kind == "int" else "%g", **extra)
         elif kind == "check":
-            box.checkbox(arg.name, value=bool(value), key=key, help=help_)
+            box.checkbox(arg.name, key=seed(key, bool(value)), help=help_)
         elif kind == "select":
-            box.selectbox(arg.name, arg.choices, index=arg.choices.index(value), key=key, help=help_)
+            box.selectbox(arg.name, arg.choices, key=seed(key, value), help=help_)
         else:
             hint = {"int1": "a number", "int2": "a number or two, e.g. 3 or 3, 5", "ints": "sizes, e.g. 8 or 4, 8",
                     "padding1": "a number, same or valid", "padding2": "a number or two, same or valid"}[arg.kind]
-            box.text_input(arg.name, value=edit.format_value(value), key=key, help=f"{help_ or ''} ({hint})",
+            box.text_input(arg.name, key=seed(key, edit.format_value(value)), help=f"{help_ or ''} ({hint})",
                            placeholder="empty: default" if arg.optional else None)
 
 
@@ -277,7 +284,7 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
         k, run = _k(path), runs.get(dpath)
         siblings = len(edit.node_at(draft, path[:-1]).layers) if len(path) > 1 else len(draft.layers)
         with st.container(key=f"row_{k}", horizontal=True, vertical_alignment="center", gap="small"):
-            st.checkbox("select", key=f"sel_{k}", label_visibility="collapsed", width="content",
+            st.checkbox("select", key=seed(f"sel_{k}", False), label_visibility="collapsed", width="content",
                         help="Select layers next to each other to group them into a block")
             st.markdown(row_label(node, key, len(path) - 1, draft, run), width="stretch")
             if path in at_fault:
@@ -316,7 +323,7 @@ def editor(draft: Design, path: edit.Path, node: Node) -> None:
                 st.markdown(f"**{where}** · {'Sequential block' if isinstance(node, Block) else node.type}")
             if isinstance(spec, Layer):
                 arg_inputs(spec.type, edit.form_values(spec), "arg_")
-            st.text_input("Name", value=node.name or "", key="name", placeholder="empty: indexed by position",
+            st.text_input("Name", key=seed("name", node.name or ""), placeholder="empty: indexed by position",
                           help="Its key in the module and in state_dict (e.g. 'net' gives net.0.weight); "
                                "empty: its position.")
             st.form_submit_button("Apply", key="apply", type="primary", icon=":material/check:",
@@ -329,7 +336,7 @@ def editor(draft: Design, path: edit.Path, node: Node) -> None:
             c[1].button("Delete every use", key="delete_shared", icon=":material/delete_sweep:",
                         on_click=apply, args=(edit.delete_shared, node.shared), kwargs={"with_uses": True})
         else:
-            c[0].text_input("Shared layer name", value=edit.suggest_name(draft), key="share_name",
+            c[0].text_input("Shared layer name", key=seed("share_name", edit.suggest_name(draft)),
                             help="Mark as shared: this position becomes the first use; add more uses "
                                  "from 'Add a layer'. Every use is the same module (tied weights).")
             c[1].button("Mark as shared", key="share", icon=":material/link:", on_click=share, args=(path,))
@@ -358,6 +365,8 @@ def add_panel(draft: Design, runs: dict[str, Any]) -> None:
         c = st.columns(2)
         choice = c[0].selectbox("Layer type (type to search)", choices, key="add_type", format_func=label,
                                 on_change=reset_new)
+        if st.session_state.get("add_where") not in spots:
+            st.session_state["add_where"] = next(iter(spots))
         where = c[1].selectbox("Where", list(spots), key="add_where", format_func=spots.get, on_change=reset_new)
         with st.form("add_form", border=False):
             if choice.startswith(USE):
@@ -368,7 +377,7 @@ def add_panel(draft: Design, runs: dict[str, Any]) -> None:
                 if lazy:
                     st.caption(f"Leave **{lazy}** empty to make it lazy: torch infers it from the input.")
                 arg_inputs(choice, prefill(choice, shape_before(draft, edit.parse_path(where), runs)), "new_")
-            st.text_input("Name (optional)", key="new_name", placeholder="empty: indexed by position")
+            st.text_input("Name (optional)", key=seed("new_name", ""), placeholder="empty: indexed by position")
             st.form_submit_button("Add", key="add", type="primary", icon=":material/add:", on_click=add_layer)
 
 
@@ -424,17 +433,17 @@ def toolbar(h: edit.History) -> None:
 
 def input_row(draft: Design) -> None:
     c = st.columns([3, 1.3], vertical_alignment="bottom")
-    c[0].text_input("Example input shape", value=", ".join(map(str, draft.input_shape)), key="input_shape",
+    c[0].text_input("Example input shape", key=seed("input_shape", ", ".join(map(str, draft.input_shape))),
                     on_change=set_input, help="Batch first, e.g. 2, 20 (2 samples of 20 features) or "
                                               "1, 1, 28, 28 for one grey 28×28 image. Press Enter to apply.")
-    c[1].selectbox("Input dtype", DTYPES, index=DTYPES.index(draft.input_dtype), key="input_dtype",
+    c[1].selectbox("Input dtype", DTYPES, key=seed("input_dtype", draft.input_dtype),
                    on_change=set_input, help="int64 for Embedding's indices")
 
 
 def group_row(draft: Design) -> None:
     chosen = [p for p, _ in edit.paths(draft) if st.session_state.get(f"sel_{_k(p)}")]
     c = st.columns([2.2, 1.6], vertical_alignment="bottom")
-    c[0].text_input("Block name (optional)", key="group_name", placeholder="empty: indexed by position",
+    c[0].text_input("Block name (optional)", key=seed("group_name", ""), placeholder="empty: indexed by position",
                     help="Group the selected layers (next to each other, same level) into a nested Sequential")
     c[1].button(f"Group {len(chosen)} selected" if chosen else "Group selected", key="group",
                 icon=":material/select_all:", disabled=not chosen, on_click=group_selected, width="stretch")
@@ -490,7 +499,7 @@ def main() -> None:
             group_row(draft)
             add_panel(draft, runs)
         with tab_json:
-            st.text_area("Design JSON", value=draft.to_json(), key="json", height=420,
+            st.text_area("Design JSON", key=seed("json", draft.to_json()), height=420,
                          help="Edit and apply; an invalid design is refused with the field at fault.")
             st.button("Apply JSON", key="json_apply", icon=":material/check:", on_click=apply_json)
             if (err := st.session_state.get(JSON_ERROR)) is not None:
