@@ -212,3 +212,11 @@ def test_reset_weights_reinitializes_in_place_as_a_seeded_build() -> None:
     reset_weights(net, design, seed=1)
     assert net[2] is shared and net[4] is shared
     assert_same_state(state(net), state(build(design, seed=1)))
+
+
+def test_training_benchmark_runs_in_quick_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import bench_training
+
+    assert bench_training.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "tied MLP" in out and "conv net" in out and "ratio" in out
