@@ -86,7 +86,13 @@ def vgg_block() -> nn.Module:
     return nn.Sequential(_vgg_block(2, 16), _vgg_block(2, 32), nn.Flatten(), nn.LazyLinear(10))
 
 
+def mlp_dropout_bn() -> nn.Module:
+    return nn.Sequential(nn.Linear(20, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(256, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
+
+
 HAND_WRITTEN = {
     "sequential_mlp": sequential_mlp, "custom_mlp": custom_mlp, "tied": tied, "lazy_mlp": lazy_mlp,
     "my_linear": my_linear, "nested": nested, "lenet": lenet, "vgg_block": vgg_block,
 }
+HAND_WRITTEN["mlp_dropout_bn"] = mlp_dropout_bn
