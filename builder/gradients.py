@@ -153,17 +153,29 @@ class SharedGradient(Sequence[torch.Tensor]):
         return tuple(self.grad.shape)
 
     def table(self) -> pd.DataFrame:
-        """One row per use, then their sum and the ordinary .grad: norm, smallest, largest, first values."""
+        """One row per use, then their sum and the ordinary .grad.
+
+        Columns: the entry where |.grad| is largest (e.g. "entry (2, 3)") and the sum of all entries, which
+        add up across the uses as the gradients do, then the norm, which does not (‖a + b‖ ≤ ‖a‖ + ‖b‖).
+        """
+        index = self.largest_entry()
+        label = "entry " + (str(index) if len(index) != 1 else f"({index[0]})")
         rows = [(f"use {i + 1} (at {w})" if not w.startswith("use ") else w, g)
                 for i, (w, g) in enumerate(zip(self.where, self.uses, strict=True))]
         rows += [("sum of the uses", self.total), (".grad (ordinary backward)", self.grad)]
         return pd.DataFrame([{
-            "gradient": label,
+            "gradient": label_,
+            label: float(g[index]) if g.numel() else 0.0,
+            "sum of entries": float(g.sum()),
             "norm": float(g.norm()),
-            "min": float(g.min()) if g.numel() else 0.0,
-            "max": float(g.max()) if g.numel() else 0.0,
-            "first values": ", ".join(f"{v:+.4f}" for v in g.flatten()[:4].tolist()),
-        } for label, g in rows])
+        } for label_, g in rows])
+
+    def largest_entry(self) -> tuple[int, ...]:
+        """The index of the entry of .grad with the largest absolute value (the first one on ties)."""
+        if self.grad.numel() == 0:
+            return ()
+        flat = int(self.grad.abs().flatten().argmax())
+        return tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), self.grad.shape))
 
 
 @dataclass(frozen=True, eq=False)
@@ -386,15 +398,17 @@ def norms_figure(result: TiedGradients, colors: Mapping[str, str] | None = None)
     table = result.norms()
     colors = colors or {}
     fill = [colors.get(n, _SHARED if n in result.shared else _PLAIN) for n in table["parameter"]]
-    labels = [f"{n}  ({s}, shared ×{u})" if u > 1 else f"{n}  {s}"
+    labels = [f"{n}  {s} · shared ×{u}" if u > 1 else f"{n}  {s}"
               for n, s, u in zip(table["parameter"], table["shape"], table["uses"], strict=True)]
     fig = go.Figure(go.Bar(x=table["grad norm"], y=labels, orientation="h", marker_color=fill,
                            text=[f"{v:.3g}" for v in table["grad norm"]], textposition="outside",
                            hovertemplate="%{y}<br>‖grad‖ = %{x:.4g}<extra></extra>"))
-    fig.update_layout(height=max(220, 80 + 34 * len(table)), margin=dict(l=10, r=40, t=10, b=40),
-                      xaxis_title="‖.grad‖ (L2 norm)", font=dict(size=15), bargap=0.3, showlegend=False)
-    fig.update_yaxes(autorange="reversed")
-    fig.update_xaxes(rangemode="tozero")
+    fig.update_traces(textfont=dict(size=15), cliponaxis=False)
+    fig.update_layout(height=max(220, 80 + 36 * len(table)), margin=dict(l=10, r=50, t=10, b=50),
+                      font=dict(size=15), bargap=0.3, showlegend=False)
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=15))
+    fig.update_xaxes(rangemode="tozero", tickfont=dict(size=14),
+                     title=dict(text="‖.grad‖ (L2 norm)", font=dict(size=15)))
     return fig
 
 
@@ -425,7 +439,8 @@ def heatmaps_figure(sg: SharedGradient, color: str | None = None) -> go.Figure |
     for i, m in enumerate(mats):
         fig.add_trace(go.Heatmap(z=m.tolist(), coloraxis="coloraxis",
                                  hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"), row=1, col=i + 1)
-        fig.update_yaxes(autorange="reversed", showticklabels=i == 0, row=1, col=i + 1)
+        fig.update_yaxes(autorange="reversed", showticklabels=i == 0, tickfont=dict(size=13),
+                         dtick=1 if rows <= 16 else None, row=1, col=i + 1)
         fig.update_xaxes(showticklabels=False, row=1, col=i + 1)
     panel = 1100 / len(mats)  # about this many pixels wide per panel in a wide page
     height = min(450, max(110, panel * rows / cols))  # roughly square cells
@@ -439,6 +454,24 @@ def heatmaps_figure(sg: SharedGradient, color: str | None = None) -> go.Figure |
     if color:
         for a in fig.layout.annotations[: len(sg.uses)]:
             a.font = dict(size=15, color=color)
+    return fig
+
+
+def matrix_figure(t: torch.Tensor, title: str) -> go.Figure | None:
+    """One heatmap of a small gradient matrix (see as_matrix), centred on 0; None when it is not small."""
+    m = as_matrix(t)
+    if m is None:
+        return None
+    bound = float(m.abs().max()) or 1.0
+    rows, cols = m.shape
+    fig = go.Figure(go.Heatmap(z=m.tolist(), colorscale="RdBu", reversescale=True, zmin=-bound, zmax=bound,
+                               colorbar=dict(thickness=12),
+                               hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"))
+    height = int(min(420, max(130, 330 * rows / cols)) + 70)
+    fig.update_layout(title=dict(text=title, font=dict(size=15)), height=height,
+                      margin=dict(l=10, r=10, t=40, b=10), font=dict(size=13))
+    fig.update_yaxes(autorange="reversed", tickfont=dict(size=13), dtick=1 if rows <= 16 else None)
+    fig.update_xaxes(showticklabels=False)
     return fig
 
 

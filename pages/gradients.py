@@ -6,7 +6,7 @@ import builder
 import ui
 from builder import DesignError
 from builder.diagram import shared_colors
-from builder.gradients import BATCHES, heatmaps_figure, is_finite, norms_figure
+from builder.gradients import BATCHES, heatmaps_figure, is_finite, matrix_figure, norms_figure
 
 EXPLANATION = """
 **One layer, several uses, one gradient.** A shared layer is *one* module placed at several positions — in
@@ -44,14 +44,17 @@ def show_shared(result: builder.TiedGradients, owner: dict[str, str], colors: di
         spec = ui.design().shared.get(layer)
         kind = getattr(spec, "type", "Sequential") if spec is not None else "layer"
         st.subheader(f"Shared '{layer}' · {kind}, used {len(first)}× (at {places})", divider="gray")
+        st.caption("In each table, the entry where .grad is largest and the sum of all entries add up across the "
+                   "uses exactly as the gradients do; norms do not add (‖a + b‖ ≤ ‖a‖ + ‖b‖).")
         for name in names:
             sg = result[name]
             left, right = st.columns([4, 1], vertical_alignment="center")
             with left:
                 st.markdown(f"**`{name}`** {sg.shape} — tied keys: {', '.join(f'`{k}`' for k in sg.keys)}")
-                st.dataframe(sg.table(), key=f"grad_uses_{css_key(name)}", hide_index=True, width="stretch",
-                             column_config={c: st.column_config.NumberColumn(format="%.5g")
-                                            for c in ("norm", "min", "max")})
+                table = sg.table()
+                st.dataframe(table, key=f"grad_uses_{css_key(name)}", hide_index=True, width="stretch",
+                             column_config={c: st.column_config.NumberColumn(format="%.5f")
+                                            for c in table.columns[1:]})
             with right:
                 st.metric("largest |sum − .grad|", f"{sg.max_abs_diff:.2g}",
                           help="The largest absolute difference between the sum of the uses' gradients and "
@@ -66,6 +69,22 @@ def show_shared(result: builder.TiedGradients, owner: dict[str, str], colors: di
                 st.plotly_chart(fig, key=f"grad_heat_{css_key(name)}", width="stretch")
                 st.caption("One cell per weight; red positive, blue negative, one colour scale for all panels. "
                            "Add the use panels cell by cell and you get the last two.")
+
+
+def show_other_matrices(result: builder.TiedGradients) -> None:
+    """Heatmaps of .grad for the small weight matrices that are not shared (a few, in forward order)."""
+    figures = [(name, matrix_figure(g, f"{name} {tuple(g.shape)}")) for name, g in result.grads.items()
+               if name not in result]
+    figures = [(n, f) for n, f in figures if f is not None][:6]
+    if not figures:
+        return
+    st.subheader("Gradients of the small weight matrices", divider="gray")
+    st.caption(".grad of each weight matrix small enough to show cell by cell (a convolution's (out, in, k, k) "
+               "kernel as out × in·k·k); red positive, blue negative.")
+    cols = st.columns(min(3, len(figures)))
+    for i, (name, fig) in enumerate(figures):
+        with cols[i % len(cols)]:
+            st.plotly_chart(fig, key=f"grad_matrix_{css_key(name)}", width="stretch")
 
 
 st.title("Gradients")
@@ -127,3 +146,4 @@ st.plotly_chart(norms_figure(result, bar_colors), key="grad_norms", width="stret
 
 if result:
     show_shared(result, owner, colors)
+show_other_matrices(result)

@@ -358,8 +358,16 @@ def test_figures() -> None:
     heat = builder.gradients.heatmaps_figure(result["2.weight"])
     assert [a.text for a in heat.layout.annotations] == ["use 1 · at 2", "use 2 · at 4", "sum of the uses", ".grad"]
     assert builder.gradients.heatmaps_figure(result["2.bias"]) is None  # a vector, shown in the table
-    table = result["2.weight"].table()
+    sg = result["2.weight"]
+    table = sg.table()
     assert list(table["gradient"]) == ["use 1 (at 2)", "use 2 (at 4)", "sum of the uses", ".grad (ordinary backward)"]
+    i, j = sg.largest_entry()
+    assert abs(float(sg.grad[i, j])) == float(sg.grad.abs().max())
+    assert list(table.columns) == ["gradient", f"entry ({i}, {j})", "sum of entries", "norm"]
+    for column in table.columns[1:3]:  # entries and sums add up across the uses, as gradients do
+        use1, use2, total, grad = table[column]
+        assert use1 + use2 == pytest.approx(total, abs=1e-6) and total == pytest.approx(grad, abs=1e-6)
+    assert result["2.bias"].table().columns[1] == f"entry ({result['2.bias'].largest_entry()[0]})"
 
 
 # -- lazy initialization: before and after the dry run ----------------------------------------------------

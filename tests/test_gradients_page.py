@@ -71,8 +71,11 @@ def test_tied_example_two_contributions_sum_to_grad(app: AppTest) -> None:
     assert [s.value for s in at.success] == ["sum = .grad", "sum = .grad"]
 
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(charts) == 2  # the norms of every parameter, the heatmaps of the 8×8 weight (not the bias)
-    bars, heat = charts
+    # the norms of every parameter, the heatmaps of the shared 8×8 weight (not of the bias: a vector, in its
+    # table), then .grad of the other small weight matrices: 0.weight (8, 4) and 6.weight (1, 8)
+    assert len(charts) == 4
+    bars, heat, *others = charts
+    assert [c["layout"]["title"]["text"] for c in others] == ["0.weight (8, 4)", "6.weight (1, 8)"]
     assert len(bars["data"][0]["y"]) == 6 and bars["data"][0]["orientation"] == "h"
     assert [t["type"] for t in heat["data"]] == ["heatmap"] * 4
     assert [a["text"] for a in heat["layout"]["annotations"]] == ["use 1 · at 2", "use 2 · at 4",
