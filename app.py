@@ -10,8 +10,12 @@ ui.init_session()
 pages = [
     st.Page("pages/design.py", title="Design", icon=":material/stacks:", default=True),
     st.Page("pages/inspect.py", title="Inspect", icon=":material/account_tree:"),
+    st.Page("pages/weights.py", title="Weights", icon=":material/save:"),
+    st.Page("pages/parameters.py", title="Parameters", icon=":material/tune:"),
     st.Page("pages/gradients.py", title="Gradients", icon=":material/functions:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/library.py", title="Library", icon=":material/collections_bookmark:"),
+    st.Page("pages/lessons.py", title="Lessons", icon=":material/school:"),
 ]
 page = st.navigation(pages)
 ui.sidebar()

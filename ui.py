@@ -11,8 +11,8 @@ import streamlit as st
 from torch import nn
 
 import builder
-from builder import Design, DesignError, DryRun
-from builder.devices import available_devices, default_device
+from builder import Design, DesignError, DryRun, devices
+from builder import share as share_links
 
 DEFAULT_EXAMPLE = "sequential_mlp"
 
@@ -22,7 +22,32 @@ def init_session() -> None:
     if "design" not in st.session_state:
         st.session_state.design = builder.load_example(DEFAULT_EXAMPLE)
     if "device" not in st.session_state:
-        st.session_state.device = default_device()
+        st.session_state.device = devices.default_device()
+    open_share_link()
+
+
+def open_share_link() -> None:
+    """Open the design a share link carries (?design=...), once per link and session, after validating it.
+
+    A tampered, truncated or oversized link is reported (while the URL carries it) and the session keeps its
+    design; it never raises.
+    """
+    token = st.query_params.get(share_links.PARAM)
+    if token is None:
+        return
+    if st.session_state.get("share_token") != token:
+        st.session_state.share_token = token
+        try:
+            shared = share_links.decode(token)
+        except DesignError as e:
+            st.session_state.share_error = str(e).rstrip(".")
+        else:
+            st.session_state.pop("share_error", None)
+            set_design(shared)
+            st.toast(f"Opened the shared design '{shared.name}'.", icon=":material/link:")
+    if st.session_state.get("share_error"):
+        st.error(f"This share link could not be opened: {st.session_state.share_error}. The session keeps its "
+                 f"design ({design().name}).", icon=":material/link_off:")
 
 
 def design() -> Design:
@@ -46,19 +71,41 @@ def dry_run(d: Design) -> DryRun:
 
 
 def net() -> nn.Module | None:
-    """The session's network for its design and device, built on first use; None (and an error shown) if
-    the design does not build."""
-    key = (design().to_json(), st.session_state.device)
+    """The session's network for its design, on the session's device; None (and an error shown) if the design
+    does not build.
+
+    Built (on the CPU, then moved) when the design changes. A device change moves the existing network with
+    .to(), so its weights (trained, uploaded, edited) are kept; the move is reported, never silent.
+    """
+    key = design().to_json()
     held = st.session_state.get("net")
     if held is not None and held[0] == key:
+        if st.session_state.get("net_device") != st.session_state.device:
+            _move(held[1], inline=True)
         return held[1]
     try:
-        module = builder.build(design(), device=st.session_state.device)
+        module = builder.build(design(), device="cpu")
     except DesignError as e:
         show_error(e)
         return None
     st.session_state.net = (key, module)
+    st.session_state.net_device = "cpu"
+    if st.session_state.device != "cpu":
+        _move(module, inline=True, quiet=True)
     return module
+
+
+def _move(module: nn.Module, inline: bool, quiet: bool = False) -> None:
+    """Move the session's network to the session's device; fall back to the CPU with a message."""
+    moved = devices.move(module, st.session_state.device)
+    st.session_state.net_device = moved.device
+    if moved.failed:
+        st.session_state.device = moved.device  # the selector follows on the next run (see sidebar)
+    if moved.note and not (quiet and not moved.failed):
+        if inline:
+            (st.warning if moved.failed else st.info)(moved.note, icon=":material/memory:")
+        else:
+            st.session_state.device_note = (moved.failed, moved.note)
 
 
 def show_error(e: Exception) -> None:
@@ -68,12 +115,26 @@ def show_error(e: Exception) -> None:
 
 
 def sidebar() -> None:
-    """The device selector, on every page."""
-    devices = available_devices()
-    ids = [d.id for d in devices]
-    labels = {d.id: d.label for d in devices}
-    if st.session_state.device not in ids:
-        st.session_state.device = "cpu"
+    """The device selector, on every page: CPU, each CUDA device (name, memory), MPS where present.
+
+    Choosing a device moves the session's network there (weights kept) before the page runs; a device that is
+    missing or fails leaves it on the CPU, and either way the sidebar says what happened.
+    """
+    found = devices.available_devices()
+    ids = [d.id for d in found]
+    labels = {d.id: d.label for d in found}
+    if st.session_state.get("device_probed") != st.session_state.device or st.session_state.device not in ids:
+        # once per choice (and whenever it vanished from the list): can it hold tensors?
+        problem = None if st.session_state.device == "cpu" else devices.probe(st.session_state.device)
+        if problem:
+            st.session_state.device_note = (True, f"{problem}; the network runs on the CPU.")
+            st.session_state.device = "cpu"
+        st.session_state.device_probed = st.session_state.device
+    held = st.session_state.get("net")
+    if held is not None and st.session_state.get("net_device") != st.session_state.device:
+        _move(held[1], inline=False)
+    if st.session_state.get("device_select", st.session_state.device) != st.session_state.device:
+        del st.session_state["device_select"]  # a fallback changed the device: the selector shows it
 
     def pick() -> None:
         st.session_state.device = st.session_state.device_select
@@ -84,3 +145,7 @@ def sidebar() -> None:
                          format_func=labels.get, on_change=pick,
                          help="Where the session's network lives and runs (the chapter's try_gpu() picks the "
                               "first GPU when there is one).")
+    note = st.session_state.pop("device_note", None)
+    if note is not None:
+        failed, text = note
+        (st.sidebar.warning if failed else st.sidebar.info)(text, icon=":material/memory:")

@@ -54,6 +54,17 @@ def device_of(net: nn.Module) -> str:
     return "cpu"
 
 
+def probe(device: str) -> str | None:
+    """Why `device` cannot hold tensors right now (a sentence), or None when it can: a tiny allocation there."""
+    if device not in [d.id for d in available_devices()]:
+        return f"{device} is not available on this machine"
+    try:
+        torch.empty(1, device=torch.device(device))
+    except (RuntimeError, AssertionError, ValueError, TypeError) as e:
+        return f"could not use {device} ({_first_line(e)})"
+    return None
+
+
 @dataclass(frozen=True)
 class Moved:
     """The outcome of `move`: where the network is now, and a sentence about it (None when nothing moved)."""

@@ -1,0 +1,192 @@
+"""The Weights and Parameters pages in AppTest: downloads, uploads (good, malicious, mismatched, partial), the
+exported code, parameter access and edits on tied layers, initialization and its histogram."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+import builder
+from builder import build, devices, load_example, save_params, to_code
+from builder.devices import DeviceInfo
+
+from .conftest import open_page
+
+pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True")
+
+
+def with_example(at: AppTest, name: str) -> AppTest:
+    at.session_state.design = load_example(name)
+    return at
+
+
+def state_of(at: AppTest) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in at.session_state.net[1].state_dict().items()}
+
+
+def frame(at: AppTest, *columns: str):
+    """The first table shown with these columns (st.dataframe's key is not visible to AppTest)."""
+    for df in at.dataframe:
+        if all(c in df.value.columns for c in columns):
+            return df.value
+    raise KeyError(columns)
+
+
+def matrices(at: AppTest) -> list:
+    """Tensor value tables (columns are indices "0", "1", ...): values first, then the gradient."""
+    return [df.value for df in at.dataframe if list(df.value.columns)[:1] == ["0"]]
+
+
+def upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_downloads_and_code(app: AppTest) -> None:
+    at = open_page(with_example(app, "tied"), "weights")
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["Weights · tied.params", "Design · tied.json", "Bundle · tied.zip", "Code · tied.py"]
+    assert at.code[0].value.strip() == to_code(load_example("tied")).strip()
+    assert not at.error
+
+
+def test_uploading_good_weights_loads_them_and_reports(app: AppTest) -> None:
+    at = open_page(with_example(app, "tied"), "weights")
+    other = build(load_example("tied"), seed=11)
+    upload(at, "other.params", save_params(other))
+    assert [s.value for s in at.success][0].startswith("Loaded 8 tensors from other.params")
+    report = frame(at, "key", "status", "detail")
+    assert set(report["status"]) == {"matched"} and len(report) == 8
+    for k, v in other.state_dict().items():
+        assert torch.equal(state_of(at)[k], v)
+    held = state_of(at)
+    with torch.no_grad():
+        at.session_state.net[1][0].weight[0, 0] = 5.0  # an edit after the load ...
+    at.run()
+    assert float(at.session_state.net[1][0].weight[0, 0]) == 5.0  # ... is not undone by a rerun
+    assert held.keys() == state_of(at).keys()
+
+
+def test_a_malicious_upload_is_refused_and_changes_nothing(app: AppTest) -> None:
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, ("touch /tmp/blockwork-page-pwned",))
+
+    at = open_page(with_example(app, "tied"), "weights")
+    before = state_of(at)
+    buffer = io.BytesIO()
+    torch.save({"0.weight": Exploit()}, buffer)
+    upload(at, "evil.params", buffer.getvalue())
+    assert "refused" in at.error[0].value and "posix.system" in at.error[0].value
+    assert any("unchanged" in c.value for c in at.caption)
+    assert not os.path.exists("/tmp/blockwork-page-pwned")
+    after = state_of(at)
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+
+
+def test_a_mismatched_upload_is_refused_then_loaded_partially_by_choice(app: AppTest) -> None:
+    at = open_page(with_example(app, "tied"), "weights")
+    before = state_of(at)
+    other = build(load_example("tied"), seed=11).state_dict()
+    other.pop("6.bias")
+    other["0.weight"] = torch.zeros(8, 5)
+    buffer = io.BytesIO()
+    torch.save(other, buffer)
+    upload(at, "odd.params", buffer.getvalue())
+    message = at.error[0].value
+    assert "missing 6.bias" in message and "0.weight (network (8, 4), file (8, 5))" in message
+    assert all(torch.equal(state_of(at)[k], v) for k, v in before.items())
+    statuses = dict(zip(frame(at, "status")["key"], frame(at, "status")["status"],
+                        strict=True))
+    assert statuses["6.bias"] == "missing" and statuses["0.weight"] == "wrong shape"
+    at.button(key="partial_load").click().run()
+    assert not at.exception
+    assert "partial load" in at.success[0].value
+    now = state_of(at)
+    assert torch.equal(now["2.weight"], other["2.weight"]) and torch.equal(now["0.weight"], before["0.weight"])
+
+
+def test_tied_positions_that_disagree_are_refused_on_the_page(app: AppTest) -> None:
+    at = open_page(with_example(app, "tied"), "weights")
+    before = state_of(at)
+    bad = {k: v.clone() for k, v in before.items()}
+    bad["4.weight"] += 1
+    buffer = io.BytesIO()
+    torch.save(bad, buffer)
+    upload(at, "split.params", buffer.getvalue())
+    assert "2.weight and 4.weight" in at.error[0].value
+    assert all(torch.equal(state_of(at)[k], v) for k, v in before.items())
+
+
+def test_a_network_on_an_unusable_device_falls_back_on_the_page(app: AppTest, monkeypatch) -> None:
+    monkeypatch.setattr(devices, "available_devices",
+                        lambda: [DeviceInfo("cpu", "CPU"), DeviceInfo("cuda:0", "cuda:0 — fake")])
+    app.session_state.device = "cuda:0"  # as if chosen; the page builds and tries to move there
+    at = open_page(app, "weights")
+    assert any("could not move the network to cuda:0" in w.value for w in at.warning)
+    assert at.session_state.device == "cpu" and at.session_state.net_device == "cpu"
+
+
+# -- the Parameters page ------------------------------------------------------------------------------------
+
+
+def test_parameter_access_and_editing_a_tied_weight(app: AppTest) -> None:
+    at = open_page(with_example(app, "tied"), "parameters")
+    at.selectbox(key="param_layer").select("2").run()
+    state = frame(at, "kind", "tied_with")
+    assert list(state["key"]) == ["2.weight", "2.bias"] and list(state["tied_with"]) == ["4.weight", "4.bias"]
+    assert matrices(at)[0].shape == (8, 8)
+    assert any("No gradient yet" in c.value for c in at.caption)
+    at.button(key="param_backward").click().run()
+    assert not at.exception and matrices(at)[1].shape == (8, 8)
+    at.number_input(key="edit_value").set_value(100.0).run()
+    at.button(key="edit_set").click().run()
+    assert not at.exception
+    net = at.session_state.net[1]
+    assert net[2].weight.data[0, 0] == 100 and net[4].weight.data[0, 0] == 100  # the chapter's check
+    assert "4.weight changed with it" in at.success[0].value
+    positions = frame(at, "key", "value at [0, 0]")
+    assert list(positions["key"]) == ["2.weight", "4.weight"] and set(positions.iloc[:, 1]) == {100.0}
+
+
+def test_initialization_is_set_in_the_design_and_reinitializes(app: AppTest) -> None:
+    at = open_page(with_example(app, "sequential_mlp"), "parameters")
+    at.selectbox(key="init_method").select("constant").run()
+    at.number_input(key="init_value").set_value(0.5).run()
+    at.checkbox(key="init_use_seed").check().run()
+    at.number_input(key="init_seed").set_value(4).run()
+    at.button(key="init_apply").click().run()
+    assert not at.exception
+    design = at.session_state.design
+    assert design.init == {"method": "constant", "value": 0.5, "bias": "zeros"} and design.seed == 4
+    net = at.session_state.net[1]
+    assert torch.all(net[0].weight == 0.5) and torch.all(net[2].bias == 0)
+    table = frame(at, "layer", "init")
+    assert set(table["init"]) == {"constant(value=0.5), bias zeros"}
+    # one layer differently, then re-initialize after an edit: the seed gives the same weights back
+    at.selectbox(key="init_target").select("layers[2]").run()
+    at.selectbox(key="init_method").select("xavier_normal").run()
+    at.button(key="init_apply").click().run()
+    net = at.session_state.net[1]
+    assert torch.all(net[0].weight == 0.5) and not torch.all(net[2].weight == 0.5)
+    expected = net[2].weight.detach().clone()
+    with torch.no_grad():
+        net[2].weight.fill_(3.0)
+    at.button(key="reinit").click().run()
+    assert not at.exception and torch.equal(at.session_state.net[1][2].weight, expected)
+    assert at.session_state.net[1] is net
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert "0.weight" in spec
+
+
+def test_histogram_follows_the_chosen_tensor(app: AppTest) -> None:
+    at = open_page(with_example(app, "lenet"), "parameters")
+    at.selectbox(key="hist_key").select("3.weight").run()
+    assert not at.exception and "3.weight" in at.get("plotly_chart")[0].proto.spec
+    assert builder.example_names()  # the page also opened for a conv net without errors
+    assert not at.error
