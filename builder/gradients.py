@@ -20,6 +20,7 @@ import copy
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -249,7 +250,7 @@ def tied_gradients(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Ten
     with _seeded(seed, device):
         loss, out = _forward(work, x, loss_fn)
         if loss.requires_grad:
-            loss.backward()
+            _backward(lambda: loss.backward())
     training = work.training
     work_params = dict(zip((id(p) for p in net.parameters()), work.parameters(), strict=True))
     grads = {names[i]: _cpu(work_params[i].grad, work_params[i]) for i in (id(p) for p in params)}
@@ -269,7 +270,8 @@ def tied_gradients(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Ten
         finally:
             recorder.remove()
         flat = [t for i in shared_ids for t in recorder.uses[i]]
-        found = torch.autograd.grad(loss, flat, allow_unused=True) if flat and loss.requires_grad else ()
+        found = _backward(lambda: torch.autograd.grad(loss, flat, allow_unused=True)) if flat and loss.requires_grad \
+            else ()
         found_iter = iter(found)
         for i in shared_ids:
             name, where = names[i], _positions(keys[i], len(recorder.uses[i]))
@@ -371,6 +373,13 @@ def _forward(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], 
         shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
         raise DesignError(f"the loss must be a single number (a scalar tensor), got {shape}")
     return loss.reshape(()), out
+
+
+def _backward(step: Callable[[], Any]) -> Any:
+    try:
+        return step()
+    except RuntimeError as e:  # e.g. out of memory on the device
+        raise DesignError(f"the backward pass failed: {_first_line(e)}") from None
 
 
 def _cpu(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:

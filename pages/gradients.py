@@ -33,14 +33,21 @@ def css_key(name: str) -> str:
     return name.replace(".", "_")
 
 
-def show_shared(result: builder.TiedGradients, owner: dict[str, str], colors: dict[str, tuple[str, str]]) -> None:
+def use_positions(run: builder.DryRun, layer: str) -> list[str]:
+    """Where the shared layer `layer` is used: the outermost positions the dry run marks with it."""
+    keys = [r.key for r in run.layers if r.shared == layer]
+    return [k for k in keys if not any(k.startswith(outer + ".") for outer in keys)]
+
+
+def show_shared(result: builder.TiedGradients, owner: dict[str, str], colors: dict[str, tuple[str, str]],
+                run: builder.DryRun) -> None:
     """Per shared layer: each of its parameters' contributions, their sum and .grad, then heatmaps."""
     by_layer: dict[str, list[str]] = {}
     for name in result:
         by_layer.setdefault(owner.get(name, name.rpartition(".")[0]), []).append(name)
     for layer, names in by_layer.items():
         first = result[names[0]]
-        places = ", ".join(first.where)
+        places = ", ".join(use_positions(run, layer) or first.where)
         spec = ui.design().shared.get(layer)
         kind = getattr(spec, "type", "Sequential") if spec is not None else "layer"
         st.subheader(f"Shared '{layer}' · {kind}, used {len(first)}× (at {places})", divider="gray")
@@ -69,6 +76,8 @@ def show_shared(result: builder.TiedGradients, owner: dict[str, str], colors: di
                 st.plotly_chart(fig, key=f"grad_heat_{css_key(name)}", width="stretch")
                 st.caption("One cell per weight; red positive, blue negative, one colour scale for all panels. "
                            "Add the use panels cell by cell and you get the last two.")
+            elif len(sg.shape) >= 2:
+                st.caption(f"{sg.shape} is too large to draw cell by cell; the table compares the uses.")
 
 
 def show_other_matrices(result: builder.TiedGradients) -> None:
@@ -145,5 +154,8 @@ st.caption("‖.grad‖ after one ordinary backward; a tied tensor appears once,
 st.plotly_chart(norms_figure(result, bar_colors), key="grad_norms", width="stretch")
 
 if result:
-    show_shared(result, owner, colors)
+    show_shared(result, owner, colors, run)
+elif design.shared:
+    st.info("This design's shared layers hold no parameters, or each is used only once, so no gradient is split "
+            "by use here.", icon=":material/info:")
 show_other_matrices(result)

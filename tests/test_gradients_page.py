@@ -102,6 +102,35 @@ def test_controls_change_the_batch_and_loss(app: AppTest) -> None:
     assert _metric(at, "Loss") == f"{truth.loss:.5g}"
 
 
+SHARED_CONV_BN = {
+    "format": 1, "input": {"shape": [2, 1, 6, 6]},
+    "shared": {"c": {"type": "Conv2d", "in_channels": 3, "out_channels": 3, "kernel_size": 3, "padding": 1},
+               "bn": {"type": "BatchNorm2d", "num_features": 3},
+               "blk": {"type": "Sequential", "layers": [{"type": "Linear", "in_features": 4, "out_features": 3},
+                                                        {"type": "Tanh"}]}},
+    "layers": [{"type": "Conv2d", "in_channels": 1, "out_channels": 3, "kernel_size": 3, "padding": 1},
+               {"shared": "bn"}, {"type": "ReLU"}, {"shared": "c"}, {"shared": "bn"}, {"type": "Dropout", "p": 0.3},
+               {"shared": "c"}, {"shared": "c"}, {"type": "AdaptiveAvgPool2d", "output_size": 2},
+               {"type": "Flatten", "start_dim": 2}, {"type": "LazyLinear", "out_features": 4},
+               {"shared": "blk"}, {"type": "LazyLinear", "out_features": 4}, {"shared": "blk"}, {"type": "Flatten"}],
+}
+
+
+def test_conv_batchnorm_and_block_shared_on_the_page(app: AppTest) -> None:
+    at = open_page(app, "gradients")
+    at.session_state.design = builder.Design.from_dict(SHARED_CONV_BN)
+    at.run()
+    at.selectbox(key="grad_loss").select("cross_entropy").run()
+    assert not at.exception and not at.error
+    assert [h.value for h in at.subheader][1:4] == ["Shared 'bn' · BatchNorm2d, used 2× (at 1, 4)",
+                                                    "Shared 'c' · Conv2d, used 3× (at 3, 6, 7)",
+                                                    "Shared 'blk' · Sequential, used 2× (at 11, 13)"]
+    assert [s.value for s in at.success] == ["sum = .grad"] * 6
+    assert _metric(at, "Shared tensors") == "6"
+    tables = _frames(at, "gradient")
+    assert [len(t) for t in tables] == [4, 4, 5, 5, 4, 4]  # each use, their sum, .grad
+
+
 def test_cross_entropy_on_one_output_is_explained(app: AppTest) -> None:
     at = _tied_session(app)
     at.selectbox(key="grad_loss").select("cross_entropy").run()
