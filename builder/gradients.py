@@ -243,6 +243,9 @@ def tied_gradients(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Ten
     names = {id(p): keys[id(p)][0] for p in params}
     shared_ids = [id(p) for p in params if len(keys[id(p)]) > 1]
     device = next((t.device for t in (*net.parameters(), *net.buffers())), torch.device("cpu"))
+    if device.type == "meta":
+        raise DesignError("the network is on the meta device, which holds shapes but no values; build it on a real "
+                          "device (builder.build(design, device=\"cpu\")) to compute gradients")
     x = x.to(device)
 
     # 1. The ordinary backward: what an optimizer would see in .grad.

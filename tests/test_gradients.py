@@ -296,6 +296,11 @@ def test_lazy_network_refused() -> None:
         tied_gradients(nn.Sequential(nn.LazyLinear(3)), torch.randn(2, 4), _loss)
 
 
+def test_meta_network_refused() -> None:
+    with pytest.raises(DesignError, match="meta device"):
+        tied_gradients(builder.instantiate(load_example("tied")), torch.randn(2, 4), _loss)
+
+
 def test_loss_must_be_a_scalar() -> None:
     net = build(load_example("tied"), seed=0)
     with pytest.raises(DesignError, match="single number"):
