@@ -20,6 +20,24 @@ their sum and beside `.grad` from an ordinary backward: the last two agree up to
 Your network is not changed — its weights and gradients stay as they were.
 """
 
+PLAIN_PYTORCH = """\
+import copy, torch
+from torch import nn
+
+shared = nn.Linear(8, 8)
+net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1))
+X = torch.rand(2, 4)
+net(X).sum().backward()
+
+# the same network untied: a second, separate layer holding the same values at position 4
+untied = copy.deepcopy(net)
+untied[4] = copy.deepcopy(untied[2])
+untied.zero_grad()
+untied(X).sum().backward()
+use1, use2 = untied[2].weight.grad, untied[4].weight.grad
+print(torch.allclose(use1 + use2, net[2].weight.grad))  # True: .grad is the sum of the uses
+"""
+
 BATCH_LABELS = {"example": "example input", "random": "random data"}
 LOSS_LABELS = {"sum": "sum of the outputs", "mse": "MSE vs. random target",
                "cross_entropy": "cross-entropy vs. random labels"}
@@ -99,6 +117,8 @@ def show_other_matrices(result: builder.TiedGradients) -> None:
 st.title("Gradients")
 with st.container(border=True, key="grad_explanation"):
     st.markdown(EXPLANATION)
+    with st.expander("Check it in plain PyTorch"):
+        st.code(PLAIN_PYTORCH, language="python")
 
 design = ui.design()
 try:

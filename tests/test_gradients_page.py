@@ -86,6 +86,13 @@ def test_tied_example_two_contributions_sum_to_grad(app: AppTest) -> None:
     assert net.training
 
 
+def test_the_plain_pytorch_check_on_the_page_runs_and_prints_true(app: AppTest, capsys) -> None:
+    at = open_page(app, "gradients")
+    (code,) = [c.value for c in at.code if "backward()" in c.value]
+    exec(compile(code, "<gradients page>", "exec"), {})
+    assert capsys.readouterr().out.strip() == "True"
+
+
 def test_controls_change_the_batch_and_loss(app: AppTest) -> None:
     at = _tied_session(app)
     first = _metric(at, "Loss")
