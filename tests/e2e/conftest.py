@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -21,9 +22,12 @@ WAIT_MS = 60_000  # the first render of a page that imports torch takes seconds
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    run_load = os.environ.get("BLOCKWORK_LOAD_TEST") == "1"
     for item in items:
         if "/e2e/" in str(item.path):
             item.add_marker(pytest.mark.browser)
+        if item.get_closest_marker("load") and not run_load:
+            item.add_marker(pytest.mark.skip(reason="load test: set BLOCKWORK_LOAD_TEST=1 (.ci/run does)"))
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +44,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_url(app_server: tuple[str, subprocess.Popen]) -> str:
+    return app_server[0]
+
+
+@pytest.fixture(scope="session")
+def app_process(app_server: tuple[str, subprocess.Popen]) -> subprocess.Popen:
+    return app_server[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
     """Start `streamlit run app.py` on a free local port; stop it after the session."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
@@ -62,7 +76,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"streamlit did not start:\n{log_path.read_text()}")
                 time.sleep(0.2)
-            yield url
+            yield url, proc
         finally:
             proc.terminate()
             try:
