@@ -1,0 +1,82 @@
+"""The Train page in a real browser: a few epochs train, the curves are drawn; a long run stops on Stop."""
+
+from __future__ import annotations
+
+import torch
+from playwright.sync_api import Locator, Page, expect
+
+from .conftest import WAIT_MS, no_errors, wait_idle
+
+
+def open_train(page: Page, app_url: str) -> None:
+    page.goto(app_url)
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Train", level=1)).to_be_visible(timeout=WAIT_MS)
+
+
+def set_number(page: Page, key: str, value: int) -> None:
+    box = page.locator(f".st-key-{key} input")
+    box.fill(str(value))
+    box.press("Enter")
+    wait_idle(page)
+
+
+def stop_button(page: Page) -> Locator:
+    # a button with help is drawn twice (one copy measures its width), so find it by its role
+    return page.locator(".st-key-train_stop").get_by_role("button", name="Stop")
+
+
+def download_button(page: Page) -> Locator:
+    return page.locator(".st-key-train_download").get_by_role("button", name="Download trained weights (.params)")
+
+
+def progress_text(page: Page) -> Locator:
+    return page.get_by_test_id("stProgress")
+
+
+def test_train_a_few_epochs_draws_the_curves_then_stop_a_long_run(page: Page, app_url: str) -> None:
+    open_train(page, app_url)
+    expect(page.locator(".st-key-train_start button")).to_be_visible(timeout=WAIT_MS)  # drawn after the fit check
+    if page.locator(".st-key-train_use_example").count():  # the session's design takes other inputs
+        page.locator(".st-key-train_use_example button").click()
+        wait_idle(page)
+    expect(page.get_by_text("Design tied_moons")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(".st-key-train_preview .js-plotly-plot svg.main-svg").first).to_be_visible(timeout=WAIT_MS)
+
+    set_number(page, "train_epochs", 5)
+    page.locator(".st-key-train_start button").click()
+    expect(progress_text(page)).to_contain_text("Epoch 5 of 5 — done", timeout=WAIT_MS)
+    wait_idle(page)
+    curves = page.locator(".st-key-train_curves .js-plotly-plot")
+    expect(curves.locator("svg.main-svg").first).to_be_visible(timeout=WAIT_MS)
+    # loss and accuracy, train and validation: four drawn lines, each through the five epochs
+    lines = curves.locator("g.scatterlayer g.trace path.js-line")
+    expect(lines).to_have_count(4, timeout=WAIT_MS)
+    assert all(len(d.split("L")) == 5 for d in (lines.nth(i).get_attribute("d") for i in range(4)))
+    expect(page.locator(".st-key-train_boundary .js-plotly-plot g.hm image")).to_have_count(1, timeout=WAIT_MS)
+    wait_idle(page)
+    with page.expect_download(timeout=WAIT_MS) as download:
+        download_button(page).click()
+    assert download.value.suggested_filename == "tied_moons.params"
+    state = torch.load(download.value.path(), weights_only=True)
+    assert torch.equal(state["2.weight"], state["4.weight"]) and state["6.weight"].shape == (2, 16)
+    no_errors(page)
+
+    # a long run: the curves grow while it trains, and Stop ends it keeping the epochs done
+    set_number(page, "train_epochs", 5000)
+    page.locator(".st-key-train_start button").click()
+    expect(progress_text(page)).to_contain_text("training…", timeout=WAIT_MS)
+    expect(stop_button(page)).to_be_enabled(timeout=WAIT_MS)
+    page.wait_for_timeout(2500)  # a few auto-reruns of the live fragment
+    stop_button(page).click()
+    expect(progress_text(page)).to_contain_text("stopped after epoch", timeout=WAIT_MS)
+    wait_idle(page)
+    text = progress_text(page).inner_text()
+    epochs_done = int(text.split("Epoch ")[1].split(" ")[0])
+    assert 1 <= epochs_done < 5000, text
+    page.wait_for_timeout(1500)
+    assert progress_text(page).inner_text() == text  # nothing trains after Stop
+    expect(download_button(page)).to_be_visible(timeout=WAIT_MS)
+    no_errors(page)
