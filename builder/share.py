@@ -15,7 +15,7 @@ import base64
 import binascii
 import re
 import zlib
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from .design import Design
 from .errors import DesignError
@@ -82,3 +82,15 @@ def share_url(design: Design, base_url: str = "") -> str:
     parts = urlsplit(base_url or "")
     return urlunsplit((parts.scheme, parts.netloc, parts.path or ("/" if parts.netloc else ""),
                        urlencode({PARAM: token}), ""))
+
+
+def token_from_link(text: str) -> str:
+    """The design token in a pasted share link (a whole URL, "?design=...", or the token alone)."""
+    text = (text or "").strip()
+    if "?" in text or text.startswith(f"{PARAM}="):
+        query = urlsplit(text).query if "?" in text else text
+        values = parse_qs(query).get(PARAM)
+        if not values:
+            raise DesignError(f"this link has no {PARAM}=... in it: it is not a Blockwork share link")
+        return values[-1]
+    return text
