@@ -21,6 +21,7 @@ from .lazy import instantiate, lazy_parameters
 from .limits import limits
 from .params import LoadReport, check_params, load_params, read_params, save_params
 from .registry import REGISTRY
+from .store import Store, StoreError
 from .table import Totals, summary, totals
 
 __all__ = [
@@ -31,3 +32,4 @@ __all__ = [
 __all__ += ["LOSSES", "Loss", "SharedGradient", "TiedGradients", "instantiate", "lazy_parameters", "make_batch",
             "make_loss", "tied_gradients"]
 __all__ += ["bundle", "initialize", "to_code"]
+__all__ += ["Store", "StoreError"]
