@@ -217,3 +217,47 @@ def test_huge_declared_sizes_are_refused_without_allocating(data) -> None:
         read_params(data)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
     load_cleanly(data)
+
+
+# -- CSV data -------------------------------------------------------------------------------------------------
+
+CSV_GOOD = "x1,x2,label\n0.5,1.0,a\n-1.5,2.0,b\n3,4,a\n5,6,b\n7,8,a\n"
+csv_cells = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(str), st.integers().map(str),
+                      st.text(max_size=6), st.sampled_from(["", "NA", "nan", "inf", '"', ",", "1e999", "True"]))
+
+
+@st.composite
+def csv_texts(draw):
+    if draw(st.booleans()):
+        return draw(st.text(max_size=200))  # anything at all
+    rows = draw(st.integers(min_value=0, max_value=8))
+    cols = draw(st.integers(min_value=1, max_value=4))
+    header = draw(st.lists(st.text(max_size=5), min_size=cols, max_size=cols))
+    body = [draw(st.lists(csv_cells, min_size=cols, max_size=cols + 1)) for _ in range(rows)]
+    return "\n".join(",".join(r) for r in [header, *body])
+
+
+@given(csv_texts(), st.sampled_from(["auto", "classification", "regression"]))
+def test_csv_files_give_data_errors_only(text, task) -> None:
+    from builder.data import DataError, dataset_from_table, read_csv_table
+
+    try:
+        table = read_csv_table(text.encode("utf-8", "surrogatepass"))
+        for target in list(table.columns)[:2]:
+            try:
+                data = dataset_from_table(table, target, task=task)
+            except DataError as e:
+                assert str(e).strip()
+            else:
+                assert len(data) == len(table) and torch.isfinite(data.X).all()
+    except DataError as e:
+        assert str(e).strip()
+    except UnicodeEncodeError:
+        pass  # not a file a browser could send
+
+
+def test_good_csv_reads() -> None:
+    from builder.data import dataset_from_table, read_csv_table
+
+    data = dataset_from_table(read_csv_table(CSV_GOOD.encode()), "label")
+    assert data.X.shape == (5, 2) and data.classes == ("a", "b")
