@@ -83,8 +83,25 @@ def apply_good_settings() -> None:
         st.session_state[f"train_{key}"] = value
 
 
-def choose_data() -> Dataset | None:
+def fitting_source(design: builder.Design, output_shape: tuple[int, ...]) -> str:
+    """The first built-in set the design can train on as it is (moons when none fits)."""
+    for name in BUILTINS:
+        sample = make_dataset(name, n=20)
+        try:
+            check_input_shape(design.input_shape, sample, design.input_dtype)
+            check_output_shape(output_shape, sample)
+        except DataError:
+            continue
+        return name
+    return "moons"
+
+
+def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Dataset | None:
     sources = [*BUILTINS, UPLOAD]
+    if "train_source" not in st.session_state.get("train_settings", {}):  # first visit: data the design fits
+        st.session_state.setdefault("train_source", fitting_source(design, output_shape))
+        if st.session_state.train_source in GOOD_SETTINGS:
+            apply_good_settings()
     st.selectbox("Data", sources, key=remembered("train_source", "moons", sources), on_change=apply_good_settings,
                  format_func=lambda s: "Upload a CSV file…" if s == UPLOAD else f"{s} — {BUILTINS[s].summary}",
                  help="Built-in sets are generated here (nothing is downloaded); a CSV file needs a header line.")
@@ -164,7 +181,7 @@ def check_fit(design: builder.Design, output_shape: tuple[int, ...], data: Datas
         check_input_shape(design.input_shape, data, design.input_dtype)
         check_output_shape(output_shape, data)
     except DataError as e:
-        ui.show_error(e)
+        st.warning(str(e), icon=":material/straighten:")  # guidance, not a failure: offer a design that fits
         suggestion = SUGGESTED.get(data.name)
         if suggestion and suggestion != design.name:
             st.button(f"Use the example design '{suggestion}'", key="train_use_example", icon=":material/swap_horiz:",
@@ -407,7 +424,7 @@ st.caption(f"Design **{design.name}**: input {design.input_shape} → output {dr
 left, right = st.columns([1, 2], gap="large")
 with left:
     st.subheader("Data")
-    data = choose_data()
+    data = choose_data(design, dry.output_shape)
     fits = data is not None and check_fit(design, dry.output_shape, data)
     st.subheader("Settings")
     config = choose_settings()

@@ -40,12 +40,20 @@ def train_until_done(at: AppTest, limit: int = 200) -> None:
 def test_a_design_that_does_not_fit_the_data_is_explained_and_an_example_offered(app: AppTest) -> None:
     at = train_page(app)
     at.selectbox(key="train_source").select("moons").run()
-    assert any("20 features per sample, but 'moons' has 2" in e.value for e in at.error), at.error
+    assert any("20 features per sample, but 'moons' has 2" in w.value for w in at.warning), at.warning
     assert at.button(key="train_start").disabled
     use_tied_moons(at)
     assert not at.button(key="train_start").disabled
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)  # the data, before any training
     assert [t["name"] for t in spec["data"]] == ["upper", "lower"]
+
+
+def test_first_visit_picks_data_the_design_fits(app: AppTest) -> None:
+    app.session_state["design"] = load_example("digits_cnn")
+    at = train_page(app)
+    no_errors(at)
+    assert at.selectbox(key="train_source").value == "digits" and not at.warning
+    assert not at.button(key="train_start").disabled
 
 
 def test_training_moons_draws_curves_and_trains_the_sessions_network(app: AppTest) -> None:
