@@ -40,6 +40,15 @@ def _parts(kind: str) -> tuple[nn.Module, nn.Module, nn.Module, torch.Tensor]:
         with torch.no_grad():
             shared.weight.mul_(0.3)  # keep relu(X W + b) away from all-zero after three uses
         return nn.Linear(4, 6), shared, nn.Linear(6, 2), torch.randn(3, 4)
+    if kind == "LayerNorm":
+        shared = nn.LayerNorm(6)
+        with torch.no_grad():
+            shared.weight.uniform_(0.5, 1.5)
+            shared.bias.uniform_(-0.5, 0.5)
+        return nn.Linear(4, 6), shared, nn.Linear(6, 2), torch.randn(3, 4)
+    if kind == "Conv1d":
+        return (nn.Conv1d(2, 4, 3, padding=1), nn.Conv1d(4, 4, 3, padding=1),
+                nn.Sequential(nn.Flatten(), nn.Linear(4 * 7, 2)), torch.randn(2, 2, 7))
     raise AssertionError(kind)
 
 
@@ -73,7 +82,7 @@ def tied_and_untied(kind: str, n: int, where: str) -> tuple[nn.Module, nn.Module
 
 @pytest.mark.parametrize("where", ["top", "nested"])
 @pytest.mark.parametrize("n", [2, 3])
-@pytest.mark.parametrize("kind", ["Linear", "Conv2d", "MyLinear"])
+@pytest.mark.parametrize("kind", ["Linear", "Conv2d", "MyLinear", "LayerNorm", "Conv1d"])
 def test_each_use_matches_the_untied_copy(kind: str, n: int, where: str) -> None:
     tied, untied, separate, x = tied_and_untied(kind, n, where)
     assert len({id(p) for p in tied.parameters()}) < len({id(p) for p in untied.parameters()})
