@@ -114,6 +114,10 @@ class Store:
 
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
+        if self.path.exists():
+            self._ensure()  # an existing file is checked now; a missing one is created by the first save
+
+    def _ensure(self) -> None:
         key = str(self.path.resolve())
         with _ready_lock:
             if key not in _ready or not self.path.exists():
@@ -155,7 +159,12 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        con = self._connect()
+        if self.path.exists():
+            self._ensure()
+            con = self._connect()
+        else:  # nothing saved yet: an empty library, without creating a file just to look
+            con = sqlite3.connect(":memory:")
+            con.executescript(_SCHEMA)
         try:
             yield con
         finally:
@@ -164,6 +173,7 @@ class Store:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction: committed when the block ends, rolled back on any exception (or a crash)."""
+        self._ensure()
         con = self._connect()
         try:
             con.execute("BEGIN IMMEDIATE")  # take the write lock now, before reading what to write

@@ -145,6 +145,8 @@ def test_an_unusable_library_location_is_a_message_and_the_rest_works(app: AppTe
     (tmp_path / "a file").write_text("not a folder")
     monkeypatch.setenv("BLOCKWORK_DB", str(tmp_path / "a file" / "library.sqlite3"))
     lib(app)
+    assert not errors(app)  # an empty library until something is saved
+    app.button(key="lib_save").click().run()
     assert any("cannot open the design library" in e for e in errors(app))
     app.button(key="preset_tied").click().run()  # presets still load
     assert app.session_state["design"].name == "tied"

@@ -55,8 +55,27 @@ def test_location_follows_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     assert default_path() == ROOT / "data" / "blockwork.sqlite3"  # the git-ignored default (not created here)
 
 
+def test_looking_creates_no_file_the_first_save_does(library: Path) -> None:
+    store = Store()
+    assert store.entries() == [] and len(store) == 0 and "x" not in store
+    with pytest.raises(StoreError, match="no design named"):
+        store.load("x")
+    assert not library.exists()
+    store.save("x", mlp(3))
+    assert library.exists() and Store().load("x") == dataclasses.replace(mlp(3), name="x")
+
+
+def test_an_unusable_location_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "a file").write_text("not a folder")
+    store = Store(tmp_path / "a file" / "library.sqlite3")
+    assert store.entries() == []
+    with pytest.raises(StoreError, match="cannot open the design library"):
+        store.save("x", mlp(3))
+
+
 def test_wal_mode_and_a_file_that_is_not_a_library(tmp_path: Path) -> None:
     store = Store()
+    store.save("x", mlp(3))
     with sqlite3.connect(store.path) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     junk = tmp_path / "junk.sqlite3"
