@@ -316,7 +316,7 @@ def _docstring(d: Design) -> str:
     lines = [f'"""{d.name}: plain PyTorch, exported by Blockwork.', ""]
     if d.description:
         text = d.description.replace("\\", "\\\\").replace('"""', "'''")
-        lines += [*textwrap.wrap(text, 100), ""]
+        lines += [*textwrap.wrap(text, 88), ""]
     lines += ["Run it with a weights file to rebuild the network, load the weights and print it:",
               "", f"    python {file_stem(d)}.py {file_stem(d)}.params", '"""', ""]
     return "\n".join(lines)

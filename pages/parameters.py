@@ -31,26 +31,26 @@ st.subheader("Parameter access")
 if not layers:
     st.info("This network has no parameters.")
 else:
-    left, right = st.columns([2, 3], gap="large")
-    with left:
-        layer = st.selectbox("Layer", list(layers), key="param_layer", format_func=layer_label,
-                             help="A layer's tensors, as net[2].state_dict() shows them.")
-        st.caption(f"`net.get_submodule('{layer}').state_dict()`")
-        rows = table[table["layer"] == layer][["key", "kind", "shape", "dtype", "device", "requires_grad",
-                                               "tied_with"]]
-        st.dataframe(rows, key="param_state", hide_index=True, width="stretch")
-        key = st.selectbox("Tensor", layers[layer], key="param_tensor")
+    c1, c2 = st.columns(2)
+    layer = c1.selectbox("Layer", list(layers), key="param_layer", format_func=layer_label,
+                         help="A layer's tensors, as net[2].state_dict() shows them.")
+    key = c2.selectbox("Tensor", layers[layer], key="param_tensor")
+    st.markdown(f"**`net.get_submodule('{layer}').state_dict()`**")
+    rows = table[table["layer"] == layer][["key", "kind", "shape", "dtype", "device", "requires_grad", "tied_with"]]
+    st.dataframe(rows, key="param_state", hide_index=True, width="stretch")
     tensor = net.state_dict(keep_vars=True)[key]
-    with right:
+    left, right = st.columns(2, gap="large")
+    with left:
         st.markdown(f"**Values of `{key}`** — shape {tuple(tensor.shape)}, mean {tensor.float().mean():.4g}, "
                     f"std {tensor.float().std() if tensor.numel() > 1 else 0:.4g}")
         st.dataframe(params.tensor_frame(tensor), key="param_values", height=240, width="stretch")
+    with right:
         grad = tensor.grad
+        st.markdown(f"**Gradient of `{key}`** (`.grad`)")
         if grad is None:
             st.caption("No gradient yet: `.grad` is None until a backward pass.")
         else:
-            st.markdown(f"**Gradient of `{key}`** (`.grad`)")
-            st.dataframe(params.tensor_frame(grad), key="param_grad", height=200, width="stretch")
+            st.dataframe(params.tensor_frame(grad), key="param_grad", height=240, width="stretch")
         if st.button("Compute gradients on the example input", key="param_backward", icon=":material/functions:",
                      help="Runs the example input forward, sums the outputs and calls backward(): every "
                           "parameter's .grad holds d(sum)/d(parameter); a shared layer's sums its uses."):
@@ -63,16 +63,15 @@ else:
 
     # -- edit one value ----------------------------------------------------------------------------------------
     st.markdown("**Edit one value** — as the chapter's `net[2].weight.data[0, 0] = 100`")
-    cols = st.columns([1] * max(tensor.dim(), 1) + [2, 2])
+    cols = st.columns([1] * max(tensor.dim(), 1) + [2, 2], vertical_alignment="bottom")
     index = []
     for d in range(tensor.dim()):
         index.append(cols[d].number_input(f"index {d}", min_value=0, max_value=max(tensor.shape[d] - 1, 0), value=0,
-                                          step=1, key=f"edit_index_{d}"))
+                                          step=1, key=f"edit_index_{key}_{d}"))
     value = cols[-2].number_input("new value", value=100.0, key="edit_value")
-    cols[-1].markdown("&nbsp;")
     if cols[-1].button("Set", key="edit_set", icon=":material/edit:"):
         try:
-            keys = params.set_value(net, key, tuple(int(i) for i in index), value)
+            params.set_value(net, key, tuple(int(i) for i in index), value)
         except ParamsError as e:
             ui.show_error(e)
         else:
@@ -99,12 +98,26 @@ st.caption("Part of the design: the design's default applies to every layer with
            "exported code reproduces them.")
 planned = {k: spec for k, _, spec in inits.plan(current)}
 targets = inits.eligible(current)
-if targets:
-    st.dataframe([{"layer": k, "type": kinds.get(f"{k}.weight", ""), "init": inits.describe(planned.get(k))}
-                  for _, k in targets if not k.startswith("shared '")], key="init_table", hide_index=True)
+first_use = {}  # shared layer name -> the module key where net.modules() meets it (its plan key)
+for k, name in shared_at.items():
+    first_use.setdefault(name, k)
 
-options = [None, *(p for p, _ in targets)]
-labels = {None: "all layers (the design's default)", **{p: f"{k}  ({p})" for p, k in targets}}
+
+def plan_key(label: str) -> str:
+    """A layer's key in the plan; a shared definition ("shared 'name'") is planned at its first use."""
+    if label.startswith("shared '"):
+        return first_use.get(label.removeprefix("shared '").removesuffix("'"), label)
+    return label
+
+
+if targets:
+    st.dataframe([{"layer": k, "type": kinds.get(f"{plan_key(k)}.weight", ""),
+                   "init": inits.describe(planned.get(plan_key(k)))} for _, k in targets],
+                 key="init_table", hide_index=True)
+
+ALL = "*"  # the design's default (a string: None in a selectbox reads as "nothing chosen")
+options = [ALL, *(p for p, _ in targets)]
+labels = {ALL: "all layers (the design's default)", **{p: f"{k}  ({p})" for p, k in targets}}
 c1, c2 = st.columns(2)
 target = c1.selectbox("Apply to", options, key="init_target", format_func=labels.get)
 method = c2.selectbox("Method", list(inits.METHODS), key="init_method",
@@ -130,7 +143,8 @@ seed = s2.number_input("seed", min_value=0, max_value=2**53 - 1,
 if s3.button("Apply to the design", key="init_apply", type="primary", icon=":material/check:",
              help="Changes the design: the network is rebuilt with fresh weights initialized this way."):
     try:
-        new = inits.with_seed(inits.with_init(current, target, spec), int(seed) if use_seed else None)
+        new = inits.with_init(current, None if target == ALL else target, spec)
+        new = inits.with_seed(new, int(seed) if use_seed else None)
     except DesignError as e:
         ui.show_error(e)
     else:

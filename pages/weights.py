@@ -85,6 +85,7 @@ if upload is not None:
                     builder.load_params(net, state, strict=True)  # refused: says which keys, changes nothing
                 except ParamsError as e:
                     ui.show_error(e)
+                    st.caption("The session's weights are unchanged.")
             if report.matched and st.button(f"Load only the {len(report.matched)} matching keys",
                                             key="partial_load", icon=":material/rule:",
                                             help="A partial load: keys that match in name and shape are loaded; "

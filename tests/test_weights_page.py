@@ -137,6 +137,7 @@ def test_a_network_on_an_unusable_device_falls_back_on_the_page(app: AppTest, mo
 
 def test_parameter_access_and_editing_a_tied_weight(app: AppTest) -> None:
     at = open_page(with_example(app, "tied"), "parameters")
+    assert list(frame(at, "layer", "init")["layer"]) == ["0", "6", "shared 'shared'"]
     at.selectbox(key="param_layer").select("2").run()
     state = frame(at, "kind", "tied_with")
     assert list(state["key"]) == ["2.weight", "2.bias"] and list(state["tied_with"]) == ["4.weight", "4.bias"]
