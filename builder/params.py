@@ -13,6 +13,7 @@ import os
 import pickle
 import re
 import warnings
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Any
@@ -103,6 +104,7 @@ def read_params(f: str | os.PathLike | bytes | IO[bytes]) -> dict[str, torch.Ten
                           f"{limits().max_upload_mb} MB (BLOCKWORK_MAX_UPLOAD_MB)")
     if not data:
         raise ParamsError("the file is empty")
+    _check_zip(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": the error below says enough
@@ -133,6 +135,24 @@ def read_params(f: str | os.PathLike | bytes | IO[bytes]) -> dict[str, torch.Ten
                               f"({str(value.dtype).removeprefix('torch.')}); only ordinary dense tensors are read")
         out[key] = value
     return out
+
+
+def _check_zip(data: bytes) -> None:
+    """torch.save writes an uncompressed zip archive. Refuse anything else before torch reads it: a plain
+    pickle or the legacy (pre-1.6) format declares storage sizes that torch allocates before reading (a tiny
+    file could ask for gigabytes), and compressed entries unpack to sizes the file does not bound (a zip bomb)."""
+    if not data.startswith(b"PK\x03\x04"):
+        raise ParamsError("the file is not a .params file: torch.save writes a zip archive, and this is not one "
+                          "(a plain pickle, PyTorch's pre-1.6 format, truncated or something else); nothing in "
+                          "it was run")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            packed = [i.filename for i in z.infolist() if i.compress_type != zipfile.ZIP_STORED]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        return  # torch.load says what is wrong with it
+    if packed:
+        raise ParamsError(f"the file is a compressed zip ({_short(packed[0])}); a .params file from torch.save is "
+                          f"not compressed. (A Blockwork bundle .zip holds the .params file inside.)")
 
 
 def _forbidden(message: str) -> str | None:

@@ -151,7 +151,7 @@ def test_unsafe_pickles_are_refused_without_running(case: str, tied) -> None:
         os.remove(MARKER)
     data = malicious_files(save_params(tied))[case]
     before = snapshot(tied)
-    with pytest.raises(ParamsError, match="refused|not a plain pickle of tensors") as e:
+    with pytest.raises(ParamsError, match="refused|not a .params file") as e:
         load_params(tied, data)
     assert not os.path.exists(MARKER), "the pickle ran code"
     assert "Traceback" not in str(e.value)
@@ -169,14 +169,25 @@ def test_refusal_names_what_was_refused(tied) -> None:
 def test_truncated_files_are_refused(cut: float, tied) -> None:
     data = save_params(tied)
     before = snapshot(tied)
-    with pytest.raises(ParamsError, match="not a readable .params file"):
+    with pytest.raises(ParamsError, match="not a readable .params file|truncated"):
         load_params(tied, data[: int(len(data) * cut)])
     assert_unchanged(tied, before)
 
 
+def _legacy() -> bytes:
+    buffer = io.BytesIO()
+    torch.save({"0.weight": torch.zeros(8, 4)}, buffer, _use_new_zipfile_serialization=False)
+    return buffer.getvalue()
+
+
+LEGACY = _legacy()  # PyTorch's pre-1.6 format: storage sizes are declared, then allocated before reading
+
+
 @pytest.mark.parametrize(("data", "message"), [
     (b"", "empty"),
-    (b"not a torch file at all" * 10, "not a readable .params file"),
+    (b"not a torch file at all" * 10, "not a .params file: torch.save writes a zip archive"),
+    (b"PK\x03\x04" + b"\0" * 100, "not a readable .params file"),
+    (LEGACY, "pre-1.6 format"),
     (to_bytes([torch.zeros(2)]), "holds a list, not a state_dict"),
     (to_bytes(torch.zeros(2)), "holds a Tensor, not a state_dict"),
     (to_bytes(42), "holds a int, not a state_dict"),
@@ -189,6 +200,16 @@ def test_files_that_are_not_state_dicts_are_refused(data: bytes, message: str, t
     with pytest.raises(ParamsError, match=message):
         load_params(tied, data)
     assert_unchanged(tied, before)
+
+
+def test_compressed_zips_are_refused_before_torch_reads_them(tied) -> None:
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data.pkl", b"\0" * 10_000_000)  # 10 MB of zeros packs into a few KB
+    with pytest.raises(ParamsError, match="compressed zip"):
+        load_params(tied, bomb.getvalue())
+    with pytest.raises(ParamsError, match="bundle"):
+        load_params(tied, builder.bundle(load_example("tied"), tied))
 
 
 def test_a_path_that_cannot_be_read(tmp_path, tied) -> None:
