@@ -283,25 +283,28 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
     for (path, node), (dpath, key, _) in zip(edit.paths(draft), walked, strict=True):
         k, run = _k(path), runs.get(dpath)
         siblings = len(edit.node_at(draft, path[:-1]).layers) if len(path) > 1 else len(draft.layers)
+        # wide: one line; narrow: the label on one line, the shape and the actions together on the next
         with st.container(key=f"row_{k}", horizontal=True, vertical_alignment="center", gap="small"):
             st.checkbox("select", key=seed(f"sel_{k}", False), label_visibility="collapsed", width="content",
                         help="Select layers next to each other to group them into a block")
             st.markdown(row_label(node, key, len(path) - 1, draft, run), width="stretch")
-            if path in at_fault:
-                st.markdown(":red[**✗ does not fit**]", width="content")
-            elif run is not None:
-                st.markdown(f"`{_shape(run.output_shape)}`", width="content")
-            st.button(":material/edit:", key=f"edit_{k}", help="Edit arguments and name",
-                      on_click=open_editor, args=(None if editing == path else path,),
-                      type="primary" if editing == path else "tertiary")
-            st.button(":material/arrow_upward:", key=f"up_{k}", help="Move up", disabled=path[-1] == 0,
-                      on_click=apply, args=(edit.move, path, -1), type="tertiary")
-            st.button(":material/arrow_downward:", key=f"down_{k}", help="Move down", type="tertiary",
-                      disabled=path[-1] == siblings - 1, on_click=apply, args=(edit.move, path, 1))
-            st.button(":material/content_copy:", key=f"dup_{k}", help="Duplicate (a shared use: another use)",
-                      on_click=apply, args=(edit.duplicate, path), type="tertiary")
-            st.button(":material/delete:", key=f"del_{k}", help="Delete", on_click=apply, args=(edit.delete, path),
-                      type="tertiary")
+            with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False,
+                              width="content"):
+                if path in at_fault:
+                    st.markdown(":red[**✗ does not fit**]", width="content")
+                elif run is not None:
+                    st.markdown(f"`{_shape(run.output_shape)}`", width="content")
+                st.button(":material/edit:", key=f"edit_{k}", help="Edit arguments and name",
+                          on_click=open_editor, args=(None if editing == path else path,),
+                          type="primary" if editing == path else "tertiary")
+                st.button(":material/arrow_upward:", key=f"up_{k}", help="Move up", disabled=path[-1] == 0,
+                          on_click=apply, args=(edit.move, path, -1), type="tertiary")
+                st.button(":material/arrow_downward:", key=f"down_{k}", help="Move down", type="tertiary",
+                          disabled=path[-1] == siblings - 1, on_click=apply, args=(edit.move, path, 1))
+                st.button(":material/content_copy:", key=f"dup_{k}", help="Duplicate (a shared use: another use)",
+                          on_click=apply, args=(edit.duplicate, path), type="tertiary")
+                st.button(":material/delete:", key=f"del_{k}", help="Delete", type="tertiary",
+                          on_click=apply, args=(edit.delete, path))
         if path in at_fault and fault is not None:
             st.error(str(fault), icon=":material/error:")
         if editing == path:
@@ -328,21 +331,22 @@ def editor(draft: Design, path: edit.Path, node: Node) -> None:
                                "empty: its position.")
             st.form_submit_button("Apply", key="apply", type="primary", icon=":material/check:",
                                   on_click=apply_edit, args=(path,))
-        c = st.columns([2, 1.2, 1.2], vertical_alignment="bottom")
-        if isinstance(node, Use):
-            c[0].button(f"Unshare: own copy of '{node.shared}'", key="unshare", icon=":material/link_off:",
-                        on_click=apply, args=(edit.unshare, path),
-                        help="This position gets its own copy (own weights); the other uses stay shared.")
-            c[1].button("Delete every use", key="delete_shared", icon=":material/delete_sweep:",
-                        on_click=apply, args=(edit.delete_shared, node.shared), kwargs={"with_uses": True})
-        else:
-            c[0].text_input("Shared layer name", key=seed("share_name", edit.suggest_name(draft)),
-                            help="Mark as shared: this position becomes the first use; add more uses "
-                                 "from 'Add a layer'. Every use is the same module (tied weights).")
-            c[1].button("Mark as shared", key="share", icon=":material/link:", on_click=share, args=(path,))
-            if isinstance(node, Block):
-                c[2].button("Ungroup", key="ungroup", icon=":material/unfold_less:",
-                            on_click=apply, args=(edit.ungroup, path))
+        with st.container(horizontal=True, vertical_alignment="bottom"):
+            if isinstance(node, Use):
+                st.button("Unshare this use", key="unshare", icon=":material/link_off:",
+                          on_click=apply, args=(edit.unshare, path),
+                          help="This position gets its own copy (own weights); the other uses stay shared.")
+                st.button("Delete all uses", key="delete_shared", icon=":material/delete_sweep:",
+                          on_click=apply, args=(edit.delete_shared, node.shared), kwargs={"with_uses": True},
+                          help=f"Removes shared layer '{node.shared}' and every position that uses it.")
+            else:
+                st.text_input("Shared layer name", key=seed("share_name", edit.suggest_name(draft)), width=220,
+                              help="Mark as shared: this position becomes the first use; add more uses "
+                                   "from 'Add a layer'. Every use is the same module (tied weights).")
+                st.button("Mark as shared", key="share", icon=":material/link:", on_click=share, args=(path,))
+                if isinstance(node, Block):
+                    st.button("Ungroup", key="ungroup", icon=":material/unfold_less:",
+                              on_click=apply, args=(edit.ungroup, path))
         st.button("Close", key="close", type="tertiary", on_click=open_editor, args=(None,))
 
 
@@ -409,19 +413,17 @@ def shape_before(draft: Design, where: edit.Path, runs: dict[str, Any]) -> tuple
 
 
 def toolbar(h: edit.History) -> None:
-    c = st.columns([1, 1, 3, 1.2, 1.2], vertical_alignment="bottom")
-    c[0].button("Undo", key="undo", icon=":material/undo:", disabled=not h.can_undo, on_click=undo,
-                width="stretch")
-    c[1].button("Redo", key="redo", icon=":material/redo:", disabled=not h.can_redo, on_click=redo,
-                width="stretch")
-    names = builder.example_names()
-    c[2].selectbox("Start from an example", names, key="start",
-                   index=names.index("tied") if "tied" in names else 0)
-    c[3].button("Load", key="load", icon=":material/download:", on_click=load_example, width="stretch",
-                help="Replace the design with the example (Undo brings yours back)")
-    c[4].button("Clear", key="clear", icon=":material/delete_forever:", width="stretch",
-                on_click=lambda: st.session_state.update({CONFIRM_CLEAR: True}),
-                help="Start from an empty design (asks first)")
+    with st.container(horizontal=True, vertical_alignment="bottom", key="toolbar"):
+        st.button("Undo", key="undo", icon=":material/undo:", disabled=not h.can_undo, on_click=undo)
+        st.button("Redo", key="redo", icon=":material/redo:", disabled=not h.can_redo, on_click=redo)
+        names = builder.example_names()
+        st.selectbox("Start from an example", names, key="start", width=220,
+                     index=names.index("tied") if "tied" in names else 0)
+        st.button("Load", key="load", icon=":material/download:", on_click=load_example,
+                  help="Replace the design with the example (Undo brings yours back)")
+        st.button("Clear", key="clear", icon=":material/delete_forever:",
+                  on_click=lambda: st.session_state.update({CONFIRM_CLEAR: True}),
+                  help="Start from an empty design (asks first)")
     if st.session_state.get(CONFIRM_CLEAR):
         with st.container(border=True, key="confirm_clear"):
             st.warning("Discard every layer and start from an empty design? (Undo can bring it back.)",
@@ -432,7 +434,7 @@ def toolbar(h: edit.History) -> None:
 
 
 def input_row(draft: Design) -> None:
-    c = st.columns([3, 1.3], vertical_alignment="bottom")
+    c = st.columns([1.7, 1], vertical_alignment="bottom")
     c[0].text_input("Example input shape", key=seed("input_shape", ", ".join(map(str, draft.input_shape))),
                     on_change=set_input, help="Batch first, e.g. 2, 20 (2 samples of 20 features) or "
                                               "1, 1, 28, 28 for one grey 28×28 image. Press Enter to apply.")
@@ -457,7 +459,8 @@ def preview(draft: Design, run: DryRun | None, fault: DesignError | None) -> Non
     if run is not None:
         tied = run.parameters_per_use != run.parameters
         per_use = f" · **{run.parameters_per_use:,}** counted per use" if tied else ""
-        st.markdown(f"**{run.parameters:,}** parameters{per_use} · output **{_shape(run.output_shape)}**",
+        shape = _shape(run.output_shape).replace(" ", "\u00a0")  # keep "(2, 1)" on one line
+        st.markdown(f"**{run.parameters:,}** parameters{per_use} · output **{shape}**",
                     help="Parameters: what the network holds (a shared layer once). Counted per use: summed over "
                          "every state_dict position, a shared layer once per use.")
     with st.container(key="graph"):
@@ -465,9 +468,18 @@ def preview(draft: Design, run: DryRun | None, fault: DesignError | None) -> Non
     st.caption("The Inspect page shows the full parameter table.")
 
 
+# A row's label shrinks (its text wraps) before the row's actions move to a line of their own.
+_CSS = """<style>
+.stHorizontalBlock[class*="st-key-row_"] > .stElementContainer:nth-child(2) {
+  flex: 1 1 9rem !important; min-width: 9rem;
+}
+</style>"""
+
+
 def main() -> None:
     h = history()
     draft = h.present
+    st.html(_CSS)
     st.title("Design")
     toolbar(h)
     refused = st.session_state.pop(REFUSED, None)

@@ -82,3 +82,28 @@ def test_build_the_tied_network_by_clicking_and_see_both_uses_in_the_graph(page:
     page.get_by_role("tab", name="JSON").click()
     text = page.locator(".st-key-json textarea").input_value()
     assert '"shared": "shared"' in text and '"in_features": 4' in text
+
+
+def test_widgets_show_the_design_after_undo_and_group(page: Page, app_url: str) -> None:
+    """Boxes the browser already shows follow the design (not what was typed or ticked before the edit)."""
+    page.goto(app_url)
+    wait_idle(page)
+    expect(page.locator(".st-key-row_2")).to_be_visible(timeout=WAIT_MS)
+    shape = page.locator(".st-key-input_shape input")
+    shape.fill("5, 20")
+    shape.press("Enter")
+    expect(page.locator(".st-key-row_2")).to_contain_text("(5, 10)", timeout=WAIT_MS)
+    press(page, "undo")
+    expect(page.locator(".st-key-row_2")).to_contain_text("(2, 10)", timeout=WAIT_MS)
+    expect(shape).to_have_value("2, 20")
+
+    page.locator(".st-key-sel_0 input").check(force=True)
+    wait_idle(page)
+    page.locator(".st-key-sel_1 input").check(force=True)
+    wait_idle(page)
+    press(page, "group")
+    expect(page.locator(".st-key-row_0_1")).to_be_visible(timeout=WAIT_MS)
+    wait_idle(page)
+    assert not page.locator(".st-key-sel_0 input").is_checked()  # the selection is not carried over
+    expect(page.locator(".st-key-graph svg g.node text", has_text="0 · Linear")).to_be_visible(timeout=WAIT_MS)
+    no_errors(page)
