@@ -21,14 +21,15 @@ st.caption(f"`{stem}.params` is `torch.save(net.state_dict())`: load it into han
            f"the bundle holds the design, the weights and the exported code.")
 cols = st.columns(3)
 with cols[0]:
-    st.download_button(f"Weights · {stem}.params", builder.save_params(net, cpu=True), file_name=f"{stem}.params",
-                       mime="application/octet-stream", key="download_params", icon=":material/download:",
-                       width="stretch")
+    # made when clicked (on its own thread): the weights as they are then, and no big bytes on every rerun
+    st.download_button(f"Weights · {stem}.params", lambda: builder.save_params(net, cpu=True),
+                       file_name=f"{stem}.params", mime="application/octet-stream", key="download_params",
+                       icon=":material/download:", width="stretch")
 with cols[1]:
     st.download_button(f"Design · {stem}.json", current.to_json() + "\n", file_name=f"{stem}.json",
                        mime="application/json", key="download_design", icon=":material/download:", width="stretch")
 with cols[2]:
-    st.download_button(f"Bundle · {stem}.zip", builder.bundle(current, net), file_name=f"{stem}.zip",
+    st.download_button(f"Bundle · {stem}.zip", lambda: builder.bundle(current, net), file_name=f"{stem}.zip",
                        mime="application/zip", key="download_bundle", icon=":material/folder_zip:",
                        width="stretch")
 if st.session_state.get("net_device", "cpu") != "cpu":
