@@ -350,12 +350,19 @@ def example_gradients(net: nn.Module, x: torch.Tensor) -> float:
     """Fill every parameter's .grad with d(sum of outputs)/d(parameter) on input `x`; return that sum.
 
     A shared layer's .grad is the sum over its uses, as autograd accumulates it. Earlier gradients are cleared
-    first; the network's mode (train/eval) is left as it was.
+    first; the network's mode is left as it was, and so are its buffers (batch norm's running statistics): only
+    the gradients change.
     """
+    buffers = [(b, b.detach().clone()) for b in net.buffers()]
     net.zero_grad(set_to_none=True)
-    y = net(x)
-    loss = y.float().sum()
-    loss.backward()
+    try:
+        y = net(x)
+        loss = y.float().sum()
+        loss.backward()
+    finally:
+        with torch.no_grad():
+            for b, saved in buffers:
+                b.copy_(saved)
     return float(loss.detach())
 
 

@@ -351,6 +351,15 @@ def test_layer_keys_frame_and_gradients(tied) -> None:
     assert P.values(tied, "0.weight").numel() == 32
 
 
+def test_example_gradients_leave_batch_norm_statistics_alone() -> None:
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    P.example_gradients(net, torch.randn(5, 3))
+    assert net[0].weight.grad is not None
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
 def test_bundle_holds_design_weights_and_code(tied) -> None:
     design = load_example("tied")
     with zipfile.ZipFile(io.BytesIO(builder.bundle(design, tied))) as z:
