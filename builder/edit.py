@@ -15,8 +15,9 @@ Every edit returns a design that `Design.from_dict` accepts (the result is re-re
 canonical form) and raises DesignError with a message a person can act on when the edit is impossible
 (moving the first layer up, grouping layers from different blocks, a name already taken...). Whether the
 result *builds* (shapes fit) is the dry run's question, not the editor's: a half-finished design is a
-normal state while editing. The one exception to "at least one layer" is `clear`, which gives an empty
-stack to start from; such a design is for the editor only (it does not build and cannot be read back).
+normal state while editing. The one exception to "at least one layer" is the empty stack that `clear` (or
+deleting the last layer) gives to start from; such a design is for the editor only (it does not build and
+cannot be read back until a layer is added).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, TypeAlias
 
 from .design import DTYPES, Block, Design, Layer, Node, Use
 from .errors import DesignError
-from .registry import REGISTRY, Arg, check_value
+from .registry import REGISTRY, Arg, LayerType, check_value
 
 Path: TypeAlias = tuple[int, ...]
 
@@ -147,14 +148,15 @@ def move(design: Design, path: Path, offset: int) -> Design:
     j = i + offset
     if offset == 0:
         return design
-    if j < 0:
-        where = "the stack" if len(path) == 1 else f"block {format_path(path[:-1])}"
-        raise DesignError(f"cannot move {format_path(path)} up: it is already the first layer of {where}",
-                          format_path(path))
-    if j >= len(parent):
-        where = "the stack" if len(path) == 1 else f"block {format_path(path[:-1])}"
-        raise DesignError(f"cannot move {format_path(path)} down: it is already the last layer of {where}",
-                          format_path(path))
+    where = "the stack" if len(path) == 1 else f"block {format_path(path[:-1])}"
+    if j < 0 or j >= len(parent):
+        up = j < 0
+        if i == (0 if up else len(parent) - 1):
+            reason = f"it is already the {'first' if up else 'last'} layer of {where}"
+        else:
+            room = i if up else len(parent) - 1 - i
+            reason = f"only {room} layer{'s' if room != 1 else ''} {'above' if up else 'below'} it in {where}"
+        raise DesignError(f"cannot move {format_path(path)} {'up' if up else 'down'}: {reason}", format_path(path))
     items = list(parent)
     items.insert(j, items.pop(i))
     return _result(_put(design, path[:-1], tuple(items)))
@@ -228,9 +230,7 @@ def rename(design: Design, path: Path, name: str | None) -> Design:
 
 def replace_node(design: Design, path: Path, node: Node) -> Design:
     """Put `node` at `path` in place of what is there."""
-    parent = _siblings(design, path)
-    i = path[-1]
-    return _result(_put(design, path[:-1], (*parent[:i], node, *parent[i + 1:])))
+    return _result(_replace_raw(design, path, node))
 
 
 def set_args(design: Design, path: Path, values: Mapping[str, Any]) -> Design:
@@ -530,7 +530,7 @@ class History:
 # -- internals -----------------------------------------------------------------------------------------
 
 
-def _layer_type(type_name: str):
+def _layer_type(type_name: str) -> LayerType:
     lt = REGISTRY.get(type_name)
     if lt is None:
         raise DesignError(f"unknown layer type {type_name!r}")
@@ -579,6 +579,7 @@ def _put(design: Design, path: Path, children: tuple[Node, ...]) -> Design:
 
 
 def _replace_raw(design: Design, path: Path, node: Node) -> Design:
+    """`design` with `node` at `path`, not yet checked (see `_result`)."""
     parent = _siblings(design, path)
     i = path[-1]
     return _put(design, path[:-1], (*parent[:i], node, *parent[i + 1:]))

@@ -29,7 +29,7 @@ CONFIRM_CLEAR = "design_confirm_clear"
 USE = "shared:"  # prefix of the add list's entries that insert another use of a shared layer
 # Widgets that show the draft: forgotten after every edit so they show the new draft.
 _WIDGET_PREFIXES = ("sel_", "arg_", "new_")
-_WIDGETS = ("name", "share_name", "json", "input_shape", "input_dtype", "group_name", "add_where")
+_WIDGETS = ("name", "share_name", "shared_name", "json", "input_shape", "input_dtype", "group_name", "add_where")
 
 
 # -- session: the history of drafts --------------------------------------------------------------------
@@ -134,6 +134,10 @@ def share(path: edit.Path) -> None:
     apply(edit.share, path, (st.session_state.get("share_name") or "").strip())
 
 
+def rename_shared(old: str) -> None:
+    apply(edit.rename_shared, old, (st.session_state.get("shared_name") or "").strip())
+
+
 def group_selected() -> None:
     chosen = [p for p, _ in edit.paths(history().present) if st.session_state.get(f"sel_{_k(p)}")]
     apply(edit.group, chosen, st.session_state.get("group_name") or None)
@@ -169,7 +173,7 @@ def load_example() -> None:
 
 def open_editor(path: edit.Path | None) -> None:
     for key in list(st.session_state):
-        if isinstance(key, str) and (key.startswith("arg_") or key in ("name", "share_name")):
+        if isinstance(key, str) and (key.startswith("arg_") or key in ("name", "share_name", "shared_name")):
             del st.session_state[key]
     st.session_state[EDITING] = path
 
@@ -333,6 +337,10 @@ def editor(draft: Design, path: edit.Path, node: Node) -> None:
                                   on_click=apply_edit, args=(path,))
         with st.container(horizontal=True, vertical_alignment="bottom"):
             if isinstance(node, Use):
+                st.text_input("Shared layer name", key=seed("shared_name", node.shared), width=200,
+                              help="The shared layer's own name, used by all its uses (not a state_dict key).")
+                st.button("Rename", key="rename_shared", icon=":material/edit_note:", on_click=rename_shared,
+                          args=(node.shared,))
                 st.button("Unshare this use", key="unshare", icon=":material/link_off:",
                           on_click=apply, args=(edit.unshare, path),
                           help="This position gets its own copy (own weights); the other uses stay shared.")

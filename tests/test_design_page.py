@@ -257,6 +257,10 @@ def test_use_of_a_shared_layer_inside_a_block_and_edit_at_a_use(app: AppTest) ->
     click(at, "apply")
     assert draft(at).shared["shared"].args == {"in_features": 8, "out_features": 8, "bias": False}
     click(at, "edit_2")
+    at.text_input(key="shared_name").input("tied")
+    click(at, "rename_shared")
+    assert list(draft(at).shared) == ["tied"] and draft(at).layers[2] == Use("tied")
+    click(at, "edit_2")
     click(at, "unshare")
     assert draft(at).layers[2] == Layer("Linear", {"in_features": 8, "out_features": 8, "bias": False})
     assert len([n for _, _, n in draft(at).walk() if isinstance(n, Use)]) == 2

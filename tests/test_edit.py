@@ -143,6 +143,9 @@ def test_moving_the_first_up_or_the_last_down_is_refused() -> None:
         edit.move(d, (4,), 1)
     with pytest.raises(DesignError, match=r"already the last layer of block layers\[0\]"):
         edit.move(nested(), (0, 2), 1)  # does not leave its block
+    with pytest.raises(DesignError, match="only 1 layer above it in the stack"):
+        edit.move(d, (1,), -3)
+    assert edit.move(d, (1,), 0) is d
 
 
 def test_move_inside_a_nested_block() -> None:
