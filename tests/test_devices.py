@@ -154,3 +154,30 @@ def test_choosing_a_device_moves_the_existing_network(monkeypatch, listed_gpu) -
     assert any("moved the network from cpu to cuda:0" in i.value for i in at.sidebar.info)
     open_page(at, "weights")  # another page: no second move
     assert len(calls) == 1 and at.session_state.device == "cuda:0"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_real_gpu_train_a_step_and_round_trip_params() -> None:
+    """The issue's GPU check: move an example to CUDA, train one step, save the .params there, load it on the
+    CPU and back onto the GPU, with equal outputs everywhere."""
+    from builder import example_input, load_params, save_params
+
+    design = load_example("tied")
+    net = build(design, seed=0)
+    moved = devices.move(net, "cuda:0")
+    assert not moved.failed and devices.device_of(net) == "cuda:0"
+    x = example_input(design, device="cuda:0")
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    before = net[2].weight.detach().clone()
+    net(x).pow(2).sum().backward()
+    opt.step()
+    assert not torch.equal(net[2].weight, before) and net[2].weight is net[4].weight
+    data = save_params(net)  # tensors saved from the GPU
+    on_cpu = build(design, seed=1)
+    assert load_params(on_cpu, data).loaded and devices.device_of(on_cpu) == "cpu"
+    back = build(design, seed=2)
+    devices.move(back, "cuda:0")
+    assert load_params(back, save_params(on_cpu)).loaded and devices.device_of(back) == "cuda:0"
+    with torch.no_grad():
+        y = net(x)
+        assert torch.allclose(on_cpu(x.cpu()), y.cpu(), atol=1e-5) and torch.allclose(back(x), y, atol=1e-6)
