@@ -14,7 +14,7 @@ import builder
 from builder import build, devices, load_example, save_params, to_code
 from builder.devices import DeviceInfo
 
-from .conftest import open_page
+from .conftest import ROOT, open_page
 
 pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True")
 
@@ -191,3 +191,10 @@ def test_histogram_follows_the_chosen_tensor(app: AppTest) -> None:
     assert not at.exception and "3.weight" in at.get("plotly_chart")[0].proto.spec
     assert builder.example_names()  # the page also opened for a conv net without errors
     assert not at.error
+
+
+@pytest.mark.parametrize("page", ["weights", "parameters"])
+def test_a_cold_deep_link_opens_the_page(page: str) -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page(f"pages/{page}.py").run()  # the first page this session opens
+    assert not at.exception and not at.error
