@@ -143,7 +143,7 @@ def circles(n: int = 500, noise: float = 0.08, seed: int = 0, factor: float = 0.
     return _shuffled("circles", X, y, gen, ("outer", "inner"), f"two concentric rings, noise σ = {noise}")
 
 
-def spirals(n: int = 500, noise: float = 0.1, seed: int = 0, classes: int = 2, turns: float = 1.0) -> Dataset:
+def spirals(n: int = 500, noise: float = 0.05, seed: int = 0, classes: int = 2, turns: float = 1.0) -> Dataset:
     """`classes` arms of a spiral winding `turns` times around the origin, one class per arm."""
     n = _check_n(n)
     if not 2 <= classes <= 10:
@@ -210,7 +210,7 @@ def digits(n: int = 1000, noise: float = 0.15, seed: int = 0) -> Dataset:
 BUILTINS: dict[str, Builtin] = {b.name: b for b in [
     Builtin("moons", moons, "classification", "two interleaving half circles (2-D, 2 classes)", 500, 0.15),
     Builtin("circles", circles, "classification", "a ring around a ring (2-D, 2 classes)", 500, 0.08),
-    Builtin("spirals", spirals, "classification", "two spiral arms (2-D, 2 classes)", 500, 0.1),
+    Builtin("spirals", spirals, "classification", "two spiral arms (2-D, 2 classes)", 500, 0.05),
     Builtin("xor", xor, "classification", "XOR quadrants (2-D, 2 classes)", 500, 0.1),
     Builtin("linear regression", synthetic_regression, "regression",
             "the chapter's y = Xw + b + noise (2 features, 1 target)", 1000, 0.01),

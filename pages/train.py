@@ -103,7 +103,7 @@ def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Datase
         if st.session_state.train_source in GOOD_SETTINGS:
             apply_good_settings()
     st.selectbox("Data", sources, key=remembered("train_source", "moons", sources), on_change=apply_good_settings,
-                 format_func=lambda s: "Upload a CSV file…" if s == UPLOAD else f"{s} — {BUILTINS[s].summary}",
+                 format_func=lambda s: "Upload a CSV file…" if s == UPLOAD else s,
                  help="Built-in sets are generated here (nothing is downloaded); a CSV file needs a header line.")
     source = st.session_state.train_source
     remember("train_source")
@@ -122,7 +122,7 @@ def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Datase
     except DataError as e:
         ui.show_error(e)
         return None
-    st.caption(data.description)
+    st.caption(spec.summary[:1].upper() + spec.summary[1:] + ".")
     return data
 
 
@@ -181,11 +181,13 @@ def check_fit(design: builder.Design, output_shape: tuple[int, ...], data: Datas
         check_input_shape(design.input_shape, data, design.input_dtype)
         check_output_shape(output_shape, data)
     except DataError as e:
-        st.warning(str(e), icon=":material/straighten:")  # guidance, not a failure: offer a design that fits
+        text = str(e)
+        st.warning(text[:1].upper() + text[1:], icon=":material/straighten:")  # guidance: offer a design that fits
         suggestion = SUGGESTED.get(data.name)
         if suggestion and suggestion != design.name:
-            st.button(f"Use the example design '{suggestion}'", key="train_use_example", icon=":material/swap_horiz:",
-                      on_click=load_suggested, args=(suggestion,))
+            st.button(f"Use example '{suggestion}'", key="train_use_example", icon=":material/swap_horiz:",
+                      on_click=load_suggested, args=(suggestion,), width="stretch",
+                      help=f"Replace the session's design with the example '{suggestion}', which fits this data.")
         return False
     return True
 
@@ -293,7 +295,7 @@ def scatter(data: Dataset, fig: go.Figure | None = None) -> go.Figure:
 
 
 def boundary(run: Trainer) -> go.Figure:
-    grid = decision_grid(run.net, run.data, steps=100)
+    grid = decision_grid(run.net, run.data, steps=150)
     k = run.data.num_classes
     scale = [[i / max(k - 1, 1), PALETTE[i % len(PALETTE)]] for i in range(k)] if k > 1 else [[0, PALETTE[0]],
                                                                                               [1, PALETTE[0]]]
@@ -393,7 +395,6 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
                                key="train_download", icon=":material/download:", type="primary",
                                help="torch.save(net.state_dict()) of the trained network: load it in hand-written "
                                     "PyTorch with net.load_state_dict(torch.load(path, weights_only=True)).")
-    history_table()
 
 
 def history_table() -> None:
@@ -421,7 +422,7 @@ except DesignError as e:
 st.caption(f"Design **{design.name}**: input {design.input_shape} → output {dry.output_shape}, on "
            f"**{st.session_state.device}**. Training changes the session's weights in place.")
 
-left, right = st.columns([1, 2], gap="large")
+left, right = st.columns([2, 3], gap="large")
 with left:
     st.subheader("Data")
     data = choose_data(design, dry.output_shape)
@@ -436,4 +437,5 @@ with left:
         if start(design, data, config):
             st.rerun()  # draw the page again with the live fragment rerunning itself
 with right:
-    results(design, data if fits else None)
+    results(design, data)
+history_table()

@@ -40,7 +40,7 @@ def test_train_a_few_epochs_draws_the_curves_then_stop_a_long_run(page: Page, ap
     open_train(page, app_url)
     expect(page.locator(".st-key-train_start button")).to_be_visible(timeout=WAIT_MS)  # drawn after the fit check
     if page.locator(".st-key-train_use_example").count():  # the session's design takes other inputs
-        page.locator(".st-key-train_use_example button").click()
+        page.locator(".st-key-train_use_example").get_by_role("button").click()
         wait_idle(page)
     expect(page.get_by_text("Design tied_moons")).to_be_visible(timeout=WAIT_MS)
     expect(page.locator(".st-key-train_preview .js-plotly-plot svg.main-svg").first).to_be_visible(timeout=WAIT_MS)
@@ -69,7 +69,15 @@ def test_train_a_few_epochs_draws_the_curves_then_stop_a_long_run(page: Page, ap
     page.locator(".st-key-train_start button").click()
     expect(progress_text(page)).to_contain_text("training…", timeout=WAIT_MS)
     expect(stop_button(page)).to_be_enabled(timeout=WAIT_MS)
-    page.wait_for_timeout(2500)  # a few auto-reruns of the live fragment
+    train_loss = curves.locator("g.scatterlayer g.trace path.js-line").first
+    expect(train_loss).to_be_visible(timeout=WAIT_MS)
+    drawn = len(train_loss.get_attribute("d").split("L"))
+    for _ in range(60):  # the live fragment reruns itself twice a second; the curve grows while it trains
+        page.wait_for_timeout(500)
+        if len(train_loss.get_attribute("d").split("L")) > drawn:
+            break
+    else:
+        raise AssertionError(f"the loss curve did not grow past {drawn} points in 30 s")
     stop_button(page).click()
     expect(progress_text(page)).to_contain_text("stopped after epoch", timeout=WAIT_MS)
     wait_idle(page)
