@@ -11,6 +11,7 @@ No Streamlit here: the pages call this library, and so can a notebook.
 
 from .build import DryRun, LayerRun, build, dry_run, example_input
 from .codegen import bundle, to_code
+from .data import DataError, Dataset, make_dataset, read_csv
 from .design import Block, Design, Layer, Node, Use
 from .diagram import graph
 from .errors import DesignError, ParamsError
@@ -23,6 +24,7 @@ from .params import LoadReport, check_params, load_params, read_params, save_par
 from .registry import REGISTRY
 from .store import Store, StoreError
 from .table import Totals, summary, totals
+from .training import History, TrainConfig, Trainer, TrainingError, train
 
 __all__ = [
     "REGISTRY", "Block", "Design", "DesignError", "DryRun", "Layer", "LayerRun", "LoadReport", "Node",
@@ -33,3 +35,5 @@ __all__ += ["LOSSES", "Loss", "SharedGradient", "TiedGradients", "instantiate", 
             "make_loss", "tied_gradients"]
 __all__ += ["bundle", "initialize", "to_code"]
 __all__ += ["Store", "StoreError"]
+__all__ += ["DataError", "Dataset", "History", "TrainConfig", "Trainer", "TrainingError", "make_dataset",
+            "read_csv", "train"]
