@@ -284,7 +284,7 @@ class _Writer:
             body.append("initialize(model)")
         body.append("return model")
         out += ["", "def make_model():",
-                '    """The network of the design, its lazy layers materialized and initialized as designed."""',
+                f'    """The network of the design{_made(lazy, seeded)}."""',
                 *(_INDENT + line for line in body), ""]
         out += ["", 'if __name__ == "__main__":',
                 "    model = make_model()",
@@ -296,6 +296,11 @@ class _Writer:
         while "\n\n\n\n" in text:
             text = text.replace("\n\n\n\n", "\n\n\n")
         return text
+
+
+def _made(lazy: bool, seeded: bool) -> str:
+    parts = (["its lazy layers materialized"] if lazy else []) + (["initialized as designed"] if seeded else [])
+    return ", " + " and ".join(parts) if parts else ""
 
 
 def _py(value: object) -> str:
