@@ -110,7 +110,8 @@ class History:
     config: TrainConfig
     data: str  # the data set's name
     epochs: list[EpochStats] = field(default_factory=list)
-    stopped: bool = False  # ended by a stop request rather than by running out of epochs
+    stopped: bool = False  # ended before its planned epochs: a stop request, or a problem
+    problem: str | None = None  # why the run ended early when it was not asked to (a failed step, a NaN loss)
 
     @property
     def last(self) -> EpochStats | None:
@@ -238,10 +239,14 @@ class Trainer:
                     idx = order[i:i + bs]
                     xb, yb = self.X_train[idx], self.y_train[idx]
                     opt.zero_grad(set_to_none=True)
-                    out = net(xb)
-                    loss = loss_fn(self._shape(out), yb)
-                    loss.backward()
-                    opt.step()
+                    try:
+                        out = net(xb)
+                        loss = loss_fn(self._shape(out), yb)
+                        loss.backward()
+                        opt.step()
+                    except (RuntimeError, ValueError) as e:  # e.g. BatchNorm on a batch of 1, GPU out of memory
+                        self._fail(f"epoch {self.epoch + 1}, batch {i // bs + 1} ({len(idx)} samples) failed: "
+                                   f"{str(e).strip().splitlines()[0]}")
                     losses.append(loss.detach())
                     outputs.append(out.detach())
                     seen += len(idx)
@@ -263,7 +268,16 @@ class Trainer:
         stats = EpochStats(self.epoch + 1, train_loss, val_loss, train_acc, val_acc, steps,
                            time.perf_counter() - start, complete)
         self.history.epochs.append(stats)
+        if not math.isfinite(train_loss):
+            self._fail(f"the training loss became {train_loss} in epoch {stats.epoch}; the weights diverged. "
+                       f"Try a smaller learning rate, then start again from fresh weights")
         return stats
+
+    def _fail(self, problem: str) -> None:
+        """End the run with `problem` (kept in the history) and raise it as a TrainingError."""
+        self.history.problem = problem
+        self.stop()
+        raise TrainingError(problem)
 
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
         """Mean loss and accuracy (None for regression) of the network as it is now, in eval mode."""

@@ -9,6 +9,8 @@ trains is the session's own (ui.net()), trained in place, so the Weights page sa
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -322,13 +324,19 @@ def linear_fit(run: Trainer) -> None:
 
 def show_run(run: Trainer) -> None:
     cfg, last = run.config, run.history.last
-    if run.history.stopped:
+    if run.history.problem:
+        state = f"ended after epoch {run.epoch}"
+    elif run.history.stopped:
         state = f"stopped after epoch {run.epoch}" + ("" if last is None or last.complete else " (part of it)")
     elif run.done:
         state = "done"
     else:
         state = "training…"
     st.progress(run.progress, text=f"Epoch {run.epoch} of {cfg.epochs} — {state}")
+    if run.history.problem:
+        st.error(run.history.problem[:1].upper() + run.history.problem[1:], icon=":material/error:")
+    elif not run.done:
+        st.caption("Training goes on while this page is open; on another page it pauses, and resumes here.")
     if last is not None:
         cols = st.columns(4)
         cols[0].metric("Train loss", f"{last.train_loss:.4f}")
@@ -374,7 +382,8 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
                 run.stop()
                 st.session_state.train_note = reason
             else:
-                run.run(max_seconds=SLICE_SECONDS)
+                with contextlib.suppress(TrainingError):  # the run ended; its history keeps the problem
+                    run.run(max_seconds=SLICE_SECONDS)
         st.button("Stop", key="train_stop", icon=":material/stop_circle:", on_click=stop, disabled=run.done,
                   help="End the run after the current batch, keeping the weights reached so far.")
         show_run(run)

@@ -165,3 +165,17 @@ def test_csv_upload_errors_are_named_and_a_good_file_trains(app: AppTest) -> Non
     train_until_done(at)
     no_errors(at)
     assert at.session_state["train_run"].data.classes == ("neg", "pos")
+
+
+def test_a_diverging_run_ends_with_a_message_not_a_traceback(app: AppTest) -> None:
+    at = train_page(app)
+    at.selectbox(key="train_source").select("linear regression").run()
+    at.button(key="train_use_example").click().run()
+    at.number_input(key="train_lr").set_value(10.0).run()
+    at.number_input(key="train_epochs").set_value(50).run()
+    at.button(key="train_start").click().run()
+    train_until_done(at)
+    assert not at.exception, at.exception
+    assert any("diverged. Try a smaller learning rate" in e.value for e in at.error), at.error
+    assert "ended after epoch" in at.get("progress")[0].proto.text
+    assert at.session_state["train_runs"][-1].problem

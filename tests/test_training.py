@@ -220,3 +220,22 @@ def test_training_benchmark_runs_in_quick_mode(capsys: pytest.CaptureFixture[str
     assert bench_training.main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "tied MLP" in out and "conv net" in out and "ratio" in out
+
+
+def test_a_failing_step_ends_the_run_with_a_clear_message() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    trainer = Trainer(net, make_dataset("moons", n=41), TrainConfig(batch_size=32, epochs=3))  # 33 train: 32 + 1
+    with pytest.raises(TrainingError, match=r"epoch 1, batch 2 \(1 samples\) failed: Expected more than 1 value"):
+        trainer.run()
+    assert trainer.done and trainer.history.stopped and "batch 2" in trainer.history.problem
+    assert net.training  # mode restored
+
+
+def test_a_diverging_run_ends_with_advice() -> None:
+    net = build(load_example("linear_regression"), seed=0)
+    trainer = Trainer(net, make_dataset("linear regression", n=200),
+                      TrainConfig(optimizer="sgd", lr=10.0, batch_size=10, epochs=50))
+    with pytest.raises(TrainingError, match="diverged. Try a smaller learning rate"):
+        trainer.run()
+    assert trainer.history.stopped and trainer.epoch < 50
