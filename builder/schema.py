@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from .design import DTYPES, FORMAT
+from .init import BIAS_CHOICES, INIT_TYPES, METHODS, SEED_MAX, Method
 from .registry import BLOCK_TYPE, REGISTRY, REQUIRED, Arg, LayerType
 
 _ID = "^[A-Za-z_][A-Za-z0-9_]*$"
@@ -56,8 +57,28 @@ def _arg_schema(arg: Arg) -> dict[str, Any]:
     return out
 
 
+def _method_schema(m: Method) -> dict[str, Any]:
+    props: dict[str, Any] = {"method": {"const": m.name}}
+    for o in m.options:
+        if o.kind == "float":
+            props[o.name] = {"type": "number", **({"exclusiveMinimum": 0} if o.positive else {}), "default": o.default}
+        else:
+            props[o.name] = {"enum": list(o.choices), "default": o.default}
+    if m.name != "default":
+        props["bias"] = {"enum": list(BIAS_CHOICES), "default": "zeros"}
+    return {"title": m.label, "type": "object", "properties": props, "required": ["method"],
+            "additionalProperties": False}
+
+
+def _init_schema() -> dict[str, Any]:
+    """An init: a method name, or an object with the method and its options (see builder/init.py)."""
+    return {"anyOf": [{"enum": list(METHODS)}, *(_method_schema(m) for m in METHODS.values())]}
+
+
 def _layer_schema(lt: LayerType) -> dict[str, Any]:
     props: dict[str, Any] = {"type": {"const": lt.name}, "name": {"$ref": "#/$defs/name"}}
+    if lt.name in INIT_TYPES:
+        props["init"] = {"$ref": "#/$defs/init"}
     props.update({a.name: _arg_schema(a) for a in lt.args})
     return {
         "title": lt.name,
@@ -73,13 +94,15 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of design format FORMAT."""
     layer_refs = [{"$ref": f"#/$defs/{name}"} for name in REGISTRY]
     defs: dict[str, Any] = {
+        "init": _init_schema(),
         "name": {"type": "string", "pattern": _ID, "maxLength": 64,
                  "description": "child name; unnamed children are indexed by position as nn.Sequential does"},
         "node": {"anyOf": [{"$ref": "#/$defs/block"}, {"$ref": "#/$defs/use"}, *layer_refs]},
         "block": {
             "title": "block", "description": "a nested nn.Sequential", "type": "object",
             "properties": {"type": {"const": BLOCK_TYPE}, "name": {"$ref": "#/$defs/name"},
-                           "layers": {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1}},
+                           "layers": {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1},
+                           "init": {"$ref": "#/$defs/init"}},
             "required": ["type", "layers"], "additionalProperties": False,
         },
         "use": {
@@ -100,6 +123,8 @@ def json_schema() -> dict[str, Any]:
             "format": {"const": FORMAT},
             "name": {"type": "string", "maxLength": 100},
             "description": {"type": "string", "maxLength": 5000},
+            "seed": {"type": "integer", "minimum": 0, "maximum": SEED_MAX},
+            "init": {"$ref": "#/$defs/init"},
             "input": {
                 "type": "object",
                 "properties": {

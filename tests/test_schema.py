@@ -46,6 +46,31 @@ def test_schema_and_parser_refuse_the_same_layers(bad: dict) -> None:
         Design.from_dict(doc)
 
 
+@pytest.mark.parametrize("doc", [
+    {"seed": 3, "init": "xavier_uniform"},
+    {"init": {"method": "normal", "std": 0.5, "bias": "default"}},
+    {"layers": [{"type": "Linear", "in_features": 2, "out_features": 2, "init": "my_init"}]},
+    {"layers": [{"type": "Sequential", "init": {"method": "kaiming_normal", "mode": "fan_out"},
+                 "layers": [{"type": "LazyLinear", "out_features": 2}]}]},
+])
+def test_init_and_seed_validate(doc: dict) -> None:
+    full = {"format": 1, "input": {"shape": [2, 2]}, "layers": [{"type": "ReLU"}], **doc}
+    Design.from_dict(full)
+    jsonschema.validate(full, json_schema())
+
+
+@pytest.mark.parametrize("doc", [
+    {"seed": -1}, {"init": "uniform"}, {"init": {"method": "normal", "sigma": 1}},
+    {"layers": [{"type": "ReLU", "init": "zeros"}]},
+])
+def test_bad_init_and_seed_are_refused_by_both(doc: dict) -> None:
+    full = {"format": 1, "input": {"shape": [2, 2]}, "layers": [{"type": "ReLU"}], **doc}
+    with pytest.raises(DesignError):
+        Design.from_dict(full)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(full, json_schema())
+
+
 def test_format_doc_lists_every_layer_type() -> None:
     text = (ROOT / "docs" / "design-format.md").read_text()
     for name in REGISTRY:
