@@ -16,6 +16,16 @@ from builder import share as share_links
 
 DEFAULT_EXAMPLE = "sequential_mlp"
 
+# A folder named pages/ beside app.py puts a fresh server in Streamlit's old multipage mode until app.py first
+# calls st.navigation: a first visitor who opens a deep link (/inspect?design=...) would get the page run
+# without app.py (no session defaults, a KeyError). The first page to import this module switches that mode off
+# and reruns, so app.py runs and routes the link as usual.
+from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
+
+if PagesManager.uses_pages_directory:
+    PagesManager.uses_pages_directory = False
+    st.rerun()
+
 
 def init_session() -> None:
     """Give a new browser session its defaults: an example design on the default device."""
