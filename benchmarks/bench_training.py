@@ -1,6 +1,6 @@
 """Steps per second: builder.training against a hand-written PyTorch training loop, same model and data.
 
-    python -m benchmarks.bench_training            # full sizes, 15 alternating repeats per case
+    python -m benchmarks.bench_training            # full sizes, 41 alternating repeats per case
     python -m benchmarks.bench_training --quick    # small sizes, 2 repeats: checks that it runs
     python -m benchmarks.bench_training --device cuda --threads 4
 
@@ -108,7 +108,7 @@ def cases(quick: bool) -> list[tuple[str, str, Dataset, TrainConfig]]:
 def bench_training(quick: bool, device: str = "cpu") -> Iterator[Row]:
     """Rows in the form of benchmarks.cases (a case for benchmarks.run)."""
     for name, design, data, config in cases(quick):
-        ours, theirs, ratio = _case(name, design, data, config, device, repeats=2 if quick else 15)
+        ours, theirs, ratio = _case(name, design, data, config, device, repeats=2 if quick else 41)
         yield Row("training steps/s", f"{name} ({device})", f"{ours:,.0f} steps/s", f"{theirs:,.0f} steps/s",
                   ratio, f"≥ {TARGET}", ratio >= TARGET)
 
