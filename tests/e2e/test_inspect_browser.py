@@ -26,6 +26,7 @@ def test_default_example_is_drawn(page: Page, app_url: str) -> None:
 def test_picking_the_tied_example_draws_one_weights_node(page: Page, app_url: str) -> None:
     page.goto(f"{app_url}/inspect")  # Design is the start page
     wait_idle(page)
+    graph_labels(page)  # the first run has finished drawing (a rerun would close the list)
     page.locator(".st-key-example").click()
     page.get_by_role("option", name="tied", exact=True).click()
     wait_idle(page)
