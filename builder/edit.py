@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
+from .build import DryRun
 from .design import DTYPES, Block, Design, Layer, Node, Use
 from .errors import DesignError
 from .registry import REGISTRY, Arg, LayerType, check_value
@@ -34,10 +35,10 @@ from .registry import REGISTRY, Arg, LayerType, check_value
 Path: TypeAlias = tuple[int, ...]
 
 __all__ = [
-    "History", "Path", "clear", "delete", "delete_shared", "duplicate", "format_path", "form_type",
-    "form_values", "format_value", "group", "insert", "lazy_arg", "locate", "make_layer", "move", "node_at",
-    "parse_path", "parse_shape", "parse_value", "paths", "rename", "rename_shared", "replace_node",
-    "set_args", "set_input", "share", "suggest_name", "ungroup", "unshare", "use_shared", "uses",
+    "History", "Path", "clear", "delete", "delete_shared", "duplicate", "form_type", "form_values", "format_path",
+    "format_value", "group", "input_shape_at", "insert", "insert_points", "lazy_arg", "locate", "make_layer", "move",
+    "new_values", "node_at", "parse_path", "parse_shape", "parse_value", "paths", "rename", "rename_shared",
+    "replace_node", "set_args", "set_input", "share", "suggest_name", "ungroup", "unshare", "use_shared", "uses",
 ]
 
 _STEP = re.compile(r"layers\[(\d+)\]")
@@ -422,6 +423,53 @@ def make_layer(type_name: str, values: Mapping[str, Any], name: str | None = Non
             continue
         args[arg.name] = value
     return Layer(type=target.name, args=args, name=name or None)
+
+
+def new_values(type_name: str, input_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """Form values for a new layer of `type_name`: torch's defaults, the registry's examples for required
+    arguments, and the input size the layer will see when it is known (a Linear after (2, 8) starts at
+    8 → …). A Lazy* type starts with that size empty."""
+    lt = _layer_type(type_name)
+    base = REGISTRY[form_type(type_name)]
+    out = {a.name: (a.example if a.required else a.default) for a in base.args}
+    lazy = lazy_arg(type_name)
+    if lazy:
+        axis = base.feature_axis
+        if lt.is_lazy:
+            out[lazy] = None
+        elif input_shape is not None and axis is not None and -len(input_shape) <= axis < len(input_shape):
+            out[lazy] = input_shape[axis]
+    return out
+
+
+def insert_points(design: Design) -> dict[str, str]:
+    """Where a new node can go, as {insertion path: label}, the end first: at the start, after every node
+    and first inside every block. Labels use module keys ("after 0.net.1 · ReLU")."""
+    out = {format_path((len(design.layers),)): "at the end"}
+    if design.layers:
+        out[format_path((0,))] = "at the start"
+    for (path, node), (_, key, _) in zip(paths(design), design.walk(), strict=True):
+        if isinstance(node, Block):
+            out.setdefault(format_path((*path, 0)), f"first inside {key} · Sequential")
+            kind = "Sequential"
+        else:
+            kind = f"shared '{node.shared}'" if isinstance(node, Use) else node.type
+        out.setdefault(format_path((*path[:-1], path[-1] + 1)), f"after {key} · {kind}")
+    return out
+
+
+def input_shape_at(design: Design, path: Path, run: DryRun | None) -> tuple[int, ...] | None:
+    """The shape a node inserted at `path` would receive, when the dry run `run` of `design` knows it."""
+    if path[-1] == 0 and len(path) == 1:
+        return tuple(design.input_shape)
+    if run is None:
+        return None
+    runs = {r.path: r for r in run.layers}
+    if path[-1] > 0:
+        before = runs.get(format_path((*path[:-1], path[-1] - 1)))
+        return before.output_shape if before else None
+    block = runs.get(format_path(path[:-1]))
+    return block.input_shape if block else None
 
 
 def parse_value(arg: Arg, text: str) -> Any:

@@ -244,21 +244,6 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
                            placeholder="empty: default" if arg.optional else None)
 
 
-def prefill(type_name: str, before: tuple[int, ...] | None) -> dict[str, Any]:
-    """Pre-filled values for a new layer: torch's defaults, the registry's examples for required arguments,
-    and the input size the layer will see when it is known (so a Linear after (2, 8) starts at 8 → …)."""
-    lt = REGISTRY[type_name]
-    base = REGISTRY[edit.form_type(type_name)]
-    out = {a.name: (a.example if a.required else a.default) for a in base.args}
-    lazy = edit.lazy_arg(type_name)
-    if lazy:
-        if lt.is_lazy:
-            out[lazy] = None
-        elif before is not None and base.feature_axis is not None and len(before) >= abs(base.feature_axis):
-            out[lazy] = before[base.feature_axis]
-    return out
-
-
 def row_label(node: Node, key: str, depth: int, draft: Design, run: Any) -> str:
     title = key.rpartition(".")[2]
     indent = "&emsp;" * (2 * depth) + ("↳ " if depth else "")
@@ -358,7 +343,7 @@ def editor(draft: Design, path: edit.Path, node: Node) -> None:
         st.button("Close", key="close", type="tertiary", on_click=open_editor, args=(None,))
 
 
-def add_panel(draft: Design, runs: dict[str, Any]) -> None:
+def add_panel(draft: Design, run: DryRun | None) -> None:
     """Add a layer: a searchable type list (and uses of the shared layers), where, and its arguments."""
     choices = [USE + name for name in draft.shared]
     choices += sorted(REGISTRY, key=lambda t: (CATEGORIES.index(REGISTRY[t].category), t))
@@ -371,7 +356,7 @@ def add_panel(draft: Design, runs: dict[str, Any]) -> None:
         lt = REGISTRY[choice]
         return choice if lt.category == choice else f"{choice} · {lt.category}"
 
-    spots = insert_points(draft)
+    spots = edit.insert_points(draft)
     with st.container(border=True, key="add_panel"):
         st.markdown("**Add a layer**")
         c = st.columns(2)
@@ -388,36 +373,10 @@ def add_panel(draft: Design, runs: dict[str, Any]) -> None:
                 lazy = edit.lazy_arg(choice)
                 if lazy:
                     st.caption(f"Leave **{lazy}** empty to make it lazy: torch infers it from the input.")
-                arg_inputs(choice, prefill(choice, shape_before(draft, edit.parse_path(where), runs)), "new_")
+                before = edit.input_shape_at(draft, edit.parse_path(where), run)
+                arg_inputs(choice, edit.new_values(choice, before), "new_")
             st.text_input("Name (optional)", key=seed("new_name", ""), placeholder="empty: indexed by position")
             st.form_submit_button("Add", key="add", type="primary", icon=":material/add:", on_click=add_layer)
-
-
-def insert_points(draft: Design) -> dict[str, str]:
-    """Where a new node can go, as {insertion path: label}: the end first, then after every node and at the
-    start of every block."""
-    end = edit.format_path((len(draft.layers),))
-    out = {end: "at the end"}
-    if draft.layers:
-        out[edit.format_path((0,))] = "at the start"
-    for (path, node), (_, key, _) in zip(edit.paths(draft), draft.walk(), strict=True):
-        kind = "Sequential" if isinstance(node, Block) else (f"shared '{node.shared}'" if isinstance(node, Use)
-                                                              else node.type)
-        if isinstance(node, Block):
-            out.setdefault(edit.format_path((*path, 0)), f"first inside {key} · Sequential")
-        out.setdefault(edit.format_path((*path[:-1], path[-1] + 1)), f"after {key} · {kind}")
-    return out
-
-
-def shape_before(draft: Design, where: edit.Path, runs: dict[str, Any]) -> tuple[int, ...] | None:
-    """The shape a node inserted at `where` would receive, when the dry run knows it."""
-    if where[-1] > 0:
-        run = runs.get(edit.format_path((*where[:-1], where[-1] - 1)))
-        return run.output_shape if run else None
-    if len(where) == 1:
-        return draft.input_shape
-    run = runs.get(edit.format_path(where[:-1]))
-    return run.input_shape if run else None
 
 
 def toolbar(h: edit.History) -> None:
@@ -517,7 +476,7 @@ def main() -> None:
             if draft.layers:
                 stack(draft, runs, fault)
             group_row(draft)
-            add_panel(draft, runs)
+            add_panel(draft, run)
         with tab_json:
             st.text_area("Design JSON", key=seed("json", draft.to_json()), height=420,
                          help="Edit and apply; an invalid design is refused with the field at fault.")

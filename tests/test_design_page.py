@@ -290,3 +290,12 @@ def test_every_kind_of_argument_form_adds_a_valid_layer(app: AppTest, choice: st
     at = add(app, choice)
     assert draft(at).layers[-1].type == choice
     assert Design.from_json(draft(at).to_json()) == draft(at)
+
+
+@pytest.mark.parametrize("name", ["nested", "lenet", "vgg_block", "my_linear", "custom_mlp"])
+def test_every_example_loads_into_the_stack(app: AppTest, name: str) -> None:
+    ok(app.selectbox(key="start").select(name).run())
+    at = click(app, "load")
+    d = load_example(name)
+    assert draft(at) == d and not at.error
+    assert len([b for b in at.button if b.key and b.key.startswith("edit_")]) == len(list(d.walk()))

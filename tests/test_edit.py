@@ -446,3 +446,44 @@ def test_the_dry_run_error_of_an_edit_points_at_the_edited_layer() -> None:
     with pytest.raises(DesignError) as info:
         dry_run(d)
     assert edit.locate(d, info.value.path) == [(2,)]
+
+
+# -- what the add form offers ----------------------------------------------------------------------------
+
+
+def test_new_values_prefill_defaults_examples_and_the_input_size() -> None:
+    assert edit.new_values("Linear") == {"in_features": 20, "out_features": 256, "bias": True}
+    assert edit.new_values("Linear", (2, 8))["in_features"] == 8
+    assert edit.new_values("Conv2d", (1, 3, 28, 28))["in_channels"] == 3
+    assert edit.new_values("BatchNorm1d", (2, 16))["num_features"] == 16
+    assert edit.new_values("LazyLinear", (2, 8))["in_features"] is None  # lazy: left empty
+    assert edit.new_values("MaxPool2d") == {"kernel_size": 2, "stride": None, "padding": 0, "dilation": 1,
+                                            "ceil_mode": False}
+    assert edit.new_values("Linear", ())["in_features"] == 20  # no feature axis to read: the example
+    for name in REGISTRY:  # every type's pre-filled form makes a layer that reads back
+        layer = edit.make_layer(name, edit.new_values(name))
+        assert Design.from_dict({"format": 1, "input": {"shape": [1]}, "layers": [
+            {"type": layer.type, **layer.args}]}).layers[0] == layer
+
+
+def test_insert_points_cover_every_position_once() -> None:
+    d = edit.use_shared(edit.share(nested(), (0, 2), "tie"), (1,), "tie")
+    points = edit.insert_points(d)
+    assert list(points)[0] == "layers[3]" and points["layers[3]"] == "at the end"
+    assert points["layers[0]"] == "at the start"
+    assert points["layers[0].layers[0]"] == "first inside 0 · Sequential"
+    assert points["layers[0].layers[3]"] == "after 0.2 · shared 'tie'"
+    assert points["layers[2]"] == "after 1 · shared 'tie'"
+    for where in points:  # each one is a valid place to insert
+        edit.insert(d, edit.parse_path(where), RELU)
+    assert edit.insert_points(edit.clear(d)) == {"layers[0]": "at the end"}
+
+
+def test_input_shape_at_reads_the_dry_run() -> None:
+    d = nested()  # (2, 4) -> block(Linear 4→8, ReLU, Linear 8→8) -> Linear 8→1
+    run = dry_run(d)
+    assert edit.input_shape_at(d, (0,), run) == (2, 4)
+    assert edit.input_shape_at(d, (0, 0), run) == (2, 4)
+    assert edit.input_shape_at(d, (0, 1), run) == (2, 8)
+    assert edit.input_shape_at(d, (2,), run) == (2, 1)
+    assert edit.input_shape_at(d, (2,), None) is None and edit.input_shape_at(d, (0,), None) == (2, 4)
