@@ -100,7 +100,7 @@ def read_args(type_name: str, prefix: str) -> dict[str, Any]:
 
 def add_layer() -> None:
     choice, where = st.session_state["add_type"], edit.parse_path(st.session_state["add_where"])
-    name = st.session_state.get("new_name") or None
+    name = (st.session_state.get("new_name") or "").strip() or None
 
     def op(d: Design) -> Design:
         if choice.startswith(USE):
@@ -140,7 +140,7 @@ def rename_shared(old: str) -> None:
 
 def group_selected() -> None:
     chosen = [p for p, _ in edit.paths(history().present) if st.session_state.get(f"sel_{_k(p)}")]
-    apply(edit.group, chosen, st.session_state.get("group_name") or None)
+    apply(edit.group, chosen, (st.session_state.get("group_name") or "").strip() or None)
 
 
 def apply_json() -> None:
@@ -418,7 +418,7 @@ def group_row(draft: Design) -> None:
                 icon=":material/select_all:", disabled=not chosen, on_click=group_selected, width="stretch")
 
 
-def preview(draft: Design, run: DryRun | None, fault: DesignError | None) -> None:
+def preview(draft: Design, run: DryRun | None) -> None:
     st.subheader("Preview")
     if not draft.layers:
         st.info("The design is empty: add a layer to start.", icon=":material/add:")
@@ -452,6 +452,7 @@ def main() -> None:
     refused = st.session_state.pop(REFUSED, None)
     if refused is not None:
         st.error(f"Not done: {refused}", icon=":material/block:")
+        st.toast(f"Not done: {refused}", icon=":material/block:")  # seen even when the page is scrolled down
 
     run: DryRun | None = None
     fault: DesignError | None = None
@@ -484,7 +485,7 @@ def main() -> None:
             if (err := st.session_state.get(JSON_ERROR)) is not None:
                 ui.show_error(err)
     with right:
-        preview(draft, run, fault)
+        preview(draft, run)
 
 
 main()
