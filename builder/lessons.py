@@ -250,6 +250,13 @@ def first_values(net: nn.Module, key: str, n: int = 8) -> list[float]:
     return [round(float(v), 6) for v in state[key].detach().reshape(-1)[:n].cpu()]
 
 
+def values_frame(rows: dict[str, list[float]]) -> pd.DataFrame:
+    """Rows of a few values each, as a table with one column per position ([0], [1], ...)."""
+    width = max((len(v) for v in rows.values()), default=0)
+    return pd.DataFrame([v + [None] * (width - len(v)) for v in rows.values()], index=list(rows),
+                        columns=[f"[{j}]" for j in range(width)])
+
+
 @dataclass(frozen=True)
 class TieDemo:
     """What the chapter prints after `net[2].weight.data[0, 0] = value`."""

@@ -77,9 +77,11 @@ def try_access(net: torch.nn.Module, design: builder.Design) -> None:
                          format_func=lambda k: f"net[{k}]" if k.isdigit() else f"net.{k}")
     state = net.state_dict()
     st.markdown(f"`net[{layer}].state_dict()`" if layer.isdigit() else f"`net.{layer}.state_dict()`")
-    st.dataframe(pd.DataFrame([{"key": k.rpartition(".")[2], "shape": str(tuple(state[k].shape)),
-                                "first values": lessons.first_values(net, k, 5)} for k in layers[layer]]),
-                 key="lesson_state", hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame([{"key": k.rpartition(".")[2], "shape": str(tuple(state[k].shape))}
+                               for k in layers[layer]]), key="lesson_state", hide_index=True, width="stretch")
+    st.markdown("Their first values (`.data`):")
+    st.dataframe(lessons.values_frame({k: lessons.first_values(net, k, 6) for k in layers[layer]}),
+                 key="lesson_state_values", width="stretch")
     weight = next((k for k in layers[layer] if k.endswith("weight")), layers[layer][0])
     grad = net.get_parameter(weight).grad if weight in dict(net.named_parameters()) else None
     c = st.columns([3, 2], vertical_alignment="center")
@@ -104,20 +106,25 @@ def try_init(net: torch.nn.Module, design: builder.Design) -> None:
     bias = weight.removesuffix("weight") + "bias"
     c = st.columns([3, 1], vertical_alignment="bottom")
     choice = c[0].selectbox("Initialization", list(lessons.INIT_CHOICES), key="lesson_init_choice")
+    keys = [k for k in (weight, bias) if k in net.state_dict()]
+
+    def values() -> dict[str, list[float]]:
+        return {k: lessons.first_values(net, k, 6) for k in keys}
+
     if c[1].button("net.apply(init)", key="lesson_init_apply", type="primary", icon=":material/play_arrow:",
                    width="stretch"):
-        before = lessons.first_values(net, weight, 6)
+        before = values()
         lessons.apply_init(net, design, choice)
         done("init", id(net), (choice, before))
-    rows = [{"tensor": f"{weight}[:6]", "now": lessons.first_values(net, weight, 6)}]
-    if bias in net.state_dict():
-        rows.append({"tensor": f"{bias}[:6]", "now": lessons.first_values(net, bias, 6)})
+    rows = {f"{k} now": v for k, v in values().items()}
     held = result("init", id(net))
     if held is not None:
-        rows[0]["before"] = held[1]
+        rows = {label: v for k, v in values().items()
+                for label, v in ((f"{k} before", held[1][k]), (f"{k} now", v))}
         st.success(f"Applied “{held[0]}” to every Linear layer of the session's network.",
                    icon=":material/check_circle:")
-    st.dataframe(pd.DataFrame(rows), key="lesson_init_values", hide_index=True, width="stretch")
+    st.markdown("The first values of the first layer's weight and bias:")
+    st.dataframe(lessons.values_frame(rows), key="lesson_init_values", width="stretch")
     st.caption("This changes the session's weights only. To make an initialization part of the design (kept, "
                "exported in the code), use the Parameters page.")
 
@@ -129,10 +136,9 @@ def try_tied(net: torch.nn.Module, design: builder.Design) -> None:
     positions = lessons.tied_positions(net)
     st.markdown(f"`net[2].weight` is held at: **{', '.join(positions)}**"
                 + (" — one tensor, two positions." if len(positions) > 1 else " — only there: not tied."))
-    c = st.columns([2, 2, 3], vertical_alignment="bottom")
-    value = c[0].number_input("value", value=100.0, key="lesson_tie_value")
-    if c[1].button("net[2].weight.data[0, 0] = value", key="lesson_tie_set", type="primary",
-                   icon=":material/edit:", width="stretch"):
+    c = st.columns([2, 3, 2], vertical_alignment="bottom")
+    value = c[0].number_input("net[2].weight.data[0, 0] =", value=100.0, key="lesson_tie_value")
+    if c[1].button("Set it", key="lesson_tie_set", type="primary", icon=":material/edit:"):
         try:
             demo = lessons.tie_demo(net, float(value))
         except ParamsError as e:
@@ -244,13 +250,14 @@ def body(step: Step) -> bool:
     current = ui.design()
     preset = builder.load_example(step.preset)
     loaded = current == preset
-    left, right = st.columns([3, 2], gap="large")
+    left, right = st.columns([2, 1], gap="medium")
     with left:
         st.markdown(step.idea)
-        st.code(step.code, language="python")
+        st.markdown("**The chapter's code**")
+        st.code(step.code, language="python", wrap_lines=True)
     with right, st.container(border=True, key="lesson_preset"):
         st.markdown(f"**Preset: `{step.preset}`**")
-        st.caption(preset.description)
+        st.markdown(preset.description)
         if loaded:
             st.success("Loaded as the session's design.", icon=":material/check_circle:")
         else:

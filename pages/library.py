@@ -81,7 +81,7 @@ def presets_tab() -> None:
             for col, p in zip(cols, members[start:start + 3], strict=False):
                 with col, st.container(border=True, key=f"preset_card_{p.name}", height="stretch"):
                     st.markdown(f"**{p.title}**  \n`{p.name}` · {p.layers} layers")
-                    st.caption(p.description)
+                    st.markdown(p.description)
                     loaded = current.name == p.name and current == builder.load_example(p.name)
                     st.button("Loaded" if loaded else "Load", key=f"preset_{p.name}", on_click=load_preset,
                               args=(p.name,), disabled=loaded, type="secondary" if loaded else "primary",
@@ -93,12 +93,13 @@ def presets_tab() -> None:
 
 @guarded
 def save_current() -> None:
-    name = st.session_state.get("lib_name", "")
+    name = " ".join(st.session_state.get("lib_name", "").split())
     number = store().save(name, ui.design(), note=st.session_state.get("lib_message", "").strip())
-    saved = ui.design()
-    st.session_state.lib_pick = " ".join(name.split())
+    st.session_state.lib_pick = name
     st.session_state.lib_message = ""
-    note("ok", f"Saved {saved.name!r} as {st.session_state.lib_pick!r}, version {number}.")
+    st.session_state.pop("lib_version", None)  # show the new version
+    st.session_state.lib_saved_as = (ui.design().name, name)  # the name box keeps it for the next save
+    note("ok", f"Saved the session's design as {name!r}, version {number}.")
 
 
 @guarded
@@ -140,9 +141,11 @@ def saved_tab() -> None:
     except StoreError as e:
         ui.show_error(e)
         return
-    if st.session_state.get("lib_name_for") != current.name:  # the name box follows the session's design
-        st.session_state.lib_name = current.name
-        st.session_state.lib_name_for = current.name
+    saved_as = st.session_state.get("lib_saved_as")  # (design name, library name) of the last save
+    default = saved_as[1] if saved_as is not None and saved_as[0] == current.name else current.name
+    if st.session_state.get("lib_name_for") != default or "lib_name" not in st.session_state:
+        st.session_state.lib_name = default  # the name box follows the session's design
+        st.session_state.lib_name_for = default
     with st.container(border=True, key="lib_save_box"):
         st.markdown("**Save the session's design**")
         c = st.columns([2, 3, 1], vertical_alignment="bottom")
@@ -196,7 +199,7 @@ def saved_tab() -> None:
     numbers = [v.number for v in versions]
     if st.session_state.get("lib_version") not in numbers:
         st.session_state.lib_version = numbers[0]
-    c = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
+    c = st.columns([1, 1.4, 1.4, 1.2], vertical_alignment="bottom")
     version = c[0].selectbox("Version", numbers, key="lib_version")
     c[1].button("Load this version", key="lib_load_version", on_click=load_saved, args=(name, version),
                 icon=":material/history:", width="stretch")

@@ -57,8 +57,8 @@ def test_every_preset_is_shown_with_its_description_and_loads_with_one_click(app
     keys = {b.key for b in app.button}
     for name in builder.example_names():
         assert f"preset_{name}" in keys
-    captions = " ".join(c.value for c in app.caption)
-    assert load_example("mlp_dropout_bn").description in captions
+    texts = " ".join(m.value for m in app.markdown)
+    assert load_example("mlp_dropout_bn").description in texts
     assert app.button(key="preset_sequential_mlp").disabled  # the session's design: already loaded
     app.button(key="preset_tied").click().run()
     assert not app.exception
@@ -75,7 +75,8 @@ def test_save_versions_load_restore(app: AppTest, library: Path) -> None:
     assert app.text_input(key="lib_name").value == "sequential_mlp"  # follows the session's design
     app.text_input(key="lib_name").set_value("class net")
     app.button(key="lib_save").click().run()
-    assert "Saved 'sequential_mlp' as 'class net', version 1." in successes(app)
+    assert "Saved the session's design as 'class net', version 1." in successes(app)
+    assert app.text_input(key="lib_name").value == "class net"  # kept for the next save
     app.button(key="preset_lenet").click().run()
     app.text_input(key="lib_name").set_value("class net")
     app.text_input(key="lib_message").set_value("now LeNet")
