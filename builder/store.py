@@ -159,14 +159,19 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        if self.path.exists():
-            self._ensure()
-            con = self._connect()
-        else:  # nothing saved yet: an empty library, without creating a file just to look
-            con = sqlite3.connect(":memory:")
-            con.executescript(_SCHEMA)
+        try:
+            if self.path.exists():
+                self._ensure()
+                con = self._connect()
+            else:  # nothing saved yet: an empty library, without creating a file just to look
+                con = sqlite3.connect(":memory:")
+                con.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the design library at {self.path}: {e}") from None
         try:
             yield con
+        except sqlite3.Error as e:
+            raise StoreError(f"the design library at {self.path} could not be read: {e}") from None
         finally:
             con.close()
 
@@ -174,15 +179,22 @@ class Store:
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction: committed when the block ends, rolled back on any exception (or a crash)."""
         self._ensure()
-        con = self._connect()
+        try:
+            con = self._connect()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the design library at {self.path}: {e}") from None
         try:
             con.execute("BEGIN IMMEDIATE")  # take the write lock now, before reading what to write
             try:
                 yield con
+                con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
-            con.execute("COMMIT")
+        except sqlite3.Error as e:  # busy past the timeout, disk full, read-only file, ...
+            raise StoreError(f"the design library at {self.path} could not be written ({e}); nothing was "
+                             f"changed") from None
         finally:
             con.close()
 
@@ -287,7 +299,8 @@ class Store:
         """Every version of a saved design, the newest first."""
         with self._read() as con:
             design_id, _ = self._id(con, name)
-            rows = con.execute("SELECT number, saved, note, json_array_length(json, '$.layers') FROM versions "
+            rows = con.execute("SELECT number, saved, note, CASE WHEN json_valid(json) THEN "
+                               "json_array_length(json, '$.layers') END FROM versions "
                                "WHERE design_id = ? ORDER BY number DESC", (design_id,)).fetchall()
         return [Version(n, saved, note, layers or 0) for n, saved, note, layers in rows]
 

@@ -137,6 +137,32 @@ def test_a_row_edited_by_hand_is_checked_when_read_back() -> None:
     assert store.restore("net", 1) == 3 and width(store.load("net")) == 3
 
 
+def test_a_row_that_is_not_even_json_is_reported_not_raised() -> None:
+    store = Store()
+    store.save("net", mlp(3))
+    with sqlite3.connect(store.path) as con:
+        con.execute("UPDATE versions SET json = '{not json'")
+    assert [(v.number, v.layers) for v in store.versions("net")] == [(1, 0)]
+    with pytest.raises(DesignError, match="no longer reads"):
+        store.load("net")
+
+
+def test_a_library_locked_too_long_is_a_store_error_and_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store()
+    store.save("net", mlp(3))
+    monkeypatch.setattr("builder.store.BUSY_TIMEOUT_S", 0.2)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another session holds the write lock
+    try:
+        with pytest.raises(StoreError, match="could not be written .*nothing was changed"):
+            store.save("net", mlp(4))
+        assert width(store.load("net")) == 3  # readers are not blocked (WAL)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.save("net", mlp(4)) == 2
+
+
 # -- versions ----------------------------------------------------------------------------------------------
 
 
@@ -236,6 +262,10 @@ class CrashingConnection:
         if sql.startswith("UPDATE designs SET head"):
             raise RuntimeError("simulated crash in the middle of a save")
         return self.con.execute(sql, *args)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.con.in_transaction
 
     def close(self) -> None:
         self.con.close()
