@@ -275,7 +275,7 @@ def curves(history: History) -> go.Figure:
                 fig.add_trace(go.Scatter(x=frame["epoch"].tolist(), y=ys.tolist(), mode=mode, name=name,
                                          line={"color": colour}, legendgroup=split, showlegend=col == 1),
                               row=1, col=col)
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
+        fig.update_xaxes(title_text="epoch", row=1, col=col, dtick=1 if len(frame) <= 10 else None)
     if classify:
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10},

@@ -239,3 +239,17 @@ def test_a_diverging_run_ends_with_advice() -> None:
     with pytest.raises(TrainingError, match="diverged. Try a smaller learning rate"):
         trainer.run()
     assert trainer.history.stopped and trainer.epoch < 50
+
+
+def test_a_slice_returns_on_time_and_the_run_goes_on() -> None:
+    """Pages train in slices so that no rerun holds the server for long."""
+    import time
+
+    trainer = Trainer(build(load_example("tied_moons"), seed=0), make_dataset("moons", n=200),
+                      TrainConfig(epochs=100_000))
+    start = time.perf_counter()
+    trainer.run(max_seconds=0.05)
+    assert time.perf_counter() - start < 2.0 and 1 <= trainer.epoch < 100_000 and not trainer.done
+    before = trainer.epoch
+    trainer.run(max_seconds=0)
+    assert trainer.epoch == before + 1
