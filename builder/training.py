@@ -191,8 +191,8 @@ class Trainer:
 
     @property
     def progress(self) -> float:
-        """Fraction of the planned epochs done, 0 to 1."""
-        return 1.0 if self.done else self.epoch / self.config.epochs
+        """Fraction of the planned epochs done, 0 to 1 (a stopped run stays where it stopped)."""
+        return min(1.0, self.epoch / self.config.epochs)
 
     def stop(self) -> None:
         """End the run after the current batch (safe from another thread); the weights reached stay."""
@@ -255,7 +255,6 @@ class Trainer:
             net.train(was_training)
         steps = len(losses)
         if steps == 0:  # stopped before the first batch of this epoch
-            self.history.stopped = True
             return self.history.epochs[-1] if self.history.epochs else self._empty()
         sizes = torch.tensor([min(bs, n - i * bs) for i in range(steps)], dtype=torch.float32, device=self.device)
         train_loss = float((torch.stack(losses) * sizes).sum() / seen)
