@@ -6,6 +6,7 @@ import ui
 
 st.set_page_config(page_title="Blockwork", page_icon=":material/view_in_ar:", layout="wide")
 ui.init_session()
+ui.open_share_link()  # ?design=... : a shared design, validated
 
 pages = [
     st.Page("pages/design.py", title="Design", icon=":material/stacks:", default=True),

@@ -33,11 +33,11 @@ def init_session() -> None:
         st.session_state.design = builder.load_example(DEFAULT_EXAMPLE)
     if "device" not in st.session_state:
         st.session_state.device = devices.default_device()
-    open_share_link()
 
 
 def open_share_link() -> None:
     """Open the design a share link carries (?design=...), once per link and session, after validating it.
+    Called by app.py once per run (pages that call init_session themselves must not show its error twice).
 
     A tampered, truncated or oversized link is reported (while the URL carries it) and the session keeps its
     design; it never raises.

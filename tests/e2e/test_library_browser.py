@@ -58,3 +58,13 @@ def test_a_tampered_link_shows_an_error_and_the_default_design(page: Page, app_u
     assert page.get_by_test_id("stException").count() == 0
     labels = graph_labels(page, "0 · Linear")
     assert "20 → 256" in labels  # the default design, drawn as usual
+
+
+def test_a_tampered_deep_link_is_reported_once(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/weights?design=garbage!")  # a page that also initializes the session itself
+    wait_idle(page)
+    expect(page.get_by_test_id("stAlertContentError").first).to_contain_text("could not be opened", timeout=WAIT_MS)
+    expect(page.get_by_role("heading", name="Weights", exact=True)).to_be_visible(timeout=WAIT_MS)
+    wait_idle(page)
+    assert page.get_by_test_id("stAlertContentError").filter(has_text="share link").count() == 1
+    assert page.get_by_test_id("stException").count() == 0
