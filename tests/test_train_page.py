@@ -180,3 +180,16 @@ def test_a_diverging_run_ends_with_a_message_not_a_traceback(app: AppTest) -> No
     assert any("diverged. Try a smaller learning rate" in e.value for e in at.error), at.error
     assert "ended after epoch" in at.get("progress")[0].proto.text
     assert at.session_state["train_runs"][-1].problem
+
+
+def test_the_weights_page_has_the_trained_weights(app: AppTest) -> None:
+    at = train_page(app)
+    use_tied_moons(at)
+    at.number_input(key="train_epochs").set_value(3).run()
+    at.button(key="train_start").click().run()
+    train_until_done(at)
+    trained = {k: v.clone() for k, v in at.session_state["train_run"].net.state_dict().items()}
+    open_page(at, "weights")
+    net = at.session_state["net"][1]
+    assert net is at.session_state["train_run"].net  # the page saves the session's network: the trained one
+    assert all(torch.equal(net.state_dict()[k], trained[k]) for k in trained)
