@@ -133,6 +133,17 @@ class History:
 Callback = Callable[[EpochStats, History], bool | None]
 
 
+@dataclass
+class _Epoch:
+    """An epoch under way: its shuffled order, how far it got, and what its steps gave so far."""
+
+    order: torch.Tensor  # (n_train,) sample indices, on the device
+    seen: int = 0  # samples trained on
+    losses: list[torch.Tensor] = field(default_factory=list)  # one 0-d tensor per step, on the device
+    outputs: list[torch.Tensor] = field(default_factory=list)  # detached outputs, for the training accuracy
+    seconds: float = 0.0
+
+
 class Trainer:
     """One training run of `net` on `data`, advanced an epoch at a time.
 
@@ -177,6 +188,7 @@ class Trainer:
             self._rng = self._rng_state()
         self.history = History(task=data.task, config=config, data=data.name)
         self._stop = False
+        self._partial: _Epoch | None = None  # the epoch under way when a slice ended inside it
 
     # -- state -----------------------------------------------------------------------------------------
 
@@ -191,8 +203,15 @@ class Trainer:
 
     @property
     def progress(self) -> float:
-        """Fraction of the planned epochs done, 0 to 1 (a stopped run stays where it stopped)."""
-        return min(1.0, self.epoch / self.config.epochs)
+        """Fraction of the planned epochs done, 0 to 1, counting the epoch under way (a stopped run stays where
+        it stopped)."""
+        under_way = self._partial.seen / len(self.X_train) if self._partial is not None else 0.0
+        return min(1.0, (self.epoch + under_way) / self.config.epochs)
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps taken so far, counting the epoch under way."""
+        return self.history.steps + (len(self._partial.losses) if self._partial is not None else 0)
 
     def stop(self) -> None:
         """End the run after the current batch (safe from another thread); the weights reached stay."""
@@ -205,38 +224,42 @@ class Trainer:
         """Train until the planned epochs are done, a stop is asked, or `max_seconds` have passed.
 
         `callback(stats, history)` is called after every epoch; returning True asks to stop. With
-        `max_seconds`, returns early (the run is not stopped; call again to go on) — for training in slices.
+        `max_seconds`, returns after the first optimizer step that ends past it — part-way through an epoch if
+        need be (the run is not stopped: call again and it goes on where it was) — for training in slices.
         """
-        start = time.perf_counter()
+        deadline = None if max_seconds is None else time.perf_counter() + max_seconds
         while not self.done:
-            stats = self.run_epoch()
+            stats = self.run_epoch(deadline)
+            if stats is None:  # the deadline fell inside the epoch
+                break
             if callback is not None and callback(stats, self.history):
                 self.stop()
-            if max_seconds is not None and time.perf_counter() - start >= max_seconds:
+            if deadline is not None and time.perf_counter() >= deadline:
                 break
         return self.history
 
-    def run_epoch(self) -> EpochStats:
-        """One pass over the training split in shuffled minibatches, then a validation pass."""
+    def run_epoch(self, deadline: float | None = None) -> EpochStats | None:
+        """One pass over the training split in shuffled minibatches, then a validation pass.
+
+        With `deadline` (a time.perf_counter() value), returns None once a step ends past it before the epoch
+        is over; the next call goes on with the same epoch, so slicing a run does not change it.
+        """
         if self.done:
             raise TrainingError("this run is over; start a new one to train more")
+        if self._partial is None:
+            self._partial = _Epoch(torch.randperm(len(self.X_train), generator=self._shuffle).to(self.device))
+        ep = self._partial
         start = time.perf_counter()
         net, opt, loss_fn = self.net, self.optimizer, self.loss_fn
         bs = self.config.batch_size
         n = len(self.X_train)
-        order = torch.randperm(n, generator=self._shuffle).to(self.device)
         was_training = net.training
-        losses: list[torch.Tensor] = []  # kept on the device: no sync per step
-        outputs: list[torch.Tensor] = []
-        seen = 0
         try:
             with torch.random.fork_rng(devices=self._cuda()):
                 self._set_rng_state(self._rng)
                 net.train()
-                for i in range(0, n, bs):
-                    if self._stop:
-                        break
-                    idx = order[i:i + bs]
+                while ep.seen < n and not self._stop:
+                    idx = ep.order[ep.seen:ep.seen + bs]
                     xb, yb = self.X_train[idx], self.y_train[idx]
                     opt.zero_grad(set_to_none=True)
                     try:
@@ -245,27 +268,33 @@ class Trainer:
                         loss.backward()
                         opt.step()
                     except (RuntimeError, ValueError) as e:  # e.g. BatchNorm on a batch of 1, GPU out of memory
-                        self._fail(f"epoch {self.epoch + 1}, batch {i // bs + 1} ({len(idx)} samples) failed: "
-                                   f"{str(e).strip().splitlines()[0]}")
-                    losses.append(loss.detach())
-                    outputs.append(out.detach())
-                    seen += len(idx)
+                        self._fail(f"epoch {self.epoch + 1}, batch {ep.seen // bs + 1} ({len(idx)} samples) "
+                                   f"failed: {str(e).strip().splitlines()[0]}")
+                    ep.losses.append(loss.detach())  # kept on the device: no sync per step
+                    ep.outputs.append(out.detach())
+                    ep.seen += len(idx)
+                    if deadline is not None and time.perf_counter() >= deadline:
+                        break
                 self._rng = self._rng_state()
         finally:
             net.train(was_training)
-        steps = len(losses)
+            ep.seconds += time.perf_counter() - start
+        if ep.seen < n and not self._stop:
+            return None
+        self._partial = None
+        steps = len(ep.losses)
         if steps == 0:  # stopped before the first batch of this epoch
             return self.history.epochs[-1] if self.history.epochs else self._empty()
         sizes = torch.tensor([min(bs, n - i * bs) for i in range(steps)], dtype=torch.float32, device=self.device)
-        train_loss = float((torch.stack(losses) * sizes).sum() / seen)
+        train_loss = float((torch.stack(ep.losses) * sizes).sum() / ep.seen)
         train_acc = None
         if self.classify:
-            predicted = torch.cat(outputs).argmax(1)
-            train_acc = float((predicted == self.y_train[order[:seen]]).float().mean())
+            predicted = torch.cat(ep.outputs).argmax(1)
+            train_acc = float((predicted == self.y_train[ep.order[:ep.seen]]).float().mean())
+        val_start = time.perf_counter()
         val_loss, val_acc = self.evaluate(self.X_val, self.y_val) if len(self.X_val) else (None, None)
-        complete = seen == n
-        stats = EpochStats(self.epoch + 1, train_loss, val_loss, train_acc, val_acc, steps,
-                           time.perf_counter() - start, complete)
+        seconds = ep.seconds + time.perf_counter() - val_start
+        stats = EpochStats(self.epoch + 1, train_loss, val_loss, train_acc, val_acc, steps, seconds, ep.seen == n)
         self.history.epochs.append(stats)
         if not math.isfinite(train_loss):
             self._fail(f"the training loss became {train_loss} in epoch {stats.epoch}; the weights diverged. "

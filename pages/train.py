@@ -346,7 +346,7 @@ def show_run(run: Trainer) -> None:
         elif last.train_acc is not None:
             cols[2].metric("Train accuracy", f"{last.train_acc:.1%}")
         rate = run.history.steps / max(run.history.seconds, 1e-9)
-        cols[3].metric("Steps", f"{run.history.steps:,}", help=f"{rate:,.0f} optimizer steps per second")
+        cols[3].metric("Steps", f"{run.steps:,}", help=f"{rate:,.0f} optimizer steps per second")
         with st.container(key="train_curves"):
             st.plotly_chart(curves(run.history), key="train_curves_chart")
     if run.data.is_2d and run.data.task == "classification":

@@ -122,7 +122,7 @@ def test_same_seed_same_weights_even_in_slices_and_with_dropout() -> None:
     sliced = Trainer(b, data, config)
     while not sliced.done:
         torch.rand(5)  # other sessions drawing from the global RNG between slices
-        sliced.run(max_seconds=0)  # one epoch per call
+        sliced.run(max_seconds=0)  # one step per call: slices end inside epochs
     assert_same_state(state(a), state(b))
     assert [e.train_loss for e in whole.epochs] == [e.train_loss for e in sliced.history.epochs]
 
@@ -242,14 +242,15 @@ def test_a_diverging_run_ends_with_advice() -> None:
 
 
 def test_a_slice_returns_on_time_and_the_run_goes_on() -> None:
-    """Pages train in slices so that no rerun holds the server for long."""
+    """Pages train in slices so that no rerun holds the server for long, even inside a long epoch."""
     import time
 
-    trainer = Trainer(build(load_example("tied_moons"), seed=0), make_dataset("moons", n=200),
-                      TrainConfig(epochs=100_000))
+    data = make_dataset("moons", n=4000)
+    trainer = Trainer(build(load_example("tied_moons"), seed=0), data, TrainConfig(batch_size=1, epochs=3))
     start = time.perf_counter()
-    trainer.run(max_seconds=0.05)
-    assert time.perf_counter() - start < 2.0 and 1 <= trainer.epoch < 100_000 and not trainer.done
-    before = trainer.epoch
-    trainer.run(max_seconds=0)
-    assert trainer.epoch == before + 1
+    trainer.run(max_seconds=0.05)  # an epoch here is 3200 steps: the slice ends inside it
+    assert time.perf_counter() - start < 2.0
+    assert trainer.epoch == 0 and 0 < trainer.progress < 1 / 3 and trainer.steps >= 1 and not trainer.done
+    before = trainer.steps
+    trainer.run(max_seconds=0)  # at least one step per call
+    assert trainer.steps == before + 1
