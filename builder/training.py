@@ -199,7 +199,9 @@ class Trainer:
 
     @property
     def done(self) -> bool:
-        return self.history.stopped or self.epoch >= self.config.epochs
+        """No more training: the planned epochs are done, or the run was stopped (and the epoch under way, if
+        any, recorded — `run` or `run_epoch` does that after a stop)."""
+        return (self.history.stopped and self._partial is None) or self.epoch >= self.config.epochs
 
     @property
     def progress(self) -> float:
@@ -214,9 +216,16 @@ class Trainer:
         return self.history.steps + (len(self._partial.losses) if self._partial is not None else 0)
 
     def stop(self) -> None:
-        """End the run after the current batch (safe from another thread); the weights reached stay."""
+        """End the run after the current batch (safe from another thread); the weights reached stay. An epoch
+        left under way by a slice is recorded (as incomplete) by the next `run` call."""
         self._stop = True
         self.history.stopped = True
+
+    def abandon(self) -> None:
+        """End the run now, dropping the record of an epoch under way: for when its network was replaced or
+        moved under it, and nothing more can be computed with the run's tensors."""
+        self.stop()
+        self._partial = None
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -304,7 +313,7 @@ class Trainer:
     def _fail(self, problem: str) -> None:
         """End the run with `problem` (kept in the history) and raise it as a TrainingError."""
         self.history.problem = problem
-        self.stop()
+        self.abandon()
         raise TrainingError(problem)
 
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:

@@ -379,7 +379,7 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
         if not run.done:
             reason = stale(run)
             if reason:
-                run.stop()
+                run.abandon()
                 st.session_state.train_note = reason
             else:
                 with contextlib.suppress(TrainingError):  # the run ended; its history keeps the problem

@@ -254,3 +254,19 @@ def test_a_slice_returns_on_time_and_the_run_goes_on() -> None:
     before = trainer.steps
     trainer.run(max_seconds=0)  # at least one step per call
     assert trainer.steps == before + 1
+
+
+def test_stop_between_slices_records_the_epoch_under_way() -> None:
+    net = build(load_example("tied_moons"), seed=0)
+    trainer = Trainer(net, make_dataset("moons", n=2000), TrainConfig(batch_size=1, epochs=3))
+    trainer.run(max_seconds=0.02)
+    steps = trainer.steps
+    assert trainer.epoch == 0 and steps >= 1
+    trainer.stop()
+    assert not trainer.done  # the epoch under way is not recorded yet
+    after_stop = state(net)
+    trainer.run()
+    assert trainer.done and trainer.history.stopped
+    last = trainer.history.last
+    assert last.epoch == 1 and not last.complete and last.steps == steps == trainer.steps
+    assert_same_state(state(net), after_stop)  # recording it took no step
