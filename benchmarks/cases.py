@@ -140,7 +140,18 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
 # -- 4. .params save and load --------------------------------------------------------------------------------
 
 def bench_params(quick: bool) -> Iterator[Row]:
-    os.environ.setdefault("BLOCKWORK_MAX_UPLOAD_MB", "2000")  # 100 M floats are 400 MB
+    previous = os.environ.get("BLOCKWORK_MAX_UPLOAD_MB")
+    os.environ["BLOCKWORK_MAX_UPLOAD_MB"] = "2000"  # 100 M floats are 400 MB
+    try:
+        yield from _bench_params(quick)
+    finally:
+        if previous is None:
+            del os.environ["BLOCKWORK_MAX_UPLOAD_MB"]
+        else:
+            os.environ["BLOCKWORK_MAX_UPLOAD_MB"] = previous
+
+
+def _bench_params(quick: bool) -> Iterator[Row]:
     sizes = {"1 M": 1000} if quick else {"1 M": 1000, "10 M": 3162, "100 M": 10_000}
     for label, width in sizes.items():
         net = nn.Sequential(nn.Linear(width, width))
