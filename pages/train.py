@@ -44,23 +44,26 @@ PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#c
 
 
 # -- widgets whose values outlive a visit to another page ------------------------------------------------
+# Streamlit forgets the state of widgets that are not drawn (another page), so each widget starts from the
+# session's last choice, kept in st.session_state.train_settings. It is passed as the widget's own value=
+# (not written into the widget's state): a widget the browser draws late, off screen at first, then starts
+# from it too, instead of from its minimum.
 
 
-def remembered(key: str, default: object, options: list | None = None) -> str:
-    """Start widget `key` at the session's last choice (Streamlit drops the state of widgets on other pages)."""
-    kept = st.session_state.setdefault("train_settings", {})
-    if key not in st.session_state:
-        value = kept.get(key, default)
-        st.session_state[key] = value if options is None or value in options else default
-    elif options is not None and st.session_state[key] not in options:
-        st.session_state[key] = default
-    return key
+def kept(key: str, default: object, options: list | None = None) -> object:
+    """The value widget `key` starts from: the session's last choice, or `default`."""
+    value = st.session_state.setdefault("train_settings", {}).get(key, default)
+    if options is not None and value not in options:
+        value = default
+    if options is not None and key in st.session_state and st.session_state[key] not in options:
+        st.session_state[key] = value  # the options changed (another CSV file)
+    return value
 
 
 def remember(*keys: str) -> None:
-    kept = st.session_state.setdefault("train_settings", {})
+    settings = st.session_state.setdefault("train_settings", {})
     for key in keys:
-        kept[key] = st.session_state.get(key)
+        settings[key] = st.session_state.get(key)
 
 
 # -- data ------------------------------------------------------------------------------------------------
@@ -79,10 +82,13 @@ def keep_upload() -> None:
         st.session_state.train_csv = (file.name, file.getvalue())
 
 
-def apply_good_settings() -> None:
+def apply_good_settings(source: str | None = None) -> None:
     """A built-in set with settings of its own (the chapter's SGD for the regression) sets them on choosing."""
-    for key, value in GOOD_SETTINGS.get(st.session_state.train_source, {}).items():
-        st.session_state[f"train_{key}"] = value
+    settings = st.session_state.setdefault("train_settings", {})
+    for key, value in GOOD_SETTINGS.get(source or st.session_state.train_source, {}).items():
+        settings[f"train_{key}"] = value
+        if f"train_{key}" in st.session_state:
+            st.session_state[f"train_{key}"] = value
 
 
 def fitting_source(design: builder.Design, output_shape: tuple[int, ...]) -> str:
@@ -100,11 +106,12 @@ def fitting_source(design: builder.Design, output_shape: tuple[int, ...]) -> str
 
 def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Dataset | None:
     sources = [*BUILTINS, UPLOAD]
-    if "train_source" not in st.session_state.get("train_settings", {}):  # first visit: data the design fits
-        st.session_state.setdefault("train_source", fitting_source(design, output_shape))
-        if st.session_state.train_source in GOOD_SETTINGS:
-            apply_good_settings()
-    st.selectbox("Data", sources, key=remembered("train_source", "moons", sources), on_change=apply_good_settings,
+    settings = st.session_state.setdefault("train_settings", {})
+    if "train_source" not in settings:  # first visit: data the design fits
+        settings["train_source"] = fitting_source(design, output_shape)
+        apply_good_settings(settings["train_source"])
+    st.selectbox("Data", sources, key="train_source", index=sources.index(kept("train_source", "moons", sources)),
+                 on_change=apply_good_settings,
                  format_func=lambda s: "Upload a CSV file…" if s == UPLOAD else s,
                  help="Built-in sets are generated here (nothing is downloaded); a CSV file needs a header line.")
     source = st.session_state.train_source
@@ -114,10 +121,10 @@ def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Datase
     spec = BUILTINS[source]
     a, b = st.columns(2)
     n_key, noise_key = f"train_n_{source}", f"train_noise_{source}"
-    a.number_input("Samples", min_value=20, max_value=builder.limits().max_data_rows, step=100,
-                   key=remembered(n_key, spec.default_n))
-    b.number_input("Noise σ", min_value=0.0, max_value=2.0, step=0.05, format="%.2f",
-                   key=remembered(noise_key, spec.default_noise))
+    a.number_input("Samples", min_value=20, max_value=builder.limits().max_data_rows, step=100, key=n_key,
+                   value=kept(n_key, spec.default_n))
+    b.number_input("Noise σ", min_value=0.0, max_value=2.0, step=0.05, format="%.2f", key=noise_key,
+                   value=kept(noise_key, spec.default_noise))
     remember(n_key, noise_key)
     try:
         data = make_dataset(source, n=int(st.session_state[n_key]), noise=float(st.session_state[noise_key]))
@@ -144,16 +151,23 @@ def csv_data() -> Dataset | None:
         return None
     columns = list(table.columns)
     st.caption(f"**{name}** — {len(table):,} rows, {len(columns)} columns")
-    st.selectbox("Target (what to predict)", columns, key=remembered("train_csv_target", columns[-1], columns))
+    st.selectbox("Target (what to predict)", columns, key="train_csv_target",
+                 index=columns.index(kept("train_csv_target", columns[-1], columns)))
     target = st.session_state.train_csv_target
     others = [c for c in columns if c != target]
-    if any(c not in others for c in st.session_state.get("train_csv_features", [])):
-        st.session_state.train_csv_features = others
-    st.multiselect("Features (the network's inputs)", others, key=remembered("train_csv_features", others))
+    features = kept("train_csv_features", others)
+    if not isinstance(features, list) or any(c not in others for c in features):
+        features = others
+        st.session_state.train_settings.pop("train_csv_features", None)
+        if "train_csv_features" in st.session_state:
+            st.session_state.train_csv_features = others  # another target or file: every other column
+    st.multiselect("Features (the network's inputs)", others, key="train_csv_features", default=features)
     tasks = ["auto", "classification", "regression"]
-    st.radio("Task", tasks, key=remembered("train_csv_task", "auto", tasks), horizontal=True,
+    st.radio("Task", tasks, key="train_csv_task", index=tasks.index(kept("train_csv_task", "auto", tasks)),
+             horizontal=True,
              help="auto: text labels, or whole numbers with few values, are classes; other numbers are regression.")
-    st.checkbox("Standardize features (mean 0, std 1)", key=remembered("train_csv_standardize", True),
+    st.checkbox("Standardize features (mean 0, std 1)", key="train_csv_standardize",
+                value=kept("train_csv_standardize", True),
                 help="Usually needed to train on raw columns. The trained network then expects inputs scaled the "
                      "same way (the means and deviations are listed below).")
     remember("train_csv_target", "train_csv_features", "train_csv_task", "train_csv_standardize")
@@ -199,22 +213,26 @@ def check_fit(design: builder.Design, output_shape: tuple[int, ...], data: Datas
 
 def choose_settings() -> TrainConfig | None:
     a, b = st.columns(2)
-    a.selectbox("Optimizer", ["adam", "sgd"], key=remembered("train_optimizer", "adam", ["adam", "sgd"]),
+    optimizers = ["adam", "sgd"]
+    a.selectbox("Optimizer", optimizers, key="train_optimizer",
+                index=optimizers.index(kept("train_optimizer", "adam", optimizers)),
                 format_func={"adam": "Adam", "sgd": "SGD"}.get)
-    b.number_input("Learning rate", min_value=1e-5, max_value=10.0, step=0.001, format="%.4f",
-                   key=remembered("train_lr", 0.01))
-    a.number_input("Batch size", min_value=1, max_value=100_000, step=8, key=remembered("train_batch_size", 32))
-    b.number_input("Epochs", min_value=1, max_value=10_000, step=10, key=remembered("train_epochs", 30))
-    a.number_input("Weight decay", min_value=0.0, max_value=1.0, step=0.0001, format="%.4f",
-                   key=remembered("train_weight_decay", 0.0), help="L2 penalty on the weights (torch.optim's).")
+    b.number_input("Learning rate", min_value=1e-5, max_value=10.0, step=0.001, format="%.4f", key="train_lr",
+                   value=kept("train_lr", 0.01))
+    a.number_input("Batch size", min_value=1, max_value=100_000, step=8, key="train_batch_size",
+                   value=kept("train_batch_size", 32))
+    b.number_input("Epochs", min_value=1, max_value=10_000, step=10, key="train_epochs", value=kept("train_epochs", 30))
+    a.number_input("Weight decay", min_value=0.0, max_value=1.0, step=0.0001, format="%.4f", key="train_weight_decay",
+                   value=kept("train_weight_decay", 0.0), help="L2 penalty on the weights (torch.optim's).")
     sgd = st.session_state.train_optimizer == "sgd"
     b.number_input("Momentum", min_value=0.0, max_value=0.99, step=0.1, format="%.2f", disabled=not sgd,
-                   key=remembered("train_momentum", 0.0), help="SGD only.")
-    a.slider("Validation share", min_value=0.0, max_value=0.5, step=0.05, key=remembered("train_val_fraction", 0.2),
+                   key="train_momentum", value=kept("train_momentum", 0.0), help="SGD only.")
+    a.slider("Validation share", min_value=0.0, max_value=0.5, step=0.05, key="train_val_fraction",
+             value=kept("train_val_fraction", 0.2),
              help="Held out before training and never trained on: the curves' validation line.")
-    b.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=remembered("train_seed", 0),
+    b.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed", value=kept("train_seed", 0),
                    help="The split, the shuffling, dropout and (with fresh weights) the initial weights.")
-    st.checkbox("Start from fresh weights", key=remembered("train_fresh", True),
+    st.checkbox("Start from fresh weights", key="train_fresh", value=kept("train_fresh", True),
                 help="Re-initialize the network with the seed before training (same seed, same run). Untick to "
                      "train further from the current weights.")
     keys = ["optimizer", "lr", "batch_size", "epochs", "weight_decay", "momentum", "val_fraction", "seed"]
@@ -327,7 +345,7 @@ def show_run(run: Trainer) -> None:
     if run.history.problem:
         state = f"ended after epoch {run.epoch}"
     elif run.history.stopped:
-        state = f"stopped after epoch {run.epoch}" + ("" if last is None or last.complete else " (part of it)")
+        state = f"stopped {'after' if last is None or last.complete else 'during'} epoch {run.epoch}"
     elif run.done:
         state = "done"
     else:
