@@ -294,6 +294,9 @@ def curves(history: History) -> go.Figure:
                                          line={"color": colour}, legendgroup=split, showlegend=col == 1),
                               row=1, col=col)
         fig.update_xaxes(title_text="epoch", row=1, col=col, dtick=1 if len(frame) <= 10 else None)
+    losses = pd.concat([frame["train_loss"], frame["val_loss"]]).dropna()
+    if len(losses) and losses.min() > 0 and losses.max() / losses.min() > 50:  # falls by orders of magnitude
+        fig.update_yaxes(type="log", row=1, col=1)
     if classify:
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10},
