@@ -16,15 +16,20 @@ from builder import share as share_links
 
 DEFAULT_EXAMPLE = "sequential_mlp"
 
-# A folder named pages/ beside app.py puts a fresh server in Streamlit's old multipage mode until app.py first
-# calls st.navigation: a first visitor who opens a deep link (/inspect?design=...) would get the page run
-# without app.py (no session defaults, a KeyError). The first page to import this module switches that mode off
-# and reruns, so app.py runs and routes the link as usual.
+# A folder named pages/ beside app.py starts a fresh server in Streamlit's old multipage mode, which lasts until
+# app.py first calls st.navigation: a first visitor who opens a deep link (/inspect?design=...) gets the page run
+# without app.py. Importing this module ends that mode for the process (a private flag; streamlit is pinned),
+# and `_require_app` reruns such a page once, so that app.py runs and routes the link as usual. (Rerunning
+# here, during an import, would abort app.py's own first run and break its deferred downloads.)
 from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 
-if PagesManager.uses_pages_directory:
-    PagesManager.uses_pages_directory = False
-    st.rerun()
+PagesManager.uses_pages_directory = False
+
+
+def _require_app() -> None:
+    """Rerun a page that was started without app.py (see above); app.py then initializes the session."""
+    if "design" not in st.session_state:
+        st.rerun()
 
 
 def init_session() -> None:
@@ -61,6 +66,7 @@ def open_share_link() -> None:
 
 
 def design() -> Design:
+    _require_app()
     return st.session_state.design
 
 

@@ -114,7 +114,6 @@ def show_other_matrices(result: builder.TiedGradients) -> None:
             st.plotly_chart(fig, key=f"grad_matrix_{css_key(name)}", width="stretch")
 
 
-ui.init_session()  # a no-op under app.py; gives the session its design if this page is the first one opened
 st.title("Gradients")
 with st.container(border=True, key="grad_explanation"):
     st.markdown(EXPLANATION)

@@ -9,7 +9,6 @@ import ui
 from builder import DesignError, ParamsError, params
 from builder import init as inits
 
-ui.init_session()  # a no-op under app.py; gives the session its design if this page is the first one opened
 st.title("Parameters")
 current = ui.design()
 net = ui.net()

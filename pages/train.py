@@ -69,17 +69,16 @@ def remember(*keys: str) -> None:
 # -- data ------------------------------------------------------------------------------------------------
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def csv_table(raw: bytes) -> pd.DataFrame:
-    return read_csv_table(raw)
-
-
 def keep_upload() -> None:
+    """Read an uploaded CSV once, into this session only (a user's data never goes in a shared cache)."""
     file = st.session_state.get("train_csv_upload")
     if file is None:
         st.session_state.pop("train_csv", None)
-    else:
-        st.session_state.train_csv = (file.name, file.getvalue())
+        return
+    try:
+        st.session_state.train_csv = (file.name, read_csv_table(file.getvalue()))
+    except DataError as e:
+        st.session_state.train_csv = (file.name, e)
 
 
 def apply_good_settings(source: str | None = None) -> None:
@@ -143,11 +142,9 @@ def csv_data() -> Dataset | None:
         st.info("Upload a CSV file: a header line naming the columns, then one row per sample.",
                 icon=":material/upload_file:")
         return None
-    name, raw = held
-    try:
-        table = csv_table(raw)
-    except DataError as e:
-        ui.show_error(e)
+    name, table = held
+    if isinstance(table, DataError):
+        ui.show_error(table)
         return None
     columns = list(table.columns)
     st.caption(f"**{name}** — {len(table):,} rows, {len(columns)} columns")

@@ -7,7 +7,6 @@ import ui
 from builder import ParamsError
 from builder.codegen import file_stem
 
-ui.init_session()  # a no-op under app.py; gives the session its design if this page is the first one opened
 st.title("Weights")
 current = ui.design()
 net = ui.net()

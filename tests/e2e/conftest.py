@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -55,9 +56,15 @@ def app_process(app_server: tuple[str, subprocess.Popen]) -> subprocess.Popen:
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start `streamlit run app.py` on a free local port; stop it after the session."""
+    """One app server for the whole test session."""
+    with serve(tmp_path_factory.mktemp("streamlit") / "server.log") as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serve(log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start `streamlit run app.py` on a free local port; stop it on exit."""
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
