@@ -8,6 +8,7 @@ design's JSON are cached across sessions.
 from __future__ import annotations
 
 import streamlit as st
+import torch
 from torch import nn
 
 import builder
@@ -24,6 +25,8 @@ DEFAULT_EXAMPLE = "sequential_mlp"
 from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
 
 PagesManager.uses_pages_directory = False
+
+torch.set_num_threads(builder.limits().torch_threads)  # the server's sessions share the cores (builder.limits)
 
 
 def _require_app() -> None:

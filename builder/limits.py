@@ -26,6 +26,9 @@ _DEFAULTS = {
     "BLOCKWORK_MAX_DATA_ROWS": 100_000,
     # Columns of an uploaded CSV.
     "BLOCKWORK_MAX_DATA_COLUMNS": 1_000,
+    # torch threads per computation in the app: a server runs many sessions at once, and torch's default (one
+    # thread per core for each) makes them fight; one each trained ~10x faster on a busy 2-core machine.
+    "BLOCKWORK_TORCH_THREADS": 1,
 }
 
 
@@ -39,6 +42,7 @@ class Limits:
     max_upload_mb: int
     max_data_rows: int = _DEFAULTS["BLOCKWORK_MAX_DATA_ROWS"]
     max_data_columns: int = _DEFAULTS["BLOCKWORK_MAX_DATA_COLUMNS"]
+    torch_threads: int = _DEFAULTS["BLOCKWORK_TORCH_THREADS"]
 
 
 def _read(name: str) -> int:
@@ -65,4 +69,5 @@ def limits() -> Limits:
         max_upload_mb=_read("BLOCKWORK_MAX_UPLOAD_MB"),
         max_data_rows=_read("BLOCKWORK_MAX_DATA_ROWS"),
         max_data_columns=_read("BLOCKWORK_MAX_DATA_COLUMNS"),
+        torch_threads=_read("BLOCKWORK_TORCH_THREADS"),
     )
