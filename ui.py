@@ -7,6 +7,8 @@ design's JSON are cached across sessions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 import torch
 from torch import nn
@@ -125,6 +127,19 @@ def _move(module: nn.Module, inline: bool, quiet: bool = False) -> None:
             (st.warning if moved.failed else st.info)(moved.note, icon=":material/memory:")
         else:
             st.session_state.device_note = (moved.failed, moved.note)
+
+
+# Downloads of weights: bytes made on every rerun for a small network, made on click for a big one. On-click
+# (deferred) downloads spare memory, but under many concurrent sessions Streamlit 1.67 can drop a deferred file
+# before its click arrives ("Deferred file ... not found", seen in tests/e2e/test_load.py), so small networks,
+# the classroom case, get plain bytes.
+EAGER_DOWNLOAD_BYTES = 8 * 2**20
+
+
+def download_data(net: nn.Module, make: Callable[[], bytes]) -> bytes | Callable[[], bytes]:
+    """`make()` now when the network's tensors are small, else `make` itself for st.download_button to call."""
+    size = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+    return make() if size <= EAGER_DOWNLOAD_BYTES else make
 
 
 def show_error(e: Exception) -> None:

@@ -417,7 +417,7 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
             st.warning(note, icon=":material/info:")
         net = ui.net()
         if net is not None and run.net is net:
-            st.download_button("Download trained weights (.params)", data=lambda: builder.save_params(net, cpu=True),
+            st.download_button("Download trained weights (.params)", data=ui.download_data(net, lambda: builder.save_params(net, cpu=True)),
                                file_name=f"{design.name}.params", mime="application/octet-stream",
                                key="train_download", icon=":material/download:", type="primary",
                                help="torch.save(net.state_dict()) of the trained network: load it in hand-written "

@@ -21,15 +21,16 @@ st.caption(f"`{stem}.params` is `torch.save(net.state_dict())`: load it into han
            f"the bundle holds the design, the weights and the exported code.")
 cols = st.columns(3)
 with cols[0]:
-    # made when clicked (on its own thread): the weights as they are then, and no big bytes on every rerun
-    st.download_button(f"Weights · {stem}.params", lambda: builder.save_params(net, cpu=True),
+    # bytes now for a small network; made when clicked for a big one (ui.download_data)
+    st.download_button(f"Weights · {stem}.params", ui.download_data(net, lambda: builder.save_params(net, cpu=True)),
                        file_name=f"{stem}.params", mime="application/octet-stream", key="download_params",
                        icon=":material/download:", width="stretch")
 with cols[1]:
     st.download_button(f"Design · {stem}.json", current.to_json() + "\n", file_name=f"{stem}.json",
                        mime="application/json", key="download_design", icon=":material/download:", width="stretch")
 with cols[2]:
-    st.download_button(f"Bundle · {stem}.zip", lambda: builder.bundle(current, net), file_name=f"{stem}.zip",
+    st.download_button(f"Bundle · {stem}.zip", ui.download_data(net, lambda: builder.bundle(current, net)),
+                       file_name=f"{stem}.zip",
                        mime="application/zip", key="download_bundle", icon=":material/folder_zip:",
                        width="stretch")
 if st.session_state.get("net_device", "cpu") != "cpu":

@@ -1,0 +1,137 @@
+"""Load: a classroom of browsers on one server at once (127.0.0.1 only, bounded in count and time).
+
+Each of SESSIONS browser contexts loads an example, edits it, inspects it and downloads its weights, all at
+the same time. Every one must succeed with no error box. The server's memory per session and the slowest
+step are printed (run with -s to see them) and checked against generous bounds.
+
+Behind the `load` marker: `pytest -m load` (CI enables it in .ci/run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import time
+
+import pytest
+import torch
+
+from .conftest import CHROME_ARGS, CHROMIUM, WAIT_MS
+
+pytestmark = pytest.mark.load
+
+SESSIONS = int(os.environ.get("BLOCKWORK_LOAD_SESSIONS", "20"))
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children (streamlit runs in one process)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def wait_idle(page) -> None:
+    await page.wait_for_timeout(200)  # let a click's rerun start before waiting for it to end
+    await page.wait_for_selector(IDLE, timeout=WAIT_MS * 3)
+
+
+async def student(browser, url: str, i: int, timings: dict[str, float]) -> bytes:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(WAIT_MS * 3)  # a busy 2-core server answers slowly, not wrongly
+    page = await context.new_page()
+    step_start = time.monotonic()
+
+    async def step(name: str) -> None:
+        nonlocal step_start
+        now = time.monotonic()
+        timings[name] = max(timings.get(name, 0.0), now - step_start)
+        step_start = now
+
+    try:
+        await page.goto(url, timeout=WAIT_MS * 3)
+        await wait_idle(page)
+        await step("open")
+        # load an example on the Design page
+        assert await page.locator(".st-key-start input").input_value() == "tied"  # the picker offers it first
+        await page.get_by_role("button", name="Load", exact=True).click()
+        await wait_idle(page)
+        await page.locator(".st-key-row_6").wait_for(timeout=WAIT_MS * 3)
+        await step("load example")
+        # edit: duplicate the first ReLU (layers[1]); everything after it moves down one place
+        await page.locator(".st-key-dup_1 button").first.click()  # a button with help renders twice
+        await wait_idle(page)
+        await page.locator(".st-key-row_7").wait_for(timeout=WAIT_MS * 3)
+        await step("edit")
+        # inspect
+        await page.get_by_test_id("stSidebarNav").get_by_role("link", name="Inspect").click()  # same session
+        await page.get_by_role("heading", name="Inspect", level=1).wait_for()
+        await wait_idle(page)
+        await page.locator(".st-key-graph svg g.node").first.wait_for(timeout=WAIT_MS * 3)
+        labels = await page.locator(".st-key-graph svg g.node text").all_text_contents()
+        assert "7 · Linear" in labels, labels  # the edit is there: the last Linear moved from 6 to 7
+        await step("inspect")
+        # download the weights
+        await page.get_by_test_id("stSidebarNav").get_by_role("link", name="Weights").click()
+        await page.get_by_role("heading", name="Weights", level=1).wait_for()
+        await page.get_by_role("heading", name="Code").wait_for()  # the page has drawn to its end
+        await wait_idle(page)
+        async with page.expect_download(timeout=WAIT_MS * 3) as info:
+            await page.locator(".st-key-download_params button").click()
+        download = await info.value
+        data = open(await download.path(), "rb").read()
+        await step("download")
+        errors = await page.get_by_test_id("stException").count() + await page.get_by_test_id(
+            "stAlertContentError").count()
+        assert errors == 0, f"student {i}: {errors} error boxes"
+        return data
+    except Exception:
+        await page.screenshot(path=f"/tmp/load-student-{i}.png", full_page=True)
+        raise
+    finally:
+        await context.close()
+
+
+def test_a_classroom_at_once(app_url: str, app_process) -> None:
+    from playwright.async_api import async_playwright
+
+    timings: dict[str, float] = {}
+    memory: dict[str, float] = {}
+
+    async def classroom() -> tuple[list[bytes], float]:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
+            try:
+                await student(browser, app_url, -1, {})  # warm-up: the server imports torch, compiles pages
+                memory["before"] = memory["peak"] = rss_mib(app_process.pid)
+
+                async def sample() -> None:  # the server's peak memory while the sessions are alive
+                    while True:
+                        memory["peak"] = max(memory["peak"], rss_mib(app_process.pid))
+                        await asyncio.sleep(0.25)
+
+                sampler = asyncio.create_task(sample())
+                start = time.monotonic()
+                try:
+                    files = await asyncio.wait_for(
+                        asyncio.gather(*(student(browser, app_url, i, timings) for i in range(SESSIONS))), 600)
+                finally:
+                    sampler.cancel()
+                return files, time.monotonic() - start
+            finally:
+                await browser.close()
+
+    files, elapsed = asyncio.run(classroom())
+    before, peak = memory["before"], memory["peak"]
+    per_session = (peak - before) / SESSIONS
+    print(f"\n{SESSIONS} sessions in {elapsed:.1f} s; server RSS {before:.0f} MiB before, {peak:.0f} MiB at peak "
+          f"({per_session:.1f} MiB per session); slowest step per kind: "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    assert len(files) == SESSIONS
+    for data in files:
+        state = torch.load(io.BytesIO(data), weights_only=True)
+        assert "7.weight" in state and torch.equal(state["3.weight"], state["5.weight"])  # still tied
+    assert per_session < 100, per_session
