@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import streamlit as st
 import torch
+from streamlit.runtime.pages_manager import PagesManager
 from torch import nn
 
 import builder
@@ -19,21 +20,18 @@ from builder import share as share_links
 
 DEFAULT_EXAMPLE = "sequential_mlp"
 
-# A folder named pages/ beside app.py starts a fresh server in Streamlit's old multipage mode, which lasts until
-# app.py first calls st.navigation: a first visitor who opens a deep link (/inspect?design=...) gets the page run
-# without app.py. Importing this module ends that mode for the process (a private flag; streamlit is pinned),
-# and `_require_app` reruns such a page once, so that app.py runs and routes the link as usual. (Rerunning
-# here, during an import, would abort app.py's own first run and break its deferred downloads.)
-from streamlit.runtime.pages_manager import PagesManager  # noqa: E402
-
-PagesManager.uses_pages_directory = False
-
+# A folder named pages/ beside app.py starts a fresh server (and every AppTest) in Streamlit's old multipage
+# mode, which lasts until app.py first calls st.navigation: a first visitor who opens a deep link
+# (/inspect?design=...) gets the page run without app.py. Such a page ends that mode (a private flag; streamlit
+# is pinned) and reruns, so that app.py runs and routes the link as usual. (Rerunning during app.py's own first
+# run instead would abort it and break its deferred downloads.)
 torch.set_num_threads(builder.limits().torch_threads)  # the server's sessions share the cores (builder.limits)
 
 
 def _require_app() -> None:
-    """Rerun a page that was started without app.py (see above); app.py then initializes the session."""
+    """Rerun, through app.py, a page that was started without it (see above)."""
     if "design" not in st.session_state:
+        PagesManager.uses_pages_directory = False
         st.rerun()
 
 
@@ -66,8 +64,11 @@ def open_share_link() -> None:
             set_design(shared)
             st.toast(f"Opened the shared design '{shared.name}'.", icon=":material/link:")
     if st.session_state.get("share_error"):
-        st.error(f"This share link could not be opened: {st.session_state.share_error}. The session keeps its "
-                 f"design ({design().name}).", icon=":material/link_off:")
+        st.error(
+            f"This share link could not be opened: {st.session_state.share_error}. The session keeps its "
+            f"design ({design().name}).",
+            icon=":material/link_off:",
+        )
 
 
 def design() -> Design:
@@ -175,10 +176,16 @@ def sidebar() -> None:
 
     # The widget has its own key: a widget's key is dropped when a page does not draw it, the session's
     # device must survive that.
-    st.sidebar.selectbox("Device", ids, key="device_select", index=ids.index(st.session_state.device),
-                         format_func=labels.get, on_change=pick,
-                         help="Where the session's network lives and runs (the chapter's try_gpu() picks the "
-                              "first GPU when there is one).")
+    st.sidebar.selectbox(
+        "Device",
+        ids,
+        key="device_select",
+        index=ids.index(st.session_state.device),
+        format_func=labels.get,
+        on_change=pick,
+        help="Where the session's network lives and runs (the chapter's try_gpu() picks the "
+        "first GPU when there is one).",
+    )
     note = st.session_state.pop("device_note", None)
     if note is not None:
         failed, text = note

@@ -47,7 +47,7 @@ def hand_written_loop(net: nn.Module, data: Dataset, config: TrainConfig) -> int
         total_loss = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         for i in range(0, len(X), config.batch_size):
-            idx = perm[i:i + config.batch_size]
+            idx = perm[i : i + config.batch_size]
             xb, yb = X[idx], y[idx]
             opt.zero_grad(set_to_none=True)
             out = net(xb)
@@ -60,14 +60,19 @@ def hand_written_loop(net: nn.Module, data: Dataset, config: TrainConfig) -> int
         net.eval()
         with torch.no_grad():
             val_out = net(X_val)
-            record = (total_loss / len(X), correct / len(X), loss_fn(val_out, y_val),
-                      (val_out.argmax(1) == y_val).float().mean())
+            record = (
+                total_loss / len(X),
+                correct / len(X),
+                loss_fn(val_out, y_val),
+                (val_out.argmax(1) == y_val).float().mean(),
+            )
         [float(v) for v in record]  # one sync per epoch, as the history needs
     return steps
 
 
-def _case(name: str, design: str, data: Dataset, config: TrainConfig, device: str,
-          repeats: int) -> tuple[float, float, float]:
+def _case(
+    name: str, design: str, data: Dataset, config: TrainConfig, device: str, repeats: int
+) -> tuple[float, float, float]:
     """(ours steps/s, theirs steps/s, ratio) for one model and data set."""
     net = build(load_example(design), device=device, seed=0)
     start = {k: v.clone() for k, v in net.state_dict().items()}
@@ -92,16 +97,25 @@ def _synced(fn: Callable[[], None], device: str) -> Callable[[], None]:
         fn()
         if device.startswith("cuda"):
             torch.cuda.synchronize()
+
     return run
 
 
 def cases(quick: bool) -> list[tuple[str, str, Dataset, TrainConfig]]:
     n_moons, n_digits, epochs = (200, 200, 1) if quick else (4000, 2000, 5)
     return [
-        ("tied MLP 2→16→2, moons, batch 32", "tied_moons", make_dataset("moons", n=n_moons),
-         TrainConfig(lr=0.01, batch_size=32, epochs=epochs)),
-        ("conv net, 8×8 digits, batch 64", "digits_cnn", make_dataset("digits", n=n_digits),
-         TrainConfig(lr=0.01, batch_size=64, epochs=epochs)),
+        (
+            "tied MLP 2→16→2, moons, batch 32",
+            "tied_moons",
+            make_dataset("moons", n=n_moons),
+            TrainConfig(lr=0.01, batch_size=32, epochs=epochs),
+        ),
+        (
+            "conv net, 8×8 digits, batch 64",
+            "digits_cnn",
+            make_dataset("digits", n=n_digits),
+            TrainConfig(lr=0.01, batch_size=64, epochs=epochs),
+        ),
     ]
 
 
@@ -109,17 +123,28 @@ def bench_training(quick: bool, device: str = "cpu") -> Iterator[Row]:
     """Rows in the form of benchmarks.cases (a case for benchmarks.run)."""
     for name, design, data, config in cases(quick):
         ours, theirs, ratio = _case(name, design, data, config, device, repeats=2 if quick else 41)
-        yield Row("training steps/s", f"{name} ({device})", f"{ours:,.0f} steps/s", f"{theirs:,.0f} steps/s",
-                  ratio, f"≥ {TARGET}", ratio >= TARGET)
+        yield Row(
+            "training steps/s",
+            f"{name} ({device})",
+            f"{ours:,.0f} steps/s",
+            f"{theirs:,.0f} steps/s",
+            ratio,
+            f"≥ {TARGET}",
+            ratio >= TARGET,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and 2 repeats (checks that it runs)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:0, ...")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (default 1: these models are too small to gain from more, and on a "
-                             "shared machine extra threads only add noise)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: these models are too small to gain from more, and on a "
+        "shared machine extra threads only add noise)",
+    )
     args = parser.parse_args(argv)
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
@@ -129,8 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         ok = True
         for row in bench_training(args.quick, args.device):
             ok &= bool(row.met)
-            print(f"{row.case:<45} {row.ours:>14} {row.theirs:>14} {row.ratio:>7.3f}  {row.target} "
-                  f"{'met' if row.met else 'NOT met'}")
+            print(
+                f"{row.case:<45} {row.ours:>14} {row.theirs:>14} {row.ratio:>7.3f}  {row.target} "
+                f"{'met' if row.met else 'NOT met'}"
+            )
     finally:
         torch.set_num_threads(threads)
     return 0 if ok or args.quick else 1

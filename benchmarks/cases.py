@@ -49,11 +49,15 @@ WIDTH = 32
 def mixed_design(n: int) -> Design:
     """n layers repeating [LazyLinear(32), ReLU, the shared Linear(32, 32), ReLU]: lazy and shared."""
     pattern = [{"type": "LazyLinear", "out_features": WIDTH}, {"type": "ReLU"}, {"shared": "s"}, {"type": "ReLU"}]
-    return Design.from_dict({
-        "format": 1, "name": f"mixed{n}", "input": {"shape": [8, WIDTH]},
-        "shared": {"s": {"type": "Linear", "in_features": WIDTH, "out_features": WIDTH}},
-        "layers": [pattern[i % 4] for i in range(n)],
-    })
+    return Design.from_dict(
+        {
+            "format": 1,
+            "name": f"mixed{n}",
+            "input": {"shape": [8, WIDTH]},
+            "shared": {"s": {"type": "Linear", "in_features": WIDTH, "out_features": WIDTH}},
+            "layers": [pattern[i % 4] for i in range(n)],
+        }
+    )
 
 
 def mixed_by_hand(n: int) -> nn.Module:
@@ -68,6 +72,7 @@ def mixed_by_hand(n: int) -> nn.Module:
 
 # -- 1. build ------------------------------------------------------------------------------------------------
 
+
 def bench_build(quick: bool) -> Iterator[Row]:
     for n in (10, 100) if quick else (10, 100, 1000):
         design = mixed_design(n)
@@ -77,14 +82,24 @@ def bench_build(quick: bool) -> Iterator[Row]:
 
 # -- 2. forward + backward -----------------------------------------------------------------------------------
 
+
 def bench_train_step(quick: bool) -> Iterator[Row]:
-    design = Design.from_dict({
-        "format": 1, "input": {"shape": [64, 256]},
-        "shared": {"s": {"type": "Linear", "in_features": 256, "out_features": 256}},
-        "layers": [{"type": "Linear", "in_features": 256, "out_features": 256}, {"type": "ReLU"},
-                   {"shared": "s"}, {"type": "ReLU"}, {"shared": "s"}, {"type": "ReLU"},
-                   {"type": "Linear", "in_features": 256, "out_features": 10}],
-    })
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [64, 256]},
+            "shared": {"s": {"type": "Linear", "in_features": 256, "out_features": 256}},
+            "layers": [
+                {"type": "Linear", "in_features": 256, "out_features": 256},
+                {"type": "ReLU"},
+                {"shared": "s"},
+                {"type": "ReLU"},
+                {"shared": "s"},
+                {"type": "ReLU"},
+                {"type": "Linear", "in_features": 256, "out_features": 10},
+            ],
+        }
+    )
     shared = nn.Linear(256, 256)
     theirs = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(256, 10))
     ours = build(design)
@@ -96,6 +111,7 @@ def bench_train_step(quick: bool) -> Iterator[Row]:
             for _ in range(k):
                 net.zero_grad(set_to_none=True)
                 net(x).square().mean().backward()
+
         return run
 
     k = 5 if quick else 20
@@ -105,13 +121,13 @@ def bench_train_step(quick: bool) -> Iterator[Row]:
 
 # -- 3. inspection -------------------------------------------------------------------------------------------
 
+
 def bench_inspect(quick: bool) -> Iterator[Row]:
     try:
         import torchinfo
         import torchview
     except ImportError:
-        yield Row("inspection", "summary + graph vs torchinfo + torchview", "", "not installed", None,
-                  "≤ 0.1", None)
+        yield Row("inspection", "summary + graph vs torchinfo + torchview", "", "not installed", None, "≤ 0.1", None)
         return
     n = 100 if quick else 1000
     design = mixed_design(n)
@@ -119,25 +135,33 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
 
     def ours() -> None:
         summary(net)
-        graph(design).source
+        _ = graph(design).source  # the DOT text, as a renderer would ask for it
 
     def theirs() -> None:
         torchinfo.summary(net, input_size=(8, WIDTH), verbose=0)
-        torchview.draw_graph(net, input_size=(8, WIDTH)).visual_graph.source
+        _ = torchview.draw_graph(net, input_size=(8, WIDTH)).visual_graph.source
 
     c = compare(ours, theirs, repeats=3 if quick else 9)
     yield Row.of("inspection", f"{n} layers: summary + graph vs torchinfo.summary + torchview.draw_graph", c, 0.1)
 
     def cold() -> None:  # a design seen for the first time: graph() runs the meta dry run itself
         summary(net)
-        graph(Design.from_dict({**design.to_dict(), "name": f"cold{time.perf_counter_ns()}"})).source
+        _ = graph(Design.from_dict({**design.to_dict(), "name": f"cold{time.perf_counter_ns()}"})).source
 
     c = compare(cold, theirs, repeats=3 if quick else 9)
-    yield Row("inspection", f"{n} layers, first view of a design (includes the meta dry run)", _ms(c.ours),
-              _ms(c.theirs), c.ratio, "(info)", None)
+    yield Row(
+        "inspection",
+        f"{n} layers, first view of a design (includes the meta dry run)",
+        _ms(c.ours),
+        _ms(c.theirs),
+        c.ratio,
+        "(info)",
+        None,
+    )
 
 
 # -- 4. .params save and load --------------------------------------------------------------------------------
+
 
 def bench_params(quick: bool) -> Iterator[Row]:
     previous = os.environ.get("BLOCKWORK_MAX_UPLOAD_MB")
@@ -172,6 +196,7 @@ def _bench_params(quick: bool) -> Iterator[Row]:
 
 # -- 5. UI reruns --------------------------------------------------------------------------------------------
 
+
 def bench_ui(quick: bool) -> Iterator[Row]:
     import logging
 
@@ -195,6 +220,7 @@ def bench_ui(quick: bool) -> Iterator[Row]:
             at.session_state["design"] = Design.from_dict(edited)
             at.run()
             assert not at.exception, at.exception
+
         return run
 
     pages = ["inspect"] + (["design"] if os.path.exists(os.path.join(root, "pages", "design.py")) else [])
@@ -205,9 +231,15 @@ def bench_ui(quick: bool) -> Iterator[Row]:
 
 # -- 7. refusing a huge design -------------------------------------------------------------------------------
 
+
 def bench_refuse(quick: bool) -> Iterator[Row]:
-    design = Design.from_dict({"format": 1, "input": {"shape": [1, 100_000]}, "layers": [
-        {"type": "Linear", "in_features": 100_000, "out_features": 100_000}]})  # 10^10 parameters
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [1, 100_000]},
+            "layers": [{"type": "Linear", "in_features": 100_000, "out_features": 100_000}],
+        }
+    )  # 10^10 parameters
     times, peaks = [], []
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for _ in range(3 if quick else 15):
@@ -226,8 +258,15 @@ def bench_refuse(quick: bool) -> Iterator[Row]:
     t = sorted(times)[len(times) // 2]
     peak = max(peaks) / 2**20
     yield Row("refusal", "10^10-parameter design: median time", _ms(t), "", None, "< 50 ms", t < 0.05)
-    yield Row("refusal", "10^10-parameter design: peak memory (Python heap; process peak RSS growth)",
-              f"{peak:.2f} MiB; {rss_growth:.1f} MiB", "", None, "< 10 MB", peak < 10 and rss_growth < 10)
+    yield Row(
+        "refusal",
+        "10^10-parameter design: peak memory (Python heap; process peak RSS growth)",
+        f"{peak:.2f} MiB; {rss_growth:.1f} MiB",
+        "",
+        None,
+        "< 10 MB",
+        peak < 10 and rss_growth < 10,
+    )
 
 
 CASES: dict[str, Callable[[bool], Iterator[Row]]] = {

@@ -33,8 +33,10 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} torch threads")
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} torch threads"
+    )
 
 
 def table(rows: list[Row]) -> str:
@@ -62,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         for row in CASES[name](args.quick):
             rows.append(row)
-            print(f"{row.benchmark:20} {row.case[:70]:70} {row.ratio if row.ratio is not None else '':<8.4}"
-                  f" {row.target:8} {row.met}", flush=True)
+            print(
+                f"{row.benchmark:20} {row.case[:70]:70} {row.ratio if row.ratio is not None else '':<8.4}"
+                f" {row.target:8} {row.met}",
+                flush=True,
+            )
         print(f"  ({name}: {time.perf_counter() - t:.1f} s)", flush=True)
     elapsed = time.perf_counter() - start
     print(f"total {elapsed:.1f} s")
@@ -85,7 +90,8 @@ def write(rows: list[Row], elapsed: float) -> None:
         "alternately in one process and compares medians; these machines are shared and noisy, so read the "
         "ratios, not the absolute times.\n\n"
         f"Machine: {machine()}. Run: {when}, {elapsed:.0f} s in all.\n\n"
-        f"{table(rows)}\n\n{marker}{notes}")
+        f"{table(rows)}\n\n{marker}{notes}"
+    )
 
 
 if __name__ == "__main__":

@@ -27,13 +27,53 @@ from .table import Totals, summary, totals
 from .training import History, TrainConfig, Trainer, TrainingError, train
 
 __all__ = [
-    "REGISTRY", "Block", "Design", "DesignError", "DryRun", "Layer", "LayerRun", "LoadReport", "Node",
-    "ParamsError", "Totals", "Use", "build", "check_params", "dry_run", "example_input", "example_names", "graph",
-    "limits", "load_example", "load_params", "read_params", "save_params", "summary", "totals",
+    "REGISTRY",
+    "Block",
+    "Design",
+    "DesignError",
+    "DryRun",
+    "Layer",
+    "LayerRun",
+    "LoadReport",
+    "Node",
+    "ParamsError",
+    "Totals",
+    "Use",
+    "build",
+    "check_params",
+    "dry_run",
+    "example_input",
+    "example_names",
+    "graph",
+    "limits",
+    "load_example",
+    "load_params",
+    "read_params",
+    "save_params",
+    "summary",
+    "totals",
 ]
-__all__ += ["LOSSES", "Loss", "SharedGradient", "TiedGradients", "instantiate", "lazy_parameters", "make_batch",
-            "make_loss", "tied_gradients"]
+__all__ += [
+    "LOSSES",
+    "Loss",
+    "SharedGradient",
+    "TiedGradients",
+    "instantiate",
+    "lazy_parameters",
+    "make_batch",
+    "make_loss",
+    "tied_gradients",
+]
 __all__ += ["bundle", "initialize", "to_code"]
 __all__ += ["Store", "StoreError"]
-__all__ += ["DataError", "Dataset", "History", "TrainConfig", "Trainer", "TrainingError", "make_dataset",
-            "read_csv", "train"]
+__all__ += [
+    "DataError",
+    "Dataset",
+    "History",
+    "TrainConfig",
+    "Trainer",
+    "TrainingError",
+    "make_dataset",
+    "read_csv",
+    "train",
+]

@@ -155,11 +155,15 @@ class _MetaBuilder:
         with torch.no_grad():
             y = self.forward(d.layers, net, x, "layers", "", depth=0, shared=None)
         self.check_budget(net, after_dry_run=True)
-        per_use = sum(t.numel() for k, t in net.state_dict(keep_vars=True).items()
-                      if isinstance(t, nn.Parameter))
+        per_use = sum(t.numel() for k, t in net.state_dict(keep_vars=True).items() if isinstance(t, nn.Parameter))
         unique = sum(p.numel() for p in net.parameters())
-        return net, DryRun(input_shape=tuple(x.shape), output_shape=tuple(y.shape), layers=tuple(self.records),
-                           parameters=unique, parameters_per_use=per_use)
+        return net, DryRun(
+            input_shape=tuple(x.shape),
+            output_shape=tuple(y.shape),
+            layers=tuple(self.records),
+            parameters=unique,
+            parameters_per_use=per_use,
+        )
 
     # -- instantiation (on meta) ---------------------------------------------------------------------
 
@@ -172,8 +176,7 @@ class _MetaBuilder:
     def module(self, node: Node, path: str) -> nn.Module:
         if isinstance(node, Use):
             if node.shared not in self.shared_modules:
-                self.shared_modules[node.shared] = self.module(self.design.shared[node.shared],
-                                                               f"shared.{node.shared}")
+                self.shared_modules[node.shared] = self.module(self.design.shared[node.shared], f"shared.{node.shared}")
             return self.shared_modules[node.shared]
         if isinstance(node, Block):
             return self.sequential(node.layers, f"{path}.layers")
@@ -202,13 +205,23 @@ class _MetaBuilder:
         largest = sorted((t for t in own.values() if t[0]), key=lambda t: -t[0])[:3]
         names = "; ".join(f"{path} {kind}: {n:,}" for n, path, kind in largest)
         when = "after torch inferred the lazy sizes" if after_dry_run else "before any memory is allocated"
-        raise DesignError(f"the design has {total:,} parameters, over the budget of {cap:,} "
-                          f"(BLOCKWORK_MAX_PARAMS); refused {when}. Largest layers: {names}")
+        raise DesignError(
+            f"the design has {total:,} parameters, over the budget of {cap:,} "
+            f"(BLOCKWORK_MAX_PARAMS); refused {when}. Largest layers: {names}"
+        )
 
     # -- the dry run ---------------------------------------------------------------------------------
 
-    def forward(self, nodes: tuple[Node, ...], seq: nn.Module, x: torch.Tensor, path: str, prefix: str,
-                depth: int, shared: str | None) -> torch.Tensor:
+    def forward(
+        self,
+        nodes: tuple[Node, ...],
+        seq: nn.Module,
+        x: torch.Tensor,
+        path: str,
+        prefix: str,
+        depth: int,
+        shared: str | None,
+    ) -> torch.Tensor:
         for i, node in enumerate(nodes):
             node_path, key = f"{path}[{i}]", prefix + child_key(node, i)
             module = seq[i]
@@ -221,15 +234,17 @@ class _MetaBuilder:
                 start = len(self.records)
                 y = self.forward(node.layers, module, x, sub, key + ".", depth + 1, use)
                 count = sum(p.numel() for p in module.parameters())
-                self.records.insert(start, LayerRun(node_path, key, BLOCK_TYPE, depth, tuple(x.shape),
-                                                    tuple(y.shape), count, use))
+                self.records.insert(
+                    start, LayerRun(node_path, key, BLOCK_TYPE, depth, tuple(x.shape), tuple(y.shape), count, use)
+                )
             else:
                 y = self.leaf(node, module, x, node_path, key, depth, use)
             x = y
         return x
 
-    def leaf(self, node: Layer, module: nn.Module, x: torch.Tensor, path: str, key: str, depth: int,
-             shared: str | None) -> torch.Tensor:
+    def leaf(
+        self, node: Layer, module: nn.Module, x: torch.Tensor, path: str, key: str, depth: int, shared: str | None
+    ) -> torch.Tensor:
         lt = REGISTRY[node.type]
         label = f"{path} {node.type}" + (f" (shared {shared!r})" if shared else "")
         problem = check_input(lt, layer_kwargs(node), tuple(x.shape))
@@ -240,15 +255,20 @@ class _MetaBuilder:
         try:
             y = module(x)
         except (RuntimeError, ValueError, IndexError, TypeError) as e:
-            raise DesignError(f"{label}: cannot take an input of shape {tuple(x.shape)}: {_first_line(e)}",
-                              path) from None
+            raise DesignError(
+                f"{label}: cannot take an input of shape {tuple(x.shape)}: {_first_line(e)}", path
+            ) from None
         if y.numel() > self.limits.max_activation:
-            raise DesignError(f"{label}: its output {tuple(y.shape)} has {y.numel():,} elements, over the "
-                              f"limit of {self.limits.max_activation:,} (BLOCKWORK_MAX_ACTIVATION)", path)
+            raise DesignError(
+                f"{label}: its output {tuple(y.shape)} has {y.numel():,} elements, over the "
+                f"limit of {self.limits.max_activation:,} (BLOCKWORK_MAX_ACTIVATION)",
+                path,
+            )
         inferred = {lt.infers: int(getattr(module, lt.infers))} if lt.infers else {}
         count = sum(p.numel() for p in module.parameters())
-        self.records.append(LayerRun(path, key, node.type, depth, tuple(x.shape), tuple(y.shape), count,
-                                     shared, inferred, lt.is_lazy))
+        self.records.append(
+            LayerRun(path, key, node.type, depth, tuple(x.shape), tuple(y.shape), count, shared, inferred, lt.is_lazy)
+        )
         return y
 
 

@@ -37,10 +37,36 @@ _WIDTH = 110
 # Unnamed activations inside a class are called functionally, as the chapter's MLP calls F.relu.
 _FUNCTIONAL = {"ReLU": "F.relu", "Sigmoid": "torch.sigmoid", "Tanh": "torch.tanh", "SiLU": "F.silu"}
 # Size arguments written positionally when they lead torch's signature: nn.Linear(20, 256), nn.Conv2d(1, 6, ...).
-_POSITIONAL = {"in_features", "out_features", "in_channels", "out_channels", "in_units", "units", "num_features",
-               "num_embeddings", "embedding_dim"}
-_TAKEN = {"torch", "nn", "F", "sys", "model", "self", "X", "make_model", "initialize", "INPUT_SHAPE", "SEED",
-          "MyLinear", "CenteredLayer", "path", "state", "seed", "m"}
+_POSITIONAL = {
+    "in_features",
+    "out_features",
+    "in_channels",
+    "out_channels",
+    "in_units",
+    "units",
+    "num_features",
+    "num_embeddings",
+    "embedding_dim",
+}
+_TAKEN = {
+    "torch",
+    "nn",
+    "F",
+    "sys",
+    "model",
+    "self",
+    "X",
+    "make_model",
+    "initialize",
+    "INPUT_SHAPE",
+    "SEED",
+    "MyLinear",
+    "CenteredLayer",
+    "path",
+    "state",
+    "seed",
+    "m",
+}
 
 _MY_LINEAR = '''class MyLinear(nn.Module):
     """The chapter's custom layer (6.5): relu(X @ weight + bias), weight of shape (in_units, units)."""
@@ -85,11 +111,13 @@ def bundle(design: Design, net: nn.Module) -> bytes:
     from .params import save_params
 
     name = file_stem(design)
-    readme = (f"{design.name}\n\n{design.description}\n\n"
-              f"  {name}.json    the Blockwork design (open it in Blockwork)\n"
-              f"  {name}.params  the weights: torch.save(net.state_dict()) with CPU tensors\n"
-              f"  {name}.py      plain PyTorch that rebuilds the network\n\n"
-              f"  python {name}.py {name}.params   # rebuilds the network, loads the weights, prints it\n")
+    readme = (
+        f"{design.name}\n\n{design.description}\n\n"
+        f"  {name}.json    the Blockwork design (open it in Blockwork)\n"
+        f"  {name}.params  the weights: torch.save(net.state_dict()) with CPU tensors\n"
+        f"  {name}.py      plain PyTorch that rebuilds the network\n\n"
+        f"  python {name}.py {name}.params   # rebuilds the network, loads the weights, prints it\n"
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr(f"{name}/{name}.json", design.to_json() + "\n")
@@ -116,8 +144,9 @@ class _Writer:
         self.d = design
         self.classes: list[str] = []  # class definitions, inner ones first
         self.class_names: set[str] = set(_TAKEN)
-        self.shared_var = {n: (n if n not in _TAKEN and not keyword.iskeyword(n) else f"{n}_layer")
-                           for n in design.shared}
+        self.shared_var = {
+            n: (n if n not in _TAKEN and not keyword.iskeyword(n) else f"{n}_layer") for n in design.shared
+        }
         self.types = {n.type for _, _, n in self._all_nodes() if isinstance(n, Layer)}
         self.functional_used = False
 
@@ -204,8 +233,10 @@ class _Writer:
                 self.functional_used = True
                 calls.append(_FUNCTIONAL[child.type])
             else:
-                init_lines.append(f'self.add_module("{i}", {self.expr(child, 2, f"{path}.{i}")})'
-                                  f"  # unnamed: keeps its position as its name")
+                init_lines.append(
+                    f'self.add_module("{i}", {self.expr(child, 2, f"{path}.{i}")})'
+                    f"  # unnamed: keeps its position as its name"
+                )
                 calls.append(f'getattr(self, "{i}")')
         if len(calls) <= 3:
             body = "X"
@@ -215,17 +246,24 @@ class _Writer:
         else:
             forward = [f"X = {call}(X)" for call in calls] + ["return X"]
         where = path.strip(".")
-        what = ("The whole network" if top else f"The block {block.name!r} (at {where})" if block.name
-                else f"The block at {where}")
-        lines = [f"class {name}(nn.Module):",
-                 f'    """{what}: its layers are declared in __init__ and chained in forward."""',
-                 "",
-                 f"    def __init__(self{params}):",
-                 "        super().__init__()",
-                 *(f"        {line}" for line in init_lines),
-                 "",
-                 "    def forward(self, X):",
-                 *(f"        {line}" for line in forward)]
+        what = (
+            "The whole network"
+            if top
+            else f"The block {block.name!r} (at {where})"
+            if block.name
+            else f"The block at {where}"
+        )
+        lines = [
+            f"class {name}(nn.Module):",
+            f'    """{what}: its layers are declared in __init__ and chained in forward."""',
+            "",
+            f"    def __init__(self{params}):",
+            "        super().__init__()",
+            *(f"        {line}" for line in init_lines),
+            "",
+            "    def forward(self, X):",
+            *(f"        {line}" for line in forward),
+        ]
         self.classes.append("\n".join(lines) + "\n")
         return name
 
@@ -236,8 +274,10 @@ class _Writer:
         shared_lines = []
         for name, node in d.shared.items():
             var = self.shared_var[name]
-            shared_lines.append(f"{var} = {self.expr(node, 1, f'shared.{name}')}  # one module at every use of "
-                                f"'{name}': its weights are tied")
+            shared_lines.append(
+                f"{var} = {self.expr(node, 1, f'shared.{name}')}  # one module at every use of "
+                f"'{name}': its weights are tied"
+            )
         if any(n.name is not None for n in d.layers):
             cls = self.block_class(Block(layers=d.layers), "", top=True)
             needed = sorted(set().union(*(self.uses(n) for n in d.layers)))
@@ -274,24 +314,37 @@ class _Writer:
             out += ["", _initialize(plan), ""]
         body = [*shared_lines, f"model = {model_expr}"]
         if lazy:
-            dtype = ", dtype=torch.long" if d.input_dtype == "int64" else (
-                ", dtype=torch.float64" if d.input_dtype == "float64" else "")
-            body += ["model.eval()  # the dry run must not touch batch-norm statistics",
-                     "with torch.no_grad():",
-                     f"    model(torch.zeros(INPUT_SHAPE{dtype}))  # materializes the Lazy* layers (d2l 6.4)",
-                     "model.train()"]
+            dtype = (
+                ", dtype=torch.long"
+                if d.input_dtype == "int64"
+                else (", dtype=torch.float64" if d.input_dtype == "float64" else "")
+            )
+            body += [
+                "model.eval()  # the dry run must not touch batch-norm statistics",
+                "with torch.no_grad():",
+                f"    model(torch.zeros(INPUT_SHAPE{dtype}))  # materializes the Lazy* layers (d2l 6.4)",
+                "model.train()",
+            ]
         if seeded:
             body.append("initialize(model)")
         body.append("return model")
-        out += ["", "def make_model():",
-                f'    """The network of the design{_made(lazy, seeded)}."""',
-                *(_INDENT + line for line in body), ""]
-        out += ["", 'if __name__ == "__main__":',
-                "    model = make_model()",
-                "    if len(sys.argv) > 1:  # python this.py weights.params",
-                '        state = torch.load(sys.argv[1], weights_only=True, map_location="cpu")',
-                "        model.load_state_dict(state)",
-                "    print(model)", ""]
+        out += [
+            "",
+            "def make_model():",
+            f'    """The network of the design{_made(lazy, seeded)}."""',
+            *(_INDENT + line for line in body),
+            "",
+        ]
+        out += [
+            "",
+            'if __name__ == "__main__":',
+            "    model = make_model()",
+            "    if len(sys.argv) > 1:  # python this.py weights.params",
+            '        state = torch.load(sys.argv[1], weights_only=True, map_location="cpu")',
+            "        model.load_state_dict(state)",
+            "    print(model)",
+            "",
+        ]
         text = "\n".join(out)
         while "\n\n\n\n" in text:
             text = text.replace("\n\n\n\n", "\n\n\n")
@@ -322,19 +375,26 @@ def _docstring(d: Design) -> str:
     if d.description:
         text = d.description.replace("\\", "\\\\").replace('"""', "'''")
         lines += [*textwrap.wrap(text, 88), ""]
-    lines += ["Run it with a weights file to rebuild the network, load the weights and print it:",
-              "", f"    python {file_stem(d)}.py {file_stem(d)}.params", '"""', ""]
+    lines += [
+        "Run it with a weights file to rebuild the network, load the weights and print it:",
+        "",
+        f"    python {file_stem(d)}.py {file_stem(d)}.params",
+        '"""',
+        "",
+    ]
     return "\n".join(lines)
 
 
 def _initialize(plan: list[tuple[str, str, dict]]) -> str:
-    lines = ["def initialize(model, seed=SEED):",
-             '    """The design\'s initialization: PyTorch\'s default for every layer, then the chosen methods."""',
-             "    if seed is not None:",
-             "        torch.manual_seed(seed)",
-             "    for m in model.modules():  # PyTorch's default, in construction order",
-             '        if hasattr(m, "reset_parameters"):',
-             "            m.reset_parameters()"]
+    lines = [
+        "def initialize(model, seed=SEED):",
+        '    """The design\'s initialization: PyTorch\'s default for every layer, then the chosen methods."""',
+        "    if seed is not None:",
+        "        torch.manual_seed(seed)",
+        "    for m in model.modules():  # PyTorch's default, in construction order",
+        '        if hasattr(m, "reset_parameters"):',
+        "            m.reset_parameters()",
+    ]
     if plan:
         lines.append("    with torch.no_grad():")
         for key, kind, spec in plan:

@@ -63,8 +63,10 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if self.X.ndim < 2 or self.X.shape[0] != self.y.shape[0]:
-            raise DataError(f"{self.name}: X {tuple(self.X.shape)} and y {tuple(self.y.shape)} must have the "
-                            f"same number of samples along the first axis")
+            raise DataError(
+                f"{self.name}: X {tuple(self.X.shape)} and y {tuple(self.y.shape)} must have the "
+                f"same number of samples along the first axis"
+            )
 
     def __len__(self) -> int:
         return int(self.X.shape[0])
@@ -99,8 +101,9 @@ class Builtin:
     default_noise: float
 
 
-def synthetic_regression(n: int = 1000, noise: float = 0.01, seed: int = 0,
-                         w: Sequence[float] = (2.0, -3.4), b: float = 4.2) -> Dataset:
+def synthetic_regression(
+    n: int = 1000, noise: float = 0.01, seed: int = 0, w: Sequence[float] = (2.0, -3.4), b: float = 4.2
+) -> Dataset:
     """The chapter's linear regression data: X ~ N(0, 1) of shape (n, len(w)), y = Xw + b + N(0, noise²).
 
     A single Linear(len(w), 1) can learn it exactly; after training its weight is close to `w` and its
@@ -111,10 +114,16 @@ def synthetic_regression(n: int = 1000, noise: float = 0.01, seed: int = 0,
     true_w = torch.tensor(list(w), dtype=torch.float32)
     X = torch.randn(n, len(true_w), generator=gen)
     y = X @ true_w + b + noise * torch.randn(n, generator=gen)
-    return Dataset("linear regression", X, y.reshape(-1, 1), "regression",
-                   feature_names=tuple(f"x{i + 1}" for i in range(len(true_w))), target_names=("y",),
-                   description=f"y = Xw + b + noise, w = {list(w)}, b = {b}, noise σ = {noise}",
-                   info={"true_w": list(map(float, w)), "true_b": float(b)})
+    return Dataset(
+        "linear regression",
+        X,
+        y.reshape(-1, 1),
+        "regression",
+        feature_names=tuple(f"x{i + 1}" for i in range(len(true_w))),
+        target_names=("y",),
+        description=f"y = Xw + b + noise, w = {list(w)}, b = {b}, noise σ = {noise}",
+        info={"true_w": list(map(float, w)), "true_b": float(b)},
+    )
 
 
 def moons(n: int = 500, noise: float = 0.15, seed: int = 0) -> Dataset:
@@ -153,8 +162,14 @@ def spirals(n: int = 500, noise: float = 0.05, seed: int = 0, classes: int = 2, 
     r = torch.rand(n, generator=gen) * 0.95 + 0.05  # distance from the centre, 0.05 .. 1
     theta = r * turns * 2 * math.pi + labels * 2 * math.pi / classes
     X = torch.stack([r * torch.cos(theta), r * torch.sin(theta)], 1) + noise * torch.randn(n, 2, generator=gen)
-    return _shuffled("spirals", X, labels, gen, tuple(f"arm {i}" for i in range(classes)),
-                     f"{classes} spiral arms, noise σ = {noise}")
+    return _shuffled(
+        "spirals",
+        X,
+        labels,
+        gen,
+        tuple(f"arm {i}" for i in range(classes)),
+        f"{classes} spiral arms, noise σ = {noise}",
+    )
 
 
 def xor(n: int = 500, noise: float = 0.1, seed: int = 0) -> Dataset:
@@ -201,21 +216,36 @@ def digits(n: int = 1000, noise: float = 0.15, seed: int = 0) -> Dataset:
     for top in range(2):
         for left in range(4):
             at = (dy == top) & (dx == left)
-            X[at, top:top + 7, left:left + 5] = strokes[at]
+            X[at, top : top + 7, left : left + 5] = strokes[at]
     X = (X + noise * torch.randn(n, 8, 8, generator=gen)).clamp(0, 1)
-    return _shuffled("digits", X.unsqueeze(1), y, gen, tuple(str(d) for d in range(10)),
-                     f"8×8 digit images (1 channel), noise σ = {noise}")
+    return _shuffled(
+        "digits",
+        X.unsqueeze(1),
+        y,
+        gen,
+        tuple(str(d) for d in range(10)),
+        f"8×8 digit images (1 channel), noise σ = {noise}",
+    )
 
 
-BUILTINS: dict[str, Builtin] = {b.name: b for b in [
-    Builtin("moons", moons, "classification", "two interleaving half circles (2-D, 2 classes)", 500, 0.15),
-    Builtin("circles", circles, "classification", "a ring around a ring (2-D, 2 classes)", 500, 0.08),
-    Builtin("spirals", spirals, "classification", "two spiral arms (2-D, 2 classes)", 500, 0.05),
-    Builtin("xor", xor, "classification", "XOR quadrants (2-D, 2 classes)", 500, 0.1),
-    Builtin("linear regression", synthetic_regression, "regression",
-            "the chapter's y = Xw + b + noise (2 features, 1 target)", 1000, 0.01),
-    Builtin("digits", digits, "classification", "8×8 digit images for conv nets (1×8×8, 10 classes)", 1000, 0.15),
-]}
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in [
+        Builtin("moons", moons, "classification", "two interleaving half circles (2-D, 2 classes)", 500, 0.15),
+        Builtin("circles", circles, "classification", "a ring around a ring (2-D, 2 classes)", 500, 0.08),
+        Builtin("spirals", spirals, "classification", "two spiral arms (2-D, 2 classes)", 500, 0.05),
+        Builtin("xor", xor, "classification", "XOR quadrants (2-D, 2 classes)", 500, 0.1),
+        Builtin(
+            "linear regression",
+            synthetic_regression,
+            "regression",
+            "the chapter's y = Xw + b + noise (2 features, 1 target)",
+            1000,
+            0.01,
+        ),
+        Builtin("digits", digits, "classification", "8×8 digit images for conv nets (1×8×8, 10 classes)", 1000, 0.15),
+    ]
+}
 
 
 def builtin_names() -> list[str]:
@@ -242,13 +272,20 @@ def _check_n(n: Any) -> int:
     return n
 
 
-def _shuffled(name: str, X: torch.Tensor, y: torch.Tensor, gen: torch.Generator, classes: tuple[str, ...],
-              description: str) -> Dataset:
+def _shuffled(
+    name: str, X: torch.Tensor, y: torch.Tensor, gen: torch.Generator, classes: tuple[str, ...], description: str
+) -> Dataset:
     order = torch.randperm(len(y), generator=gen)
     flat = X.ndim == 2
-    return Dataset(name, X[order].contiguous(), y[order].contiguous(), "classification", classes=classes,
-                   feature_names=tuple(f"x{i + 1}" for i in range(X.shape[1])) if flat else (),
-                   description=description)
+    return Dataset(
+        name,
+        X[order].contiguous(),
+        y[order].contiguous(),
+        "classification",
+        classes=classes,
+        feature_names=tuple(f"x{i + 1}" for i in range(X.shape[1])) if flat else (),
+        description=description,
+    )
 
 
 # -- CSV files -----------------------------------------------------------------------------------------
@@ -288,18 +325,23 @@ def read_csv_table(source: bytes | str | IO[bytes]) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError, UnicodeError) as e:
         raise DataError(f"the file is not readable CSV: {str(e).strip().splitlines()[0]}") from None
     if table.shape[1] > lim.max_data_columns:
-        raise DataError(f"the file has {table.shape[1]:,} columns, over the limit of {lim.max_data_columns:,} "
-                        f"(BLOCKWORK_MAX_DATA_COLUMNS)")
+        raise DataError(
+            f"the file has {table.shape[1]:,} columns, over the limit of {lim.max_data_columns:,} "
+            f"(BLOCKWORK_MAX_DATA_COLUMNS)"
+        )
     if len(table) > lim.max_data_rows:
-        raise DataError(f"the file has more than {lim.max_data_rows:,} rows of data, over the limit "
-                        f"(BLOCKWORK_MAX_DATA_ROWS)")
+        raise DataError(
+            f"the file has more than {lim.max_data_rows:,} rows of data, over the limit (BLOCKWORK_MAX_DATA_ROWS)"
+        )
     if len(table) == 0:
         raise DataError("the file has a header line but no rows of data")
     names = [str(c) for c in table.columns]
     unnamed = [i for i, c in enumerate(names) if c.startswith("Unnamed: ")]
     if unnamed:
-        raise DataError(f"column {unnamed[0] + 1} has no name in the header line; give every column a name",
-                        column=names[unnamed[0]])
+        raise DataError(
+            f"column {unnamed[0] + 1} has no name in the header line; give every column a name",
+            column=names[unnamed[0]],
+        )
     table.columns = names
     return table
 
@@ -314,9 +356,14 @@ def guess_task(column: pd.Series) -> Task:
     return "classification" if whole and numbers.nunique() <= AUTO_CLASSES else "regression"
 
 
-def dataset_from_table(table: pd.DataFrame, target: str, features: Sequence[str] | None = None,
-                       task: Task | Literal["auto"] = "auto", standardize: bool = False,
-                       name: str = "uploaded CSV") -> Dataset:
+def dataset_from_table(
+    table: pd.DataFrame,
+    target: str,
+    features: Sequence[str] | None = None,
+    task: Task | Literal["auto"] = "auto",
+    standardize: bool = False,
+    name: str = "uploaded CSV",
+) -> Dataset:
     """Turn chosen columns of a table into a Dataset.
 
     Args:
@@ -333,8 +380,9 @@ def dataset_from_table(table: pd.DataFrame, target: str, features: Sequence[str]
     """
     columns = list(table.columns)
     if target not in columns:
-        raise DataError(f"there is no column {target!r} to predict; columns: {', '.join(map(repr, columns))}",
-                        column=target)
+        raise DataError(
+            f"there is no column {target!r} to predict; columns: {', '.join(map(repr, columns))}", column=target
+        )
     if features is None:
         features = [c for c in columns if c != target]
     features = list(features)
@@ -351,8 +399,9 @@ def dataset_from_table(table: pd.DataFrame, target: str, features: Sequence[str]
         raise DataError(f"the data has {len(table)} rows; at least 4 are needed to train and validate")
     for col in [*features, target]:
         _check_complete(table[col], col)
-    X = torch.tensor(pd.concat([_numeric(table[f], f, "a feature") for f in features], axis=1).to_numpy(),
-                     dtype=torch.float32)
+    X = torch.tensor(
+        pd.concat([_numeric(table[f], f, "a feature") for f in features], axis=1).to_numpy(), dtype=torch.float32
+    )
     if task == "auto":
         task = guess_task(table[target])
     info: dict[str, Any] = {}
@@ -360,33 +409,60 @@ def dataset_from_table(table: pd.DataFrame, target: str, features: Sequence[str]
         mean, std = X.mean(0), X.std(0)
         std = torch.where(std > 0, std, torch.ones_like(std))
         X = (X - mean) / std
-        info = {"mean": dict(zip(features, mean.tolist(), strict=True)),
-                "std": dict(zip(features, std.tolist(), strict=True))}
+        info = {
+            "mean": dict(zip(features, mean.tolist(), strict=True)),
+            "std": dict(zip(features, std.tolist(), strict=True)),
+        }
     if task == "classification":
         labels = table[target]
         values = sorted(labels.unique(), key=lambda v: (isinstance(v, str), v))
         if len(values) < 2:
-            raise DataError(f"column {target!r} holds one value only ({values[0]!r}); classification needs "
-                            f"at least 2 classes", column=target)
+            raise DataError(
+                f"column {target!r} holds one value only ({values[0]!r}); classification needs at least 2 classes",
+                column=target,
+            )
         if len(values) > MAX_CLASSES:
-            raise DataError(f"column {target!r} has {len(values):,} distinct values, too many classes (at most "
-                            f"{MAX_CLASSES}); choose regression for a numeric target", column=target)
+            raise DataError(
+                f"column {target!r} has {len(values):,} distinct values, too many classes (at most "
+                f"{MAX_CLASSES}); choose regression for a numeric target",
+                column=target,
+            )
         index = {v: i for i, v in enumerate(values)}
         y = torch.tensor(labels.map(index).to_numpy(), dtype=torch.int64)
         classes = tuple(_label(v) for v in values)
-        return Dataset(name, X, y, "classification", classes=classes, feature_names=tuple(features),
-                       description=f"{len(table):,} rows; predict {target!r} ({len(classes)} classes) from "
-                                   f"{len(features)} feature{'s' * (len(features) != 1)}", info=info)
+        return Dataset(
+            name,
+            X,
+            y,
+            "classification",
+            classes=classes,
+            feature_names=tuple(features),
+            description=f"{len(table):,} rows; predict {target!r} ({len(classes)} classes) from "
+            f"{len(features)} feature{'s' * (len(features) != 1)}",
+            info=info,
+        )
     if task != "regression":
         raise DataError(f"task must be 'classification', 'regression' or 'auto', got {task!r}")
     y = torch.tensor(_numeric(table[target], target, "the target").to_numpy(), dtype=torch.float32).reshape(-1, 1)
-    return Dataset(name, X, y, "regression", feature_names=tuple(features), target_names=(target,),
-                   description=f"{len(table):,} rows; predict {target!r} from {len(features)} "
-                               f"feature{'s' * (len(features) != 1)}", info=info)
+    return Dataset(
+        name,
+        X,
+        y,
+        "regression",
+        feature_names=tuple(features),
+        target_names=(target,),
+        description=f"{len(table):,} rows; predict {target!r} from {len(features)} feature{'s' * (len(features) != 1)}",
+        info=info,
+    )
 
 
-def read_csv(source: bytes | str | IO[bytes], target: str, features: Sequence[str] | None = None,
-             task: Task | Literal["auto"] = "auto", standardize: bool = False) -> Dataset:
+def read_csv(
+    source: bytes | str | IO[bytes],
+    target: str,
+    features: Sequence[str] | None = None,
+    task: Task | Literal["auto"] = "auto",
+    standardize: bool = False,
+) -> Dataset:
     """`read_csv_table` then `dataset_from_table`: a CSV file straight to a Dataset."""
     return dataset_from_table(read_csv_table(source), target, features, task, standardize)
 
@@ -395,8 +471,11 @@ def _check_complete(column: pd.Series, name: str) -> None:
     missing = column.isna().to_numpy().nonzero()[0]
     if len(missing):
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise DataError(f"column {name!r} has a missing value in row {missing[0] + 1}{more}; fill it in or "
-                        f"remove the row", column=name, row=int(missing[0]) + 1)
+        raise DataError(
+            f"column {name!r} has a missing value in row {missing[0] + 1}{more}; fill it in or remove the row",
+            column=name,
+            row=int(missing[0]) + 1,
+        )
 
 
 def _numeric(column: pd.Series, name: str, role: str) -> pd.Series:
@@ -405,15 +484,22 @@ def _numeric(column: pd.Series, name: str, role: str) -> pd.Series:
     numbers = pd.to_numeric(column, errors="coerce")
     bad = numbers.isna().to_numpy().nonzero()[0]
     if len(bad):
-        raise DataError(f"column {name!r} is not numeric: row {bad[0] + 1} holds {column.iloc[bad[0]]!r}. "
-                        f"{role.capitalize()} must be numbers" +
-                        ("; a column of labels can be the target of a classification" if role == "a feature" else
-                         "; choose classification to use its values as classes"),
-                        column=name, row=int(bad[0]) + 1)
+        raise DataError(
+            f"column {name!r} is not numeric: row {bad[0] + 1} holds {column.iloc[bad[0]]!r}. "
+            f"{role.capitalize()} must be numbers"
+            + (
+                "; a column of labels can be the target of a classification"
+                if role == "a feature"
+                else "; choose classification to use its values as classes"
+            ),
+            column=name,
+            row=int(bad[0]) + 1,
+        )
     infinite = (~numbers.map(math.isfinite)).to_numpy().nonzero()[0]
     if len(infinite):
-        raise DataError(f"column {name!r} holds an infinite value in row {infinite[0] + 1}", column=name,
-                        row=int(infinite[0]) + 1)
+        raise DataError(
+            f"column {name!r} holds an infinite value in row {infinite[0] + 1}", column=name, row=int(infinite[0]) + 1
+        )
     return numbers.astype("float64")
 
 
@@ -434,8 +520,10 @@ def check_input_shape(input_shape: Sequence[int], data: Dataset, input_dtype: st
     want = tuple(input_shape[1:])
     have = data.sample_shape
     if input_dtype != "float32":
-        raise DataError(f"the design takes {input_dtype} inputs (e.g. indices for an Embedding); the data "
-                        f"'{data.name}' holds float32 features")
+        raise DataError(
+            f"the design takes {input_dtype} inputs (e.g. indices for an Embedding); the data "
+            f"'{data.name}' holds float32 features"
+        )
     if want == have:
         return
     design = f"({input_shape[0]}, {', '.join(map(str, want))})" if want else f"({input_shape[0]},)"
@@ -446,8 +534,9 @@ def check_input_shape(input_shape: Sequence[int], data: Dataset, input_dtype: st
             what += f" ({', '.join(data.feature_names[:8])}{', …' if len(data.feature_names) > 8 else ''})"
     else:
         what = f"samples of shape {want}, but '{data.name}' has samples of shape {have}"
-    raise DataError(f"the design's example input is {design}: {what}. Set the design's input shape to {fix} "
-                    f"or choose other data.")
+    raise DataError(
+        f"the design's example input is {design}: {what}. Set the design's input shape to {fix} or choose other data."
+    )
 
 
 def check_output_shape(output_shape: Sequence[int], data: Dataset) -> None:
@@ -459,12 +548,16 @@ def check_output_shape(output_shape: Sequence[int], data: Dataset) -> None:
     if data.task == "classification":
         c = data.num_classes
         if per_sample != (c,):
-            raise DataError(f"the network's output is {shown} for a batch of {batch}; classifying '{data.name}' "
-                            f"into {c} classes needs ({batch}, {c}), one score per class: make the last layer's "
-                            f"output size {c}")
+            raise DataError(
+                f"the network's output is {shown} for a batch of {batch}; classifying '{data.name}' "
+                f"into {c} classes needs ({batch}, {c}), one score per class: make the last layer's "
+                f"output size {c}"
+            )
         return
     k = data.y.shape[1] if data.y.ndim == 2 else 1
     if per_sample != (k,) and not (k == 1 and per_sample == ()):
-        raise DataError(f"the network's output is {shown} for a batch of {batch}; predicting {k} value"
-                        f"{'s' * (k != 1)} per sample of '{data.name}' needs ({batch}, {k}): make the last "
-                        f"layer's output size {k}")
+        raise DataError(
+            f"the network's output is {shown} for a batch of {batch}; predicting {k} value"
+            f"{'s' * (k != 1)} per sample of '{data.name}' needs ({batch}, {k}): make the last "
+            f"layer's output size {k}"
+        )

@@ -168,8 +168,15 @@ def _node_to_dict(node: Node) -> dict[str, Any]:
 
 
 def _describe(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 class _Parser:
@@ -182,15 +189,17 @@ class _Parser:
     def design(self, data: Any) -> Design:
         if not isinstance(data, dict):
             raise DesignError(f"design must be a JSON object, got {_describe(data)}")
-        unknown = sorted(set(data) - {"format", "name", "description", "input", "shared", "layers", "init",
-                                      "seed"})
+        unknown = sorted(set(data) - {"format", "name", "description", "input", "shared", "layers", "init", "seed"})
         if unknown:
             raise DesignError(f"design has an unknown field {unknown[0]!r}", unknown[0])
         fmt = data.get("format")
         if fmt != FORMAT:
             if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT:
-                raise DesignError(f"format: this design is format {fmt}; this Blockwork reads format "
-                                  f"{FORMAT}. Update Blockwork to open it.", "format")
+                raise DesignError(
+                    f"format: this design is format {fmt}; this Blockwork reads format "
+                    f"{FORMAT}. Update Blockwork to open it.",
+                    "format",
+                )
             raise DesignError(f"format: must be {FORMAT}, got {fmt!r}", "format")
         name = self.text(data.get("name", "untitled"), "name", 100)
         description = self.text(data.get("description", ""), "description", 5_000)
@@ -205,15 +214,25 @@ class _Parser:
             node = self.node(spec, where, depth=1, shared=None)
             assert not isinstance(node, Use)
             if node.name is not None:
-                raise DesignError(f"{where}: a shared definition takes its name from its key; "
-                                  f"give the name on each use instead", f"{where}.name")
+                raise DesignError(
+                    f"{where}: a shared definition takes its name from its key; give the name on each use instead",
+                    f"{where}.name",
+                )
             shared[key] = node
         layers = self.nodes(data.get("layers"), "layers", depth=1, shared=shared)
         if not layers:
             raise DesignError("layers: a design needs at least one layer", "layers")
         init = check_init(data["init"], "init") if data.get("init") is not None else None
-        return Design(layers=layers, input_shape=shape, input_dtype=dtype, shared=shared,
-                      name=name, description=description, init=init, seed=check_seed(data.get("seed")))
+        return Design(
+            layers=layers,
+            input_shape=shape,
+            input_dtype=dtype,
+            shared=shared,
+            name=name,
+            description=description,
+            init=init,
+            seed=check_seed(data.get("seed")),
+        )
 
     def text(self, value: Any, where: str, max_len: int) -> str:
         if not isinstance(value, str):
@@ -224,16 +243,18 @@ class _Parser:
 
     def identifier(self, value: Any, where: str, what: str) -> str:
         if not isinstance(value, str) or not value.isidentifier() or keyword.iskeyword(value):
-            raise DesignError(f"{where}: {what} must be a Python identifier (letters, digits, _; "
-                              f"not starting with a digit), got {value!r}", where)
+            raise DesignError(
+                f"{where}: {what} must be a Python identifier (letters, digits, _; "
+                f"not starting with a digit), got {value!r}",
+                where,
+            )
         if len(value) > 64:
             raise DesignError(f"{where}: {what} is at most 64 characters", where)
         return value
 
     def input(self, raw: Any) -> tuple[tuple[int, ...], str]:
         if not isinstance(raw, dict):
-            raise DesignError(f"input: must be an object like {{\"shape\": [2, 20]}}, got {_describe(raw)}",
-                              "input")
+            raise DesignError(f'input: must be an object like {{"shape": [2, 20]}}, got {_describe(raw)}', "input")
         unknown = sorted(set(raw) - {"shape", "dtype"})
         if unknown:
             raise DesignError(f"input has an unknown field {unknown[0]!r}", f"input.{unknown[0]}")
@@ -242,14 +263,16 @@ class _Parser:
             raise DesignError(f"input.shape: must be a list of 1 to 8 sizes, got {shape!r}", "input.shape")
         for i, s in enumerate(shape):
             if isinstance(s, bool) or not isinstance(s, int) or s < 1:
-                raise DesignError(f"input.shape[{i}]: must be a positive whole number, got {s!r}",
-                                  f"input.shape[{i}]")
+                raise DesignError(f"input.shape[{i}]: must be a positive whole number, got {s!r}", f"input.shape[{i}]")
         numel = 1
         for s in shape:
             numel *= s
         if numel > self.limits.max_activation:
-            raise DesignError(f"input.shape: {tuple(shape)} has {numel:,} elements, over the limit of "
-                              f"{self.limits.max_activation:,} (BLOCKWORK_MAX_ACTIVATION)", "input.shape")
+            raise DesignError(
+                f"input.shape: {tuple(shape)} has {numel:,} elements, over the limit of "
+                f"{self.limits.max_activation:,} (BLOCKWORK_MAX_ACTIVATION)",
+                "input.shape",
+            )
         dtype = raw.get("dtype", "float32")
         if dtype not in DTYPES:
             raise DesignError(f"input.dtype: must be one of {', '.join(DTYPES)}, got {dtype!r}", "input.dtype")
@@ -263,37 +286,44 @@ class _Parser:
         for i, node in enumerate(nodes):
             if node.name is not None:
                 if node.name in seen:
-                    raise DesignError(f"{where}[{i}]: the name {node.name!r} is already used by "
-                                      f"{where}[{seen[node.name]}]", f"{where}[{i}].name")
+                    raise DesignError(
+                        f"{where}[{i}]: the name {node.name!r} is already used by {where}[{seen[node.name]}]",
+                        f"{where}[{i}].name",
+                    )
                 seen[node.name] = i
         return nodes
 
     def node(self, spec: Any, where: str, depth: int, shared: Mapping[str, Any] | None) -> Node:
         if not isinstance(spec, dict):
-            raise DesignError(f"{where}: must be an object like {{\"type\": \"ReLU\"}}, got {_describe(spec)}",
-                              where)
+            raise DesignError(f'{where}: must be an object like {{"type": "ReLU"}}, got {_describe(spec)}', where)
         self.count += 1
         if self.count > self.limits.max_layers:
-            raise DesignError(f"{where}: the design has more than {self.limits.max_layers:,} layers "
-                              f"(BLOCKWORK_MAX_LAYERS)", where)
+            raise DesignError(
+                f"{where}: the design has more than {self.limits.max_layers:,} layers (BLOCKWORK_MAX_LAYERS)", where
+            )
         name = spec.get("name")
         if name is not None:
             name = self.identifier(name, f"{where}.name", "a layer's name")
             if name in _SEQUENTIAL_ATTRS:
-                raise DesignError(f"{where}.name: {name!r} is taken by nn.Sequential itself; "
-                                  f"choose another name", f"{where}.name")
+                raise DesignError(
+                    f"{where}.name: {name!r} is taken by nn.Sequential itself; choose another name", f"{where}.name"
+                )
         if "shared" in spec:
             extra = sorted(set(spec) - {"shared", "name"})
             if extra:
-                raise DesignError(f"{where}: a use of a shared layer takes only 'shared' and 'name', "
-                                  f"not {extra[0]!r}", f"{where}.{extra[0]}")
+                raise DesignError(
+                    f"{where}: a use of a shared layer takes only 'shared' and 'name', not {extra[0]!r}",
+                    f"{where}.{extra[0]}",
+                )
             ref = spec["shared"]
             if shared is None:
                 raise DesignError(f"{where}: a shared definition cannot use another shared layer", where)
             if not isinstance(ref, str) or ref not in shared:
                 known = ", ".join(map(repr, shared)) or "none are defined"
-                raise DesignError(f"{where}: uses shared layer {ref!r}, which does not exist "
-                                  f"(shared layers: {known})", f"{where}.shared")
+                raise DesignError(
+                    f"{where}: uses shared layer {ref!r}, which does not exist (shared layers: {known})",
+                    f"{where}.shared",
+                )
             return Use(shared=ref, name=name)
         kind = spec.get("type")
         if kind is None:
@@ -301,11 +331,14 @@ class _Parser:
         if kind == BLOCK_TYPE:
             extra = sorted(set(spec) - {"type", "layers", "name", "init"})
             if extra:
-                raise DesignError(f"{where}: a Sequential block takes only 'layers', 'name' and 'init', "
-                                  f"not {extra[0]!r}", f"{where}.{extra[0]}")
+                raise DesignError(
+                    f"{where}: a Sequential block takes only 'layers', 'name' and 'init', not {extra[0]!r}",
+                    f"{where}.{extra[0]}",
+                )
             if depth >= self.limits.max_depth:
-                raise DesignError(f"{where}: blocks nest more than {self.limits.max_depth} deep "
-                                  f"(BLOCKWORK_MAX_DEPTH)", where)
+                raise DesignError(
+                    f"{where}: blocks nest more than {self.limits.max_depth} deep (BLOCKWORK_MAX_DEPTH)", where
+                )
             children = self.nodes(spec.get("layers"), f"{where}.layers", depth + 1, shared)
             if not children:
                 raise DesignError(f"{where}.layers: a block needs at least one layer", f"{where}.layers")
@@ -313,11 +346,13 @@ class _Parser:
         lt = REGISTRY.get(kind) if isinstance(kind, str) else None
         if lt is None:
             known = ", ".join(sorted(REGISTRY))
-            raise DesignError(f"{where}.type: unknown layer type {kind!r}; known types: {BLOCK_TYPE}, {known}",
-                              f"{where}.type")
+            raise DesignError(
+                f"{where}.type: unknown layer type {kind!r}; known types: {BLOCK_TYPE}, {known}", f"{where}.type"
+            )
         if "layers" in spec:
-            raise DesignError(f"{where}: {kind} is a layer, not a block; only {BLOCK_TYPE} has 'layers'",
-                              f"{where}.layers")
+            raise DesignError(
+                f"{where}: {kind} is a layer, not a block; only {BLOCK_TYPE} has 'layers'", f"{where}.layers"
+            )
         args = {k: v for k, v in spec.items() if k not in _RESERVED}
         try:
             kwargs = check_args(lt, args, f"{where} ({kind})")
@@ -326,8 +361,11 @@ class _Parser:
         # keep the arguments as given (not defaults), in canonical form (tuples for lists)
         init = self.init(spec, where)
         if init is not None and kind not in INIT_TYPES:
-            raise DesignError(f"{where}.init: {kind} has no weight matrix or kernel to initialize (init applies "
-                              f"to {', '.join(sorted(INIT_TYPES))})", f"{where}.init")
+            raise DesignError(
+                f"{where}.init: {kind} has no weight matrix or kernel to initialize (init applies "
+                f"to {', '.join(sorted(INIT_TYPES))})",
+                f"{where}.init",
+            )
         return Layer(type=kind, args={k: kwargs[k] for k in args}, name=name, init=init)
 
     def init(self, spec: dict[str, Any], where: str) -> dict[str, Any] | None:

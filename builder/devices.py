@@ -84,16 +84,20 @@ def move(net: nn.Module, device: str) -> Moved:
     ids = [d.id for d in available_devices()]
     if device not in ids:
         net.to("cpu")
-        return Moved("cpu", f"{device} is not available on this machine (devices: {', '.join(ids)}); the "
-                            f"network is on the CPU.", failed=True)
+        return Moved(
+            "cpu",
+            f"{device} is not available on this machine (devices: {', '.join(ids)}); the network is on the CPU.",
+            failed=True,
+        )
     if device == before:
         return Moved(device)
     try:
         net.to(torch.device(device))
     except (RuntimeError, AssertionError, ValueError, TypeError) as e:
         net.to("cpu")  # a move can fail half-way: bring every tensor back
-        return Moved("cpu", f"could not move the network to {device} ({_first_line(e)}); it is on the CPU.",
-                     failed=True)
+        return Moved(
+            "cpu", f"could not move the network to {device} ({_first_line(e)}); it is on the CPU.", failed=True
+        )
     return Moved(device, f"moved the network from {before} to {device}, weights kept.")
 
 

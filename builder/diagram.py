@@ -25,12 +25,24 @@ from .errors import DesignError
 from .registry import REGISTRY
 
 _CATEGORY_FILL = {
-    "Linear": "#dbeafe", "Convolution": "#fde7c8", "Pooling": "#fef3c7", "Normalization": "#e0e7ff",
-    "Regularization": "#f1f5f9", "Shape": "#f1f5f9", "Activation": "#dcfce7", "Custom": "#f3e8ff",
+    "Linear": "#dbeafe",
+    "Convolution": "#fde7c8",
+    "Pooling": "#fef3c7",
+    "Normalization": "#e0e7ff",
+    "Regularization": "#f1f5f9",
+    "Shape": "#f1f5f9",
+    "Activation": "#dcfce7",
+    "Custom": "#f3e8ff",
 }
 # Distinct, colour-blind-friendly hues for shared layers (Okabe–Ito), light fill + strong outline.
-_SHARED = [("#e69f00", "#fff1d6"), ("#0072b2", "#d6ecfa"), ("#cc79a7", "#f9e3ef"), ("#009e73", "#d3f2e8"),
-           ("#d55e00", "#fde1d0"), ("#56b4e9", "#e0f2fc")]
+_SHARED = [
+    ("#e69f00", "#fff1d6"),
+    ("#0072b2", "#d6ecfa"),
+    ("#cc79a7", "#f9e3ef"),
+    ("#009e73", "#d3f2e8"),
+    ("#d55e00", "#fde1d0"),
+    ("#56b4e9", "#e0f2fc"),
+]
 _FONT = "Helvetica"
 
 
@@ -94,8 +106,15 @@ class _Drawing:
         d = self.design
         g = graphviz.Digraph(name=d.name or "design")
         g.attr(rankdir="TB", fontname=_FONT, nodesep="0.25", ranksep="0.3", newrank="true")
-        g.attr("node", shape="box", style="rounded,filled", fontname=_FONT, fontsize="11", margin="0.15,0.05",
-               color="#475569")
+        g.attr(
+            "node",
+            shape="box",
+            style="rounded,filled",
+            fontname=_FONT,
+            fontsize="11",
+            margin="0.15,0.05",
+            color="#475569",
+        )
         g.attr("edge", fontname=_FONT, fontsize="9", color="#64748b", arrowsize="0.7")
         dtype = "" if d.input_dtype == "float32" else f" {d.input_dtype}"
         g.node("input", f"input\n{_shape(d.input_shape)}{dtype}", shape="oval", fillcolor="#ffffff")
@@ -107,8 +126,9 @@ class _Drawing:
             self.weights_node(g, name, ids)
         return g
 
-    def nodes(self, g: graphviz.Digraph, nodes: tuple[Node, ...], prefix: str, path: str,
-              shared: str | None, entry: str) -> str:
+    def nodes(
+        self, g: graphviz.Digraph, nodes: tuple[Node, ...], prefix: str, path: str, shared: str | None, entry: str
+    ) -> str:
         """Draw `nodes` in order, chaining edges from `entry`; return the id of the last node drawn."""
         for i, node in enumerate(nodes):
             entry = self.node(g, node, prefix + child_key(node, i), f"{path}[{i}]", shared, entry)
@@ -125,14 +145,21 @@ class _Drawing:
             with g.subgraph(name=f"cluster_{_node_id(key)}") as c:
                 label = f"{title} · Sequential" + (f" · shared '{shared}'" if shared else "")
                 outline = self.colors[shared][0] if shared else "#94a3b8"
-                c.attr(label=label, style="rounded,dashed" if not shared else "rounded,bold", color=outline,
-                       fontname=_FONT, fontsize="11", labeljust="l")
+                c.attr(
+                    label=label,
+                    style="rounded,dashed" if not shared else "rounded,bold",
+                    color=outline,
+                    fontname=_FONT,
+                    fontsize="11",
+                    labeljust="l",
+                )
                 sub = f"shared.{shared}.layers" if shared and path.startswith("layers") else f"{path}.layers"
                 return self.nodes(c, node.layers, key + ".", sub, shared, entry)
         return self.leaf(g, node, key, title, path, shared, entry)
 
-    def leaf(self, g: graphviz.Digraph, layer: Layer, key: str, title: str, path: str, shared: str | None,
-             entry: str) -> str:
+    def leaf(
+        self, g: graphviz.Digraph, layer: Layer, key: str, title: str, path: str, shared: str | None, entry: str
+    ) -> str:
         lt = REGISTRY[layer.type]
         run = self.runs.get(key)
         lines = [f"{title} · {layer.type}"]
@@ -167,11 +194,19 @@ class _Drawing:
         run = self.runs.get(uses[0][0])
         label = f"shared weights '{name}'\n{kind}" + (f"\n{run.parameters:,} parameters" if run else "")
         label += f"\nused {len(uses)}×"
-        g.node(f"weights_{name}", label, shape="cylinder", style="filled,bold", fillcolor=fill, color=outline,
-               penwidth="2")
+        g.node(
+            f"weights_{name}", label, shape="cylinder", style="filled,bold", fillcolor=fill, color=outline, penwidth="2"
+        )
         for _, target in uses:
-            g.edge(f"weights_{name}", target, style="dashed", color=outline, arrowhead="none", constraint="false",
-                   penwidth="1.5")
+            g.edge(
+                f"weights_{name}",
+                target,
+                style="dashed",
+                color=outline,
+                arrowhead="none",
+                constraint="false",
+                penwidth="1.5",
+            )
 
 
 def _node_id(key: str) -> str:

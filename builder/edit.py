@@ -35,10 +35,41 @@ from .registry import REGISTRY, Arg, LayerType, check_value
 Path: TypeAlias = tuple[int, ...]
 
 __all__ = [
-    "History", "Path", "clear", "delete", "delete_shared", "duplicate", "form_type", "form_values", "format_path",
-    "format_value", "group", "input_shape_at", "insert", "insert_points", "lazy_arg", "locate", "make_layer", "move",
-    "new_values", "node_at", "parse_path", "parse_shape", "parse_value", "paths", "rename", "rename_shared",
-    "replace_node", "set_args", "set_input", "share", "suggest_name", "ungroup", "unshare", "use_shared", "uses",
+    "History",
+    "Path",
+    "clear",
+    "delete",
+    "delete_shared",
+    "duplicate",
+    "form_type",
+    "form_values",
+    "format_path",
+    "format_value",
+    "group",
+    "input_shape_at",
+    "insert",
+    "insert_points",
+    "lazy_arg",
+    "locate",
+    "make_layer",
+    "move",
+    "new_values",
+    "node_at",
+    "parse_path",
+    "parse_shape",
+    "parse_value",
+    "paths",
+    "rename",
+    "rename_shared",
+    "replace_node",
+    "set_args",
+    "set_input",
+    "share",
+    "suggest_name",
+    "ungroup",
+    "unshare",
+    "use_shared",
+    "uses",
 ]
 
 _STEP = re.compile(r"layers\[(\d+)\]")
@@ -53,7 +84,7 @@ def format_path(path: Path) -> str:
 
 
 def parse_path(text: str) -> Path:
-    """"layers[0].layers[2]" -> (0, 2). Raises DesignError for anything that is not a path in the stack."""
+    """ "layers[0].layers[2]" -> (0, 2). Raises DesignError for anything that is not a path in the stack."""
     steps = text.split(".") if text else []
     out = []
     for step in steps:
@@ -135,10 +166,13 @@ def delete(design: Design, path: Path) -> Design:
     """
     parent = _siblings(design, path)
     if len(path) > 1 and len(parent) == 1:
-        raise DesignError(f"cannot delete {format_path(path)}: it is the only layer of block "
-                          f"{format_path(path[:-1])}; delete or ungroup the block instead", format_path(path))
+        raise DesignError(
+            f"cannot delete {format_path(path)}: it is the only layer of block "
+            f"{format_path(path[:-1])}; delete or ungroup the block instead",
+            format_path(path),
+        )
     i = path[-1]
-    out = _put(design, path[:-1], parent[:i] + parent[i + 1:])
+    out = _put(design, path[:-1], parent[:i] + parent[i + 1 :])
     return _result(_prune(out, design))
 
 
@@ -181,12 +215,16 @@ def group(design: Design, selection: Sequence[Path], name: str | None = None) ->
         raise DesignError("select the layers to group first")
     parent_path = chosen[0][:-1]
     if any(p[:-1] != parent_path for p in chosen):
-        raise DesignError("group: the selected layers must sit in the same block (select "
-                          + ", ".join(format_path(p) for p in chosen) + " from one level)")
+        raise DesignError(
+            "group: the selected layers must sit in the same block (select "
+            + ", ".join(format_path(p) for p in chosen)
+            + " from one level)"
+        )
     idx = [p[-1] for p in chosen]
     if idx != list(range(idx[0], idx[0] + len(idx))):
-        raise DesignError(f"group: the selected layers must be next to each other, got "
-                          f"{', '.join(format_path(p) for p in chosen)}")
+        raise DesignError(
+            f"group: the selected layers must be next to each other, got {', '.join(format_path(p) for p in chosen)}"
+        )
     parent = _siblings(design, chosen[0])
     if idx[-1] >= len(parent):
         raise DesignError(f"group: there is no layer at {format_path(chosen[-1])}")
@@ -200,19 +238,25 @@ def ungroup(design: Design, path: Path) -> Design:
     parent = _siblings(design, path)
     node = parent[path[-1]]
     if isinstance(node, Use):
-        raise DesignError(f"cannot ungroup {format_path(path)}: it is a use of shared layer {node.shared!r}; "
-                          f"unshare it first", format_path(path))
+        raise DesignError(
+            f"cannot ungroup {format_path(path)}: it is a use of shared layer {node.shared!r}; unshare it first",
+            format_path(path),
+        )
     if not isinstance(node, Block):
-        raise DesignError(f"cannot ungroup {format_path(path)}: it is a {node.type} layer, not a block",
-                          format_path(path))
+        raise DesignError(
+            f"cannot ungroup {format_path(path)}: it is a {node.type} layer, not a block", format_path(path)
+        )
     i = path[-1]
     others = {n.name: j for j, n in enumerate(parent) if n.name and j != i}
     for child in node.layers:
         if child.name in others:
-            raise DesignError(f"cannot ungroup {format_path(path)}: its child {child.name!r} would clash with "
-                              f"{format_path((*path[:-1], others[child.name]))}, which has the same name; "
-                              f"rename one first", format_path(path))
-    return _result(_put(design, path[:-1], (*parent[:i], *node.layers, *parent[i + 1:])))
+            raise DesignError(
+                f"cannot ungroup {format_path(path)}: its child {child.name!r} would clash with "
+                f"{format_path((*path[:-1], others[child.name]))}, which has the same name; "
+                f"rename one first",
+                format_path(path),
+            )
+    return _result(_put(design, path[:-1], (*parent[:i], *node.layers, *parent[i + 1 :])))
 
 
 def rename(design: Design, path: Path, name: str | None) -> Design:
@@ -224,8 +268,10 @@ def rename(design: Design, path: Path, name: str | None) -> Design:
     if name is not None:
         for j, other in enumerate(parent):
             if j != path[-1] and other.name == name:
-                raise DesignError(f"{format_path(path)}.name: {name!r} is already the name of "
-                                  f"{format_path((*path[:-1], j))}", f"{format_path(path)}.name")
+                raise DesignError(
+                    f"{format_path(path)}.name: {name!r} is already the name of {format_path((*path[:-1], j))}",
+                    f"{format_path(path)}.name",
+                )
     return replace_node(design, path, replace(node, name=name))
 
 
@@ -244,8 +290,11 @@ def set_args(design: Design, path: Path, values: Mapping[str, Any]) -> Design:
     if isinstance(node, Use):
         spec = design.shared[node.shared]
         if isinstance(spec, Block):
-            raise DesignError(f"{format_path(path)} uses the shared block {node.shared!r}, which has no "
-                              f"arguments of its own; edit its layers in the JSON view", format_path(path))
+            raise DesignError(
+                f"{format_path(path)} uses the shared block {node.shared!r}, which has no "
+                f"arguments of its own; edit its layers in the JSON view",
+                format_path(path),
+            )
         new = make_layer(spec.type, values, where=f"shared.{node.shared}")
         spec = replace(spec, type=new.type, args=new.args)  # keeps what else the layer carries (init)
         return _result(replace(design, shared={**design.shared, node.shared: spec}))
@@ -286,13 +335,16 @@ def share(design: Design, path: Path, name: str) -> Design:
         if inner:
             used = node_at(replace(design, layers=node.layers), inner[0])
             assert isinstance(used, Use)
-            raise DesignError(f"cannot share {where}: it contains a use of shared layer {used.shared!r}, and a "
-                              f"shared layer cannot use another one; unshare that use first", where)
+            raise DesignError(
+                f"cannot share {where}: it contains a use of shared layer {used.shared!r}, and a "
+                f"shared layer cannot use another one; unshare that use first",
+                where,
+            )
     definition = replace(node, name=None)
     out = replace(design, shared={**design.shared, name: definition})
     parent = _siblings(design, path)
     i = path[-1]
-    out = _put(out, path[:-1], (*parent[:i], Use(shared=name, name=node.name), *parent[i + 1:]))
+    out = _put(out, path[:-1], (*parent[:i], Use(shared=name, name=node.name), *parent[i + 1 :]))
     return _result(out)
 
 
@@ -324,9 +376,12 @@ def delete_shared(design: Design, name: str, *, with_uses: bool = False) -> Desi
         raise DesignError(f"there is no shared layer {name!r}")
     where = uses(design, name)
     if where and not with_uses:
-        raise DesignError(f"cannot delete shared layer {name!r}: it is still used at "
-                          f"{', '.join(map(format_path, where))}; delete those uses first "
-                          f"(refused, nothing was removed)", f"shared.{name}")
+        raise DesignError(
+            f"cannot delete shared layer {name!r}: it is still used at "
+            f"{', '.join(map(format_path, where))}; delete those uses first "
+            f"(refused, nothing was removed)",
+            f"shared.{name}",
+        )
     out = design
     for p in reversed(where):  # deepest/last first, so earlier paths stay valid
         out = delete(out, p)
@@ -386,8 +441,9 @@ def form_values(layer: Layer) -> dict[str, Any]:
     return out
 
 
-def make_layer(type_name: str, values: Mapping[str, Any], name: str | None = None, *,
-               where: str = "new layer") -> Layer:
+def make_layer(
+    type_name: str, values: Mapping[str, Any], name: str | None = None, *, where: str = "new layer"
+) -> Layer:
     """A layer of `type_name` (or its lazy / eager twin) from form values.
 
     Leaving the lazy argument empty (None or missing) gives the lazy type: Linear without in_features is
@@ -404,8 +460,10 @@ def make_layer(type_name: str, values: Mapping[str, Any], name: str | None = Non
     known = {a.name for a in base.args}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise DesignError(f"{where} ({base.name}): no argument {unknown[0]!r} (its arguments: "
-                          f"{', '.join(sorted(known)) or 'none'})", f"{where}.{unknown[0]}")
+        raise DesignError(
+            f"{where} ({base.name}): no argument {unknown[0]!r} (its arguments: {', '.join(sorted(known)) or 'none'})",
+            f"{where}.{unknown[0]}",
+        )
     args: dict[str, Any] = {}
     for arg in target.args:
         if arg.name not in values:
@@ -516,17 +574,19 @@ def format_value(value: Any) -> str:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """"2, 4" or "(2, 4)" or "2x4" -> (2, 4): the example input's shape as typed."""
+    """ "2, 4" or "(2, 4)" or "2x4" -> (2, 4): the example input's shape as typed."""
     inner = text.strip().strip("()[] ")
     parts = [p.strip() for p in inner.replace("×", ",").replace("x", ",").split(",") if p.strip()]
     if not parts:
-        raise DesignError("input.shape: type the example input's sizes, e.g. 2, 20 (batch of 2, 20 features)",
-                          "input.shape")
+        raise DesignError(
+            "input.shape: type the example input's sizes, e.g. 2, 20 (batch of 2, 20 features)", "input.shape"
+        )
     try:
         sizes = tuple(int(p) for p in parts)
     except ValueError:
-        raise DesignError(f"input.shape: type whole numbers separated by commas, e.g. 2, 20; got {text!r}",
-                          "input.shape") from None
+        raise DesignError(
+            f"input.shape: type whole numbers separated by commas, e.g. 2, 20; got {text!r}", "input.shape"
+        ) from None
     for i, s in enumerate(sizes):
         if s < 1:
             raise DesignError(f"input.shape[{i}]: must be a positive whole number, got {s}", f"input.shape[{i}]")
@@ -561,7 +621,7 @@ class History:
         """Make `design` the present; an edit that changes nothing is not recorded."""
         if design == self.present:
             return self
-        past = (*self.past, self.present)[-self.limit:]
+        past = (*self.past, self.present)[-self.limit :]
         return replace(self, present=design, past=past, future=())
 
     def undo(self) -> History:
@@ -595,10 +655,10 @@ def _container(design: Design, path: Path) -> tuple[Node, ...]:
     nodes = design.layers
     for depth, i in enumerate(path):
         if not 0 <= i < len(nodes):
-            raise DesignError(f"there is no layer at {format_path(path[:depth + 1])}")
+            raise DesignError(f"there is no layer at {format_path(path[: depth + 1])}")
         node = nodes[i]
         if not isinstance(node, Block):
-            raise DesignError(f"{format_path(path[:depth + 1])} is not a block; layers cannot hold others")
+            raise DesignError(f"{format_path(path[: depth + 1])} is not a block; layers cannot hold others")
         nodes = node.layers
     return nodes
 
@@ -621,7 +681,7 @@ def _put(design: Design, path: Path, children: tuple[Node, ...]) -> Design:
         i = rest[0]
         block = nodes[i]
         assert isinstance(block, Block)
-        return (*nodes[:i], replace(block, layers=rebuild(block.layers, rest[1:])), *nodes[i + 1:])
+        return (*nodes[:i], replace(block, layers=rebuild(block.layers, rest[1:])), *nodes[i + 1 :])
 
     return replace(design, layers=rebuild(design.layers, path))
 
@@ -630,7 +690,7 @@ def _replace_raw(design: Design, path: Path, node: Node) -> Design:
     """`design` with `node` at `path`, not yet checked (see `_result`)."""
     parent = _siblings(design, path)
     i = path[-1]
-    return _put(design, path[:-1], (*parent[:i], node, *parent[i + 1:]))
+    return _put(design, path[:-1], (*parent[:i], node, *parent[i + 1 :]))
 
 
 def _prune(design: Design, before: Design) -> Design:

@@ -48,8 +48,9 @@ LOSSES: dict[str, str] = {
 }
 
 
-def make_batch(design: Design, source: str = "example", seed: int = 0, device: str | torch.device = "cpu"
-               ) -> torch.Tensor:
+def make_batch(
+    design: Design, source: str = "example", seed: int = 0, device: str | torch.device = "cpu"
+) -> torch.Tensor:
     """A batch of the design's input shape.
 
     source "example": `example_input(design)` (seed 0), the batch the dry run used; "random": standard
@@ -86,8 +87,7 @@ class Loss:
 
     def __call__(self, output: torch.Tensor) -> torch.Tensor:
         if tuple(output.shape) != self.output_shape:
-            raise DesignError(f"the loss expects an output of shape {self.output_shape}, "
-                              f"got {tuple(output.shape)}")
+            raise DesignError(f"the loss expects an output of shape {self.output_shape}, got {tuple(output.shape)}")
         if not output.is_floating_point():
             raise DesignError(f"the loss needs a floating-point output, got {str(output.dtype).removeprefix('torch.')}")
         if self.kind == "sum":
@@ -118,9 +118,11 @@ def make_loss(kind: str, output_shape: Sequence[int], seed: int = 0) -> Loss:
         return Loss(kind, shape, torch.randn(shape, generator=gen))
     classes = shape[0] if len(shape) == 1 else (shape[1] if len(shape) >= 2 else 0)
     if classes < 2:
-        raise DesignError(f"cross-entropy reads the output {shape} as class scores (batch, classes, ...) and "
-                          f"needs at least 2 classes, but it has {classes}. Choose the sum or MSE loss, or end "
-                          f"the network with a layer of 2 or more outputs.")
+        raise DesignError(
+            f"cross-entropy reads the output {shape} as class scores (batch, classes, ...) and "
+            f"needs at least 2 classes, but it has {classes}. Choose the sum or MSE loss, or end "
+            f"the network with a layer of 2 or more outputs."
+        )
     label_shape = () if len(shape) == 1 else (shape[0], *shape[2:])
     return Loss(kind, shape, torch.randint(0, classes, label_shape, generator=gen))
 
@@ -161,15 +163,22 @@ class SharedGradient(Sequence[torch.Tensor]):
         """
         index = self.largest_entry()
         label = "entry " + (str(index) if len(index) != 1 else f"({index[0]})")
-        rows = [(f"use {i + 1} (at {w})" if not w.startswith("use ") else w, g)
-                for i, (w, g) in enumerate(zip(self.where, self.uses, strict=True))]
+        rows = [
+            (f"use {i + 1} (at {w})" if not w.startswith("use ") else w, g)
+            for i, (w, g) in enumerate(zip(self.where, self.uses, strict=True))
+        ]
         rows += [("sum of the uses", self.total), (".grad (ordinary backward)", self.grad)]
-        return pd.DataFrame([{
-            "gradient": label_,
-            label: float(g[index]) if g.numel() else 0.0,
-            "sum of entries": float(g.sum()),
-            "norm": float(g.norm()),
-        } for label_, g in rows])
+        return pd.DataFrame(
+            [
+                {
+                    "gradient": label_,
+                    label: float(g[index]) if g.numel() else 0.0,
+                    "sum of entries": float(g.sum()),
+                    "norm": float(g.norm()),
+                }
+                for label_, g in rows
+            ]
+        )
 
     def largest_entry(self) -> tuple[int, ...]:
         """The index of the entry of .grad with the largest absolute value (the first one on ties)."""
@@ -202,17 +211,29 @@ class TiedGradients(Mapping[str, SharedGradient]):
 
     def norms(self) -> pd.DataFrame:
         """One row per trainable parameter (tied ones once): key, shape, gradient norm, uses, tied keys."""
-        return pd.DataFrame([{
-            "parameter": name,
-            "shape": str(tuple(g.shape)),
-            "grad norm": float(g.norm()),
-            "uses": len(self.shared[name]) if name in self.shared else 1,
-            "tied_with": ", ".join(self.keys.get(name, (name,))[1:]),
-        } for name, g in self.grads.items()], columns=["parameter", "shape", "grad norm", "uses", "tied_with"])
+        return pd.DataFrame(
+            [
+                {
+                    "parameter": name,
+                    "shape": str(tuple(g.shape)),
+                    "grad norm": float(g.norm()),
+                    "uses": len(self.shared[name]) if name in self.shared else 1,
+                    "tied_with": ", ".join(self.keys.get(name, (name,))[1:]),
+                }
+                for name, g in self.grads.items()
+            ],
+            columns=["parameter", "shape", "grad norm", "uses", "tied_with"],
+        )
 
 
-def tied_gradients(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor], *,
-                   train: bool | None = None, seed: int = 0) -> TiedGradients:
+def tied_gradients(
+    net: nn.Module,
+    x: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    train: bool | None = None,
+    seed: int = 0,
+) -> TiedGradients:
     """Split the gradient of every shared parameter of `net` into one exact contribution per use.
 
     Args:
@@ -236,16 +257,19 @@ def tied_gradients(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Ten
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"tied_gradients expects the input as a tensor, got {type(x).__name__}")
     if any(is_lazy(t) for t in (*net.parameters(), *net.buffers())):
-        raise DesignError("the network has lazy parameters that are not initialized yet; run a dry run first "
-                          "(builder.build does it)")
+        raise DesignError(
+            "the network has lazy parameters that are not initialized yet; run a dry run first (builder.build does it)"
+        )
     keys = _keys_by_tensor(net)
     params = [p for p in net.parameters() if p.requires_grad]
     names = {id(p): keys[id(p)][0] for p in params}
     shared_ids = [id(p) for p in params if len(keys[id(p)]) > 1]
     device = next((t.device for t in (*net.parameters(), *net.buffers())), torch.device("cpu"))
     if device.type == "meta":
-        raise DesignError("the network is on the meta device, which holds shapes but no values; build it on a real "
-                          "device (builder.build(design, device=\"cpu\")) to compute gradients")
+        raise DesignError(
+            "the network is on the meta device, which holds shapes but no values; build it on a real "
+            'device (builder.build(design, device="cpu")) to compute gradients'
+        )
     x = x.to(device)
 
     # 1. The ordinary backward: what an optimizer would see in .grad.
@@ -273,8 +297,9 @@ def tied_gradients(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Ten
         finally:
             recorder.remove()
         flat = [t for i in shared_ids for t in recorder.uses[i]]
-        found = _backward(lambda: torch.autograd.grad(loss, flat, allow_unused=True)) if flat and loss.requires_grad \
-            else ()
+        found = (
+            _backward(lambda: torch.autograd.grad(loss, flat, allow_unused=True)) if flat and loss.requires_grad else ()
+        )
         found_iter = iter(found)
         for i in shared_ids:
             name, where = names[i], _positions(keys[i], len(recorder.uses[i]))
@@ -284,8 +309,15 @@ def tied_gradients(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Ten
             shared[name] = SharedGradient(name, tuple(keys[i]), where, per_use, total, grads[name], diff)
         del work, copies, recorder, loss
     shared = {k: shared[k] for k in sorted(shared, key=list(grads).index)}
-    return TiedGradients(loss=loss_value, input_shape=tuple(x.shape), output_shape=out_shape, training=training,
-                         shared=shared, grads=grads, keys={names[id(p)]: tuple(keys[id(p)]) for p in params})
+    return TiedGradients(
+        loss=loss_value,
+        input_shape=tuple(x.shape),
+        output_shape=out_shape,
+        training=training,
+        shared=shared,
+        grads=grads,
+        keys={names[id(p)]: tuple(keys[id(p)]) for p in params},
+    )
 
 
 class _PerUse:
@@ -312,12 +344,14 @@ class _PerUse:
                 use = module._parameters[n].clone()  # type: ignore[union-attr]
                 self.uses[i].append(use)
                 module._parameters[n] = use  # type: ignore[assignment]  # read by forward as self.<n>
+
         return hook
 
     @staticmethod
     def _post():
         def hook(module: nn.Module, args, output):
             module._parameters.update(module.__dict__["_blockwork_saved"].pop())
+
         return hook
 
     def remove(self) -> None:
@@ -358,8 +392,9 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _forward(net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+def _forward(
+    net: nn.Module, x: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
     try:
         out = net(x)
     except (RuntimeError, ValueError, IndexError, TypeError) as e:
@@ -410,17 +445,33 @@ def norms_figure(result: TiedGradients, colors: Mapping[str, str] | None = None)
     table = result.norms()
     colors = colors or {}
     fill = [colors.get(n, _SHARED if n in result.shared else _PLAIN) for n in table["parameter"]]
-    labels = [f"{n}  {s} · shared ×{u}" if u > 1 else f"{n}  {s}"
-              for n, s, u in zip(table["parameter"], table["shape"], table["uses"], strict=True)]
-    fig = go.Figure(go.Bar(x=table["grad norm"], y=labels, orientation="h", marker_color=fill,
-                           text=[f"{v:.3g}" for v in table["grad norm"]], textposition="outside",
-                           hovertemplate="%{y}<br>‖grad‖ = %{x:.4g}<extra></extra>"))
+    labels = [
+        f"{n}  {s} · shared ×{u}" if u > 1 else f"{n}  {s}"
+        for n, s, u in zip(table["parameter"], table["shape"], table["uses"], strict=True)
+    ]
+    fig = go.Figure(
+        go.Bar(
+            x=table["grad norm"],
+            y=labels,
+            orientation="h",
+            marker_color=fill,
+            text=[f"{v:.3g}" for v in table["grad norm"]],
+            textposition="outside",
+            hovertemplate="%{y}<br>‖grad‖ = %{x:.4g}<extra></extra>",
+        )
+    )
     fig.update_traces(textfont=dict(size=15), cliponaxis=False)
-    fig.update_layout(height=max(220, 80 + 36 * len(table)), margin=dict(l=10, r=50, t=10, b=50),
-                      font=dict(size=15), bargap=0.3, showlegend=False)
+    fig.update_layout(
+        height=max(220, 80 + 36 * len(table)),
+        margin=dict(l=10, r=50, t=10, b=50),
+        font=dict(size=15),
+        bargap=0.3,
+        showlegend=False,
+    )
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=15))
-    fig.update_xaxes(rangemode="tozero", tickfont=dict(size=14),
-                     title=dict(text="‖.grad‖ (L2 norm)", font=dict(size=15)))
+    fig.update_xaxes(
+        rangemode="tozero", tickfont=dict(size=14), title=dict(text="‖.grad‖ (L2 norm)", font=dict(size=15))
+    )
     return fig
 
 
@@ -449,17 +500,31 @@ def heatmaps_figure(sg: SharedGradient, color: str | None = None) -> go.Figure |
     rows, cols = mats[0].shape
     fig = make_subplots(rows=1, cols=len(mats), subplot_titles=titles, horizontal_spacing=0.03)
     for i, m in enumerate(mats):
-        fig.add_trace(go.Heatmap(z=m.tolist(), coloraxis="coloraxis",
-                                 hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"), row=1, col=i + 1)
-        fig.update_yaxes(autorange="reversed", showticklabels=i == 0, tickfont=dict(size=13),
-                         dtick=1 if rows <= 16 else None, row=1, col=i + 1)
+        fig.add_trace(
+            go.Heatmap(
+                z=m.tolist(), coloraxis="coloraxis", hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"
+            ),
+            row=1,
+            col=i + 1,
+        )
+        fig.update_yaxes(
+            autorange="reversed",
+            showticklabels=i == 0,
+            tickfont=dict(size=13),
+            dtick=1 if rows <= 16 else None,
+            row=1,
+            col=i + 1,
+        )
         fig.update_xaxes(showticklabels=False, row=1, col=i + 1)
     panel = 1100 / len(mats)  # about this many pixels wide per panel in a wide page
     height = min(450, max(110, panel * rows / cols))  # roughly square cells
     fig.update_layout(
-        height=int(height + 70), margin=dict(l=10, r=10, t=40, b=10), font=dict(size=14),
-        coloraxis=dict(colorscale="RdBu", reversescale=True, cmin=-bound, cmax=bound,
-                       colorbar=dict(title="grad", thickness=14)),
+        height=int(height + 70),
+        margin=dict(l=10, r=10, t=40, b=10),
+        font=dict(size=14),
+        coloraxis=dict(
+            colorscale="RdBu", reversescale=True, cmin=-bound, cmax=bound, colorbar=dict(title="grad", thickness=14)
+        ),
     )
     for a in fig.layout.annotations:  # subplot titles
         a.font = dict(size=15)
@@ -476,12 +541,24 @@ def matrix_figure(t: torch.Tensor, title: str) -> go.Figure | None:
         return None
     bound = float(m.abs().max()) or 1.0
     rows, cols = m.shape
-    fig = go.Figure(go.Heatmap(z=m.tolist(), colorscale="RdBu", reversescale=True, zmin=-bound, zmax=bound,
-                               colorbar=dict(thickness=12),
-                               hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=m.tolist(),
+            colorscale="RdBu",
+            reversescale=True,
+            zmin=-bound,
+            zmax=bound,
+            colorbar=dict(thickness=12),
+            hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>",
+        )
+    )
     height = int(min(420, max(130, 330 * rows / cols)) + 70)
-    fig.update_layout(title=dict(text=title, font=dict(size=15)), height=height,
-                      margin=dict(l=10, r=10, t=40, b=10), font=dict(size=13))
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=15)),
+        height=height,
+        margin=dict(l=10, r=10, t=40, b=10),
+        font=dict(size=13),
+    )
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=13), dtick=1 if rows <= 16 else None)
     fig.update_xaxes(showticklabels=False)
     return fig

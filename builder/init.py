@@ -96,34 +96,60 @@ class Method:
 
 
 _GAIN = Option("gain", "float", 1.0, positive=True, help="scales the range (nn.init.calculate_gain)")
-_KAIMING = (Option("mode", "choice", "fan_in", choices=("fan_in", "fan_out")),
-            Option("nonlinearity", "choice", "relu", choices=_NONLINEARITIES))
+_KAIMING = (
+    Option("mode", "choice", "fan_in", choices=("fan_in", "fan_out")),
+    Option("nonlinearity", "choice", "relu", choices=_NONLINEARITIES),
+)
 
-METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("default", "PyTorch default (reset_parameters)", None),
-    Method("normal", "normal(mean, σ)", init_normal,
-           (Option("mean", "float", 0.0), Option("std", "float", 0.01, positive=True, help="σ"))),
-    Method("constant", "constant", init_constant, (Option("value", "float", 1.0),)),
-    Method("zeros", "zeros", init_zeros),
-    Method("xavier_uniform", "Xavier uniform", init_xavier_uniform, (_GAIN,)),
-    Method("xavier_normal", "Xavier normal", init_xavier_normal, (_GAIN,)),
-    Method("kaiming_uniform", "Kaiming uniform", init_kaiming_uniform, _KAIMING),
-    Method("kaiming_normal", "Kaiming normal", init_kaiming_normal, _KAIMING),
-    Method("my_init", "the chapter's my_init: U(-10, 10), |w| < 5 zeroed", my_init),
-)}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        Method("default", "PyTorch default (reset_parameters)", None),
+        Method(
+            "normal",
+            "normal(mean, σ)",
+            init_normal,
+            (Option("mean", "float", 0.0), Option("std", "float", 0.01, positive=True, help="σ")),
+        ),
+        Method("constant", "constant", init_constant, (Option("value", "float", 1.0),)),
+        Method("zeros", "zeros", init_zeros),
+        Method("xavier_uniform", "Xavier uniform", init_xavier_uniform, (_GAIN,)),
+        Method("xavier_normal", "Xavier normal", init_xavier_normal, (_GAIN,)),
+        Method("kaiming_uniform", "Kaiming uniform", init_kaiming_uniform, _KAIMING),
+        Method("kaiming_normal", "Kaiming normal", init_kaiming_normal, _KAIMING),
+        Method("my_init", "the chapter's my_init: U(-10, 10), |w| < 5 zeroed", my_init),
+    )
+}
 BIAS_CHOICES = ("zeros", "default")
 SEED_MAX = 2**63 - 1
 
 # Layer types whose `weight` is a matrix or kernel, which the methods above fill.
-INIT_TYPES = frozenset({
-    "Linear", "LazyLinear", "MyLinear", "Embedding", "Conv1d", "Conv2d", "LazyConv1d", "LazyConv2d",
-    "ConvTranspose2d", "LazyConvTranspose2d",
-})
+INIT_TYPES = frozenset(
+    {
+        "Linear",
+        "LazyLinear",
+        "MyLinear",
+        "Embedding",
+        "Conv1d",
+        "Conv2d",
+        "LazyConv1d",
+        "LazyConv2d",
+        "ConvTranspose2d",
+        "LazyConvTranspose2d",
+    }
+)
 
 
 def _describe(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 def check_init(raw: Any, where: str) -> dict[str, Any]:
@@ -134,8 +160,9 @@ def check_init(raw: Any, where: str) -> dict[str, Any]:
     if isinstance(raw, str):
         raw = {"method": raw}
     if not isinstance(raw, dict):
-        raise DesignError(f"{where}: must be an object like {{\"method\": \"normal\", \"std\": 0.01}}, "
-                          f"got {_describe(raw)}", where)
+        raise DesignError(
+            f'{where}: must be an object like {{"method": "normal", "std": 0.01}}, got {_describe(raw)}', where
+        )
     method = raw.get("method")
     if method not in METHODS:
         raise DesignError(f"{where}.method: must be one of {', '.join(METHODS)}, got {method!r}", f"{where}.method")
@@ -262,8 +289,11 @@ def eligible(design) -> list[tuple[str, str]]:
     from .design import Layer
 
     out = [(p, k) for p, k, n in design.walk() if isinstance(n, Layer) and n.type in INIT_TYPES]
-    out += [(f"shared.{name}", f"shared '{name}'") for name, n in design.shared.items()
-            if isinstance(n, Layer) and n.type in INIT_TYPES]
+    out += [
+        (f"shared.{name}", f"shared '{name}'")
+        for name, n in design.shared.items()
+        if isinstance(n, Layer) and n.type in INIT_TYPES
+    ]
     return out
 
 
@@ -311,15 +341,16 @@ def _set_in(nodes, steps: list[int], spec, path: str):
         node = dataclasses.replace(node, layers=_set_in(node.layers, steps[1:], spec, path))
     else:
         node = _set_node_init(node, spec, path)
-    return (*nodes[:i], node, *nodes[i + 1:])
+    return (*nodes[:i], node, *nodes[i + 1 :])
 
 
 def _set_node_init(node, spec, path: str):
     from .design import Layer, Use
 
     if isinstance(node, Use):
-        raise DesignError(f"{path}: a use of a shared layer takes its init from the shared definition "
-                          f"(shared.{node.shared})", path)
+        raise DesignError(
+            f"{path}: a use of a shared layer takes its init from the shared definition (shared.{node.shared})", path
+        )
     if isinstance(node, Layer) and spec is not None and node.type not in INIT_TYPES:
         raise DesignError(f"{path}: {node.type} has no weight matrix or kernel to initialize", path)
     return dataclasses.replace(node, init=spec)

@@ -51,12 +51,14 @@ def lazy_parameters(design: Design) -> pd.DataFrame:
     rows = []
     for _, row in before[before["shape"] == "uninitialized"].iterrows():
         key = row["key"]
-        rows.append({
-            "key": key,
-            "type before": row["type"],
-            "shape before": row["shape"],
-            "type after": after.at[key, "type"],
-            "shape after": after.at[key, "shape"],
-            "inferred": inferred.get(row["layer"], ""),
-        })
+        rows.append(
+            {
+                "key": key,
+                "type before": row["type"],
+                "shape before": row["shape"],
+                "type after": after.at[key, "type"],
+                "shape after": after.at[key, "shape"],
+                "inferred": inferred.get(row["layer"], ""),
+            }
+        )
     return pd.DataFrame(rows, columns=LAZY_COLUMNS)

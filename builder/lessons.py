@@ -34,10 +34,18 @@ GROUPS = {  # gallery sections, in order; examples not named here are shown unde
     "Ready to train": ("linear_regression", "tied_moons", "digits_cnn"),
 }
 TITLES = {
-    "sequential_mlp": "MLP with nn.Sequential", "custom_mlp": "The MLP block", "nested": "Nested blocks",
-    "tied": "Tied parameters", "lazy_mlp": "Lazy MLP", "my_linear": "Custom layers (MyLinear)",
-    "lenet": "LeNet-5", "vgg_block": "VGG blocks", "mlp_dropout_bn": "MLP with dropout and batch norm",
-    "linear_regression": "Linear regression", "tied_moons": "Tied MLP for 2-D points", "digits_cnn": "Digits CNN",
+    "sequential_mlp": "MLP with nn.Sequential",
+    "custom_mlp": "The MLP block",
+    "nested": "Nested blocks",
+    "tied": "Tied parameters",
+    "lazy_mlp": "Lazy MLP",
+    "my_linear": "Custom layers (MyLinear)",
+    "lenet": "LeNet-5",
+    "vgg_block": "VGG blocks",
+    "mlp_dropout_bn": "MLP with dropout and batch norm",
+    "linear_regression": "Linear regression",
+    "tied_moons": "Tied MLP for 2-D points",
+    "digits_cnn": "Digits CNN",
 }
 
 
@@ -61,8 +69,15 @@ def presets() -> list[Preset]:
     out = []
     for name in order:
         design = load_example(name)
-        out.append(Preset(name, TITLES.get(name, name.replace("_", " ").capitalize()), group_of.get(name, "More"),
-                          design.description, len(design.layers)))
+        out.append(
+            Preset(
+                name,
+                TITLES.get(name, name.replace("_", " ").capitalize()),
+                group_of.get(name, "More"),
+                design.description,
+                len(design.layers),
+            )
+        )
     return out
 
 
@@ -84,103 +99,157 @@ class Step:
 
 
 LESSONS: tuple[Step, ...] = (
-    Step("sequential", "6.1", "Modules and nn.Sequential", "sequential_mlp", "pages/inspect.py",
-         "the graph and the output shape of every layer",
-         "A network is a **module** made of modules. `nn.Sequential` chains them: the output of one is the input "
-         "of the next, and `net[i]` is its i-th child. Calling `net(X)` runs `forward`; a batch of 2 examples "
-         "with 20 features goes in, 2 rows of 10 outputs come out.",
-         "net = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))\n"
-         "X = torch.rand(2, 20)\n"
-         "net(X).shape  # torch.Size([2, 10])"),
-    Step("blocks", "6.1.2", "Custom blocks", "custom_mlp", "pages/weights.py",
-         "the exported code: a class with __init__ and forward",
-         "A **block** is a class: `__init__` declares the layers (as named attributes), `forward` says how "
-         "data flows through them. The names become the keys of the parameters: `hidden.weight`, `out.bias`. "
-         "Blocks nest — the *nested* preset puts a whole MLP inside a Sequential.",
-         "class MLP(nn.Module):\n"
-         "    def __init__(self):\n"
-         "        super().__init__()\n"
-         "        self.hidden = nn.LazyLinear(256)\n"
-         "        self.out = nn.LazyLinear(10)\n\n"
-         "    def forward(self, X):\n"
-         "        return self.out(F.relu(self.hidden(X)))"),
-    Step("access", "6.2.1", "Parameter access", "sequential_mlp", "pages/parameters.py",
-         "one layer's state_dict, its values and its gradient",
-         "Every layer's parameters are reachable from the network: `net[2].state_dict()` lists its tensors, "
-         "`net[2].bias.data` is the value, `net[2].weight.grad` the gradient (None before a backward pass). "
-         "`named_parameters()` walks them all.",
-         "net[2].state_dict()\n"
-         "type(net[2].bias), net[2].bias.data\n"
-         "net[2].weight.grad == None  # True: no backward pass yet\n"
-         "[(name, param.shape) for name, param in net.named_parameters()]"),
-    Step("init", "6.3", "Parameter initialization", "sequential_mlp", "pages/parameters.py",
-         "Initialization: choose a method, apply it, see the histogram",
-         "PyTorch initializes each layer by a default rule. `net.apply(fn)` runs `fn` on every module, so one "
-         "function can set all weights: from a normal distribution, to a constant, with Xavier's rule or the "
-         "chapter's own `my_init`. Pick one and look at `net[0].weight` before and after.",
-         "def init_normal(module):\n"
-         "    if type(module) == nn.Linear:\n"
-         "        nn.init.normal_(module.weight, mean=0, std=0.01)\n"
-         "        nn.init.zeros_(module.bias)\n\n"
-         "net.apply(init_normal)\n"
-         "net[0].weight.data[0], net[0].bias.data[0]"),
-    Step("tied", "6.2.3", "Tied parameters", "tied", "pages/gradients.py",
-         "each use's share of the gradient, and how they add up to .grad",
-         "A layer used twice is **one** module at two positions: its parameters are tied. Change "
-         "`net[2].weight` and `net[4].weight` changes too — it is the same tensor. Its gradient is the sum of "
-         "the gradients of both uses.",
-         "shared = nn.LazyLinear(8)\n"
-         "net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.LazyLinear(1))\n"
-         "net(X)\n"
-         "net[2].weight.data[0, 0] = 100\n"
-         "net[2].weight.data[0] == net[4].weight.data[0]  # all True"),
-    Step("lazy", "6.4", "Lazy initialization", "lazy_mlp", "pages/inspect.py",
-         "“Show the dry run”: the network before and after its first forward pass",
-         "`nn.LazyLinear(256)` leaves out the input size. Its weight is an `UninitializedParameter` until the "
-         "first input passes through; then torch reads the size off the input, allocates the weight and turns "
-         "the layer into an ordinary `nn.Linear`.",
-         "net = nn.Sequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10))\n"
-         "net[0].weight  # <UninitializedParameter>\n"
-         "X = torch.rand(2, 20)\n"
-         "net(X)\n"
-         "net[0].weight.shape  # torch.Size([256, 20])"),
-    Step("custom", "6.5", "Custom layers", "my_linear", "pages/design.py",
-         "the “Custom” layers in the Add list: MyLinear and CenteredLayer",
-         "A layer is a module too. `CenteredLayer` has no parameters: it subtracts the mean. `MyLinear` declares "
-         "its own `nn.Parameter`s, so they show up in `state_dict()` and get gradients like any built-in layer's.",
-         "class CenteredLayer(nn.Module):\n"
-         "    def forward(self, X):\n"
-         "        return X - X.mean()\n\n"
-         "class MyLinear(nn.Module):\n"
-         "    def __init__(self, in_units, units):\n"
-         "        super().__init__()\n"
-         "        self.weight = nn.Parameter(torch.randn(in_units, units))\n"
-         "        self.bias = nn.Parameter(torch.randn(units))\n\n"
-         "    def forward(self, X):\n"
-         "        return F.relu(torch.matmul(X, self.weight) + self.bias)"),
-    Step("save_load", "6.6", "Saving and loading", "custom_mlp", "pages/weights.py",
-         "download the weights (.params) and the code, upload weights back",
-         "`torch.save(net.state_dict(), 'mlp.params')` writes the parameters, not the network: to load them, "
-         "build the same architecture again and call `load_state_dict`. The clone computes exactly what the "
-         "original computes.",
-         "torch.save(net.state_dict(), 'mlp.params')\n"
-         "clone = MLP()\n"
-         "clone.load_state_dict(torch.load('mlp.params'))\n"
-         "clone.eval()\n"
-         "Y_clone = clone(X)\n"
-         "Y_clone == Y  # all True"),
-    Step("devices", "6.7", "GPUs", "sequential_mlp", "pages/parameters.py",
-         "the device column; the Device selector in the sidebar moves the network",
-         "Tensors and networks live on a device: the CPU or a GPU. `try_gpu()` picks the first GPU when there is "
-         "one, else the CPU. Computing needs the inputs on the network's device; `net.to(device)` moves its "
-         "parameters there.",
-         "def try_gpu(i=0):\n"
-         "    if torch.cuda.device_count() >= i + 1:\n"
-         "        return torch.device(f'cuda:{i}')\n"
-         "    return torch.device('cpu')\n\n"
-         "X = torch.ones(2, 3, device=try_gpu())\n"
-         "net = net.to(device=try_gpu())\n"
-         "net(X).device"),
+    Step(
+        "sequential",
+        "6.1",
+        "Modules and nn.Sequential",
+        "sequential_mlp",
+        "pages/inspect.py",
+        "the graph and the output shape of every layer",
+        "A network is a **module** made of modules. `nn.Sequential` chains them: the output of one is the input "
+        "of the next, and `net[i]` is its i-th child. Calling `net(X)` runs `forward`; a batch of 2 examples "
+        "with 20 features goes in, 2 rows of 10 outputs come out.",
+        "net = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))\n"
+        "X = torch.rand(2, 20)\n"
+        "net(X).shape  # torch.Size([2, 10])",
+    ),
+    Step(
+        "blocks",
+        "6.1.2",
+        "Custom blocks",
+        "custom_mlp",
+        "pages/weights.py",
+        "the exported code: a class with __init__ and forward",
+        "A **block** is a class: `__init__` declares the layers (as named attributes), `forward` says how "
+        "data flows through them. The names become the keys of the parameters: `hidden.weight`, `out.bias`. "
+        "Blocks nest — the *nested* preset puts a whole MLP inside a Sequential.",
+        "class MLP(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.hidden = nn.LazyLinear(256)\n"
+        "        self.out = nn.LazyLinear(10)\n\n"
+        "    def forward(self, X):\n"
+        "        return self.out(F.relu(self.hidden(X)))",
+    ),
+    Step(
+        "access",
+        "6.2.1",
+        "Parameter access",
+        "sequential_mlp",
+        "pages/parameters.py",
+        "one layer's state_dict, its values and its gradient",
+        "Every layer's parameters are reachable from the network: `net[2].state_dict()` lists its tensors, "
+        "`net[2].bias.data` is the value, `net[2].weight.grad` the gradient (None before a backward pass). "
+        "`named_parameters()` walks them all.",
+        "net[2].state_dict()\n"
+        "type(net[2].bias), net[2].bias.data\n"
+        "net[2].weight.grad == None  # True: no backward pass yet\n"
+        "[(name, param.shape) for name, param in net.named_parameters()]",
+    ),
+    Step(
+        "init",
+        "6.3",
+        "Parameter initialization",
+        "sequential_mlp",
+        "pages/parameters.py",
+        "Initialization: choose a method, apply it, see the histogram",
+        "PyTorch initializes each layer by a default rule. `net.apply(fn)` runs `fn` on every module, so one "
+        "function can set all weights: from a normal distribution, to a constant, with Xavier's rule or the "
+        "chapter's own `my_init`. Pick one and look at `net[0].weight` before and after.",
+        "def init_normal(module):\n"
+        "    if type(module) == nn.Linear:\n"
+        "        nn.init.normal_(module.weight, mean=0, std=0.01)\n"
+        "        nn.init.zeros_(module.bias)\n\n"
+        "net.apply(init_normal)\n"
+        "net[0].weight.data[0], net[0].bias.data[0]",
+    ),
+    Step(
+        "tied",
+        "6.2.3",
+        "Tied parameters",
+        "tied",
+        "pages/gradients.py",
+        "each use's share of the gradient, and how they add up to .grad",
+        "A layer used twice is **one** module at two positions: its parameters are tied. Change "
+        "`net[2].weight` and `net[4].weight` changes too — it is the same tensor. Its gradient is the sum of "
+        "the gradients of both uses.",
+        "shared = nn.LazyLinear(8)\n"
+        "net = nn.Sequential(nn.LazyLinear(8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.LazyLinear(1))\n"
+        "net(X)\n"
+        "net[2].weight.data[0, 0] = 100\n"
+        "net[2].weight.data[0] == net[4].weight.data[0]  # all True",
+    ),
+    Step(
+        "lazy",
+        "6.4",
+        "Lazy initialization",
+        "lazy_mlp",
+        "pages/inspect.py",
+        "“Show the dry run”: the network before and after its first forward pass",
+        "`nn.LazyLinear(256)` leaves out the input size. Its weight is an `UninitializedParameter` until the "
+        "first input passes through; then torch reads the size off the input, allocates the weight and turns "
+        "the layer into an ordinary `nn.Linear`.",
+        "net = nn.Sequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10))\n"
+        "net[0].weight  # <UninitializedParameter>\n"
+        "X = torch.rand(2, 20)\n"
+        "net(X)\n"
+        "net[0].weight.shape  # torch.Size([256, 20])",
+    ),
+    Step(
+        "custom",
+        "6.5",
+        "Custom layers",
+        "my_linear",
+        "pages/design.py",
+        "the “Custom” layers in the Add list: MyLinear and CenteredLayer",
+        "A layer is a module too. `CenteredLayer` has no parameters: it subtracts the mean. `MyLinear` declares "
+        "its own `nn.Parameter`s, so they show up in `state_dict()` and get gradients like any built-in layer's.",
+        "class CenteredLayer(nn.Module):\n"
+        "    def forward(self, X):\n"
+        "        return X - X.mean()\n\n"
+        "class MyLinear(nn.Module):\n"
+        "    def __init__(self, in_units, units):\n"
+        "        super().__init__()\n"
+        "        self.weight = nn.Parameter(torch.randn(in_units, units))\n"
+        "        self.bias = nn.Parameter(torch.randn(units))\n\n"
+        "    def forward(self, X):\n"
+        "        return F.relu(torch.matmul(X, self.weight) + self.bias)",
+    ),
+    Step(
+        "save_load",
+        "6.6",
+        "Saving and loading",
+        "custom_mlp",
+        "pages/weights.py",
+        "download the weights (.params) and the code, upload weights back",
+        "`torch.save(net.state_dict(), 'mlp.params')` writes the parameters, not the network: to load them, "
+        "build the same architecture again and call `load_state_dict`. The clone computes exactly what the "
+        "original computes.",
+        "torch.save(net.state_dict(), 'mlp.params')\n"
+        "clone = MLP()\n"
+        "clone.load_state_dict(torch.load('mlp.params'))\n"
+        "clone.eval()\n"
+        "Y_clone = clone(X)\n"
+        "Y_clone == Y  # all True",
+    ),
+    Step(
+        "devices",
+        "6.7",
+        "GPUs",
+        "sequential_mlp",
+        "pages/parameters.py",
+        "the device column; the Device selector in the sidebar moves the network",
+        "Tensors and networks live on a device: the CPU or a GPU. `try_gpu()` picks the first GPU when there is "
+        "one, else the CPU. Computing needs the inputs on the network's device; `net.to(device)` moves its "
+        "parameters there.",
+        "def try_gpu(i=0):\n"
+        "    if torch.cuda.device_count() >= i + 1:\n"
+        "        return torch.device(f'cuda:{i}')\n"
+        "    return torch.device('cpu')\n\n"
+        "X = torch.ones(2, 3, device=try_gpu())\n"
+        "net = net.to(device=try_gpu())\n"
+        "net(X).device",
+    ),
 )
 
 
@@ -215,15 +284,25 @@ def children(net: nn.Module) -> pd.DataFrame:
     for i, (name, child) in enumerate(net.named_children()):
         access = f"net[{i}]" if name.isdigit() else f"net.{name}"
         text = " ".join(line.strip() for line in repr(child).splitlines())  # a nested block on one line
-        rows.append({"access": access, "module": text if len(text) <= 120 else text[:117] + "...",
-                     "parameters": sum(p.numel() for p in child.parameters())})
+        rows.append(
+            {
+                "access": access,
+                "module": text if len(text) <= 120 else text[:117] + "...",
+                "parameters": sum(p.numel() for p in child.parameters()),
+            }
+        )
     return pd.DataFrame(rows, columns=["access", "module", "parameters"])
 
 
 def named_parameters(net: nn.Module) -> pd.DataFrame:
     """`[(name, param.shape) for name, param in net.named_parameters()]` as a table (tied ones once)."""
-    return pd.DataFrame([{"name": n, "shape": str(tuple(p.shape)), "requires_grad": p.requires_grad}
-                         for n, p in net.named_parameters()], columns=["name", "shape", "requires_grad"])
+    return pd.DataFrame(
+        [
+            {"name": n, "shape": str(tuple(p.shape)), "requires_grad": p.requires_grad}
+            for n, p in net.named_parameters()
+        ],
+        columns=["name", "shape", "requires_grad"],
+    )
 
 
 INIT_CHOICES = {  # the chapter's initializations, as builder.init specs
@@ -253,8 +332,11 @@ def first_values(net: nn.Module, key: str, n: int = 8) -> list[float]:
 def values_frame(rows: dict[str, list[float]]) -> pd.DataFrame:
     """Rows of a few values each, as a table with one column per position ([0], [1], ...)."""
     width = max((len(v) for v in rows.values()), default=0)
-    return pd.DataFrame([v + [None] * (width - len(v)) for v in rows.values()], index=list(rows),
-                        columns=[f"[{j}]" for j in range(width)])
+    return pd.DataFrame(
+        [v + [None] * (width - len(v)) for v in rows.values()],
+        index=list(rows),
+        columns=[f"[{j}]" for j in range(width)],
+    )
 
 
 @dataclass(frozen=True)
@@ -271,8 +353,9 @@ def tie_demo(net: nn.Module, value: float, key: str = "2.weight") -> TieDemo:
     keys = set_value(net, key, (0, 0), value)
     state = net.state_dict()
     n = min(state[key].shape[1], 8)
-    rows = pd.DataFrame({k: [round(float(v), 4) for v in state[k][0, :n].cpu()] for k in keys},
-                        index=[f"[0, {j}]" for j in range(n)]).T
+    rows = pd.DataFrame(
+        {k: [round(float(v), 4) for v in state[k][0, :n].cpu()] for k in keys}, index=[f"[0, {j}]" for j in range(n)]
+    ).T
     prefixes = [k.rpartition(".")[0] for k in keys]
     mods = [net.get_submodule(p) for p in prefixes]
     return TieDemo(keys, rows, len(mods) > 1 and all(m is mods[0] for m in mods))
@@ -292,7 +375,7 @@ def centered(values: list[float]) -> tuple[list[float], float]:
 
 
 def parse_numbers(text: str, limit: int = 1000) -> list[float]:
-    """"1, 2, 3" → [1.0, 2.0, 3.0]; DesignError naming the item that is not a number."""
+    """ "1, 2, 3" → [1.0, 2.0, 3.0]; DesignError naming the item that is not a number."""
     items = [t for t in text.replace(";", ",").replace(" ", ",").split(",") if t.strip()]
     if len(items) > limit:
         raise DesignError(f"at most {limit} numbers, got {len(items)}")
@@ -332,8 +415,9 @@ def save_load(design: Design, net: nn.Module) -> SaveLoad:
             y_clone = clone.eval()(x).detach().cpu()
     finally:
         net.train(was)
-    return SaveLoad(len(data), list(torch.load(io.BytesIO(data), weights_only=True)), y, y_clone,
-                    bool(torch.equal(y, y_clone)))
+    return SaveLoad(
+        len(data), list(torch.load(io.BytesIO(data), weights_only=True)), y, y_clone, bool(torch.equal(y, y_clone))
+    )
 
 
 @dataclass(frozen=True)

@@ -72,18 +72,23 @@ class LoadReport:
 
     def summary(self) -> str:
         """One line: "6 matched, 1 missing, 0 unexpected, 0 wrong shape, 1 converted"."""
-        return (f"{len(self.matched)} matched, {len(self.missing)} missing, {len(self.unexpected)} unexpected, "
-                f"{len(self.wrong_shape)} wrong shape" + (f", {len(self.converted)} converted dtype"
-                                                        if self.converted else ""))
+        return (
+            f"{len(self.matched)} matched, {len(self.missing)} missing, {len(self.unexpected)} unexpected, "
+            f"{len(self.wrong_shape)} wrong shape"
+            + (f", {len(self.converted)} converted dtype" if self.converted else "")
+        )
 
     def table(self) -> pd.DataFrame:
         """One row per key: key, status (matched / missing / unexpected / wrong shape), detail."""
         rows = [{"key": k, "status": "matched", "detail": ""} for k in self.matched]
         rows += [{"key": k, "status": "missing", "detail": "in the network, not in the file"} for k in self.missing]
-        rows += [{"key": k, "status": "unexpected", "detail": "in the file, not in the network"}
-                 for k in self.unexpected]
-        rows += [{"key": k, "status": "wrong shape", "detail": f"network {want}, file {got}"}
-                 for k, want, got in self.wrong_shape]
+        rows += [
+            {"key": k, "status": "unexpected", "detail": "in the file, not in the network"} for k in self.unexpected
+        ]
+        rows += [
+            {"key": k, "status": "wrong shape", "detail": f"network {want}, file {got}"}
+            for k, want, got in self.wrong_shape
+        ]
         for k, src, dst in self.converted:
             for row in rows:
                 if row["key"] == k:
@@ -100,8 +105,10 @@ def read_params(f: str | os.PathLike | bytes | IO[bytes]) -> dict[str, torch.Ten
     data = _read_bytes(f)
     cap = limits().max_upload_mb * 1024 * 1024
     if len(data) > cap:
-        raise ParamsError(f"the file is {len(data) / 2**20:.1f} MB, over the limit of "
-                          f"{limits().max_upload_mb} MB (BLOCKWORK_MAX_UPLOAD_MB)")
+        raise ParamsError(
+            f"the file is {len(data) / 2**20:.1f} MB, over the limit of "
+            f"{limits().max_upload_mb} MB (BLOCKWORK_MAX_UPLOAD_MB)"
+        )
     if not data:
         raise ParamsError("the file is empty")
     _check_zip(data)
@@ -112,18 +119,25 @@ def read_params(f: str | os.PathLike | bytes | IO[bytes]) -> dict[str, torch.Ten
     except pickle.UnpicklingError as e:
         refused = _forbidden(str(e))
         if refused is None:
-            raise ParamsError("the file is not a readable .params file (truncated, corrupt, or not a plain pickle "
-                              "of tensors); nothing in it was run") from None
-        raise ParamsError(f"refused: the file holds something other than tensors ({refused}). Only state_dict "
-                          f"files (torch.save(net.state_dict(), ...)) are read; nothing in it was run.") from None
+            raise ParamsError(
+                "the file is not a readable .params file (truncated, corrupt, or not a plain pickle "
+                "of tensors); nothing in it was run"
+            ) from None
+        raise ParamsError(
+            f"refused: the file holds something other than tensors ({refused}). Only state_dict "
+            f"files (torch.save(net.state_dict(), ...)) are read; nothing in it was run."
+        ) from None
     except Exception as e:  # noqa: BLE001 — untrusted bytes: whatever torch.load trips on means "corrupt"
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
         first = first if len(first) <= 120 else first[:117] + "..."
-        raise ParamsError(f"the file is not a readable .params file (truncated or corrupt?): "
-                          f"{type(e).__name__}: {first}".rstrip(": ")) from None
+        raise ParamsError(
+            f"the file is not a readable .params file (truncated or corrupt?): {type(e).__name__}: {first}".rstrip(": ")
+        ) from None
     if not isinstance(obj, Mapping):
-        raise ParamsError(f"the file holds a {type(obj).__name__}, not a state_dict (a mapping of names to "
-                          f"tensors). Save weights with torch.save(net.state_dict(), path).")
+        raise ParamsError(
+            f"the file holds a {type(obj).__name__}, not a state_dict (a mapping of names to "
+            f"tensors). Save weights with torch.save(net.state_dict(), path)."
+        )
     out: dict[str, torch.Tensor] = {}
     for key, value in obj.items():
         if not isinstance(key, str):
@@ -131,8 +145,10 @@ def read_params(f: str | os.PathLike | bytes | IO[bytes]) -> dict[str, torch.Ten
         if not isinstance(value, torch.Tensor):
             raise ParamsError(f"{_short(key)}: holds a {type(value).__name__}, not a tensor; not a state_dict")
         if value.layout != torch.strided or value.device.type != "cpu" or value.is_quantized:
-            raise ParamsError(f"{_short(key)}: holds a {value.layout} tensor on {value.device.type} "
-                              f"({str(value.dtype).removeprefix('torch.')}); only ordinary dense tensors are read")
+            raise ParamsError(
+                f"{_short(key)}: holds a {value.layout} tensor on {value.device.type} "
+                f"({str(value.dtype).removeprefix('torch.')}); only ordinary dense tensors are read"
+            )
         out[key] = value
     return out
 
@@ -142,17 +158,21 @@ def _check_zip(data: bytes) -> None:
     pickle or the legacy (pre-1.6) format declares storage sizes that torch allocates before reading (a tiny
     file could ask for gigabytes), and compressed entries unpack to sizes the file does not bound (a zip bomb)."""
     if not data.startswith(b"PK\x03\x04"):
-        raise ParamsError("the file is not a .params file: torch.save writes a zip archive, and this is not one "
-                          "(a plain pickle, PyTorch's pre-1.6 format, truncated or something else); nothing in "
-                          "it was run")
+        raise ParamsError(
+            "the file is not a .params file: torch.save writes a zip archive, and this is not one "
+            "(a plain pickle, PyTorch's pre-1.6 format, truncated or something else); nothing in "
+            "it was run"
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             packed = [i.filename for i in z.infolist() if i.compress_type != zipfile.ZIP_STORED]
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         return  # torch.load says what is wrong with it
     if packed:
-        raise ParamsError(f"the file is a compressed zip ({_short(packed[0])}); a .params file from torch.save is "
-                          f"not compressed. (A Blockwork bundle .zip holds the .params file inside.)")
+        raise ParamsError(
+            f"the file is a compressed zip ({_short(packed[0])}); a .params file from torch.save is "
+            f"not compressed. (A Blockwork bundle .zip holds the .params file inside.)"
+        )
 
 
 def _forbidden(message: str) -> str | None:
@@ -183,8 +203,10 @@ def check_params(net: nn.Module, state: Mapping[str, torch.Tensor]) -> LoadRepor
     own = net.state_dict(keep_vars=True)
     lazy = [k for k, t in own.items() if is_lazy(t)]
     if lazy:
-        raise ParamsError(f"the network still has uninitialized lazy tensors ({_keys(tuple(lazy))}); run a "
-                          f"forward pass (or builder.build) first so their shapes are known")
+        raise ParamsError(
+            f"the network still has uninitialized lazy tensors ({_keys(tuple(lazy))}); run a "
+            f"forward pass (or builder.build) first so their shapes are known"
+        )
     matched, missing, wrong, converted = [], [], [], []
     for key, tensor in own.items():
         if key not in state:
@@ -201,8 +223,9 @@ def check_params(net: nn.Module, state: Mapping[str, torch.Tensor]) -> LoadRepor
     return LoadReport(tuple(matched), tuple(missing), tuple(unexpected), tuple(wrong), tuple(converted), False)
 
 
-def load_params(net: nn.Module, f: str | os.PathLike | bytes | IO[bytes] | Mapping[str, torch.Tensor], *,
-                strict: bool = True) -> LoadReport:
+def load_params(
+    net: nn.Module, f: str | os.PathLike | bytes | IO[bytes] | Mapping[str, torch.Tensor], *, strict: bool = True
+) -> LoadReport:
     """Load a `.params` file (or a state_dict already read by `read_params`) into `net`; return the report.
 
     strict=True (the default) needs every key of the network, no others, and matching shapes.
@@ -221,19 +244,30 @@ def load_params(net: nn.Module, f: str | os.PathLike | bytes | IO[bytes] | Mappi
         if report.unexpected:
             parts.append("unexpected " + _keys(report.unexpected))
         if report.wrong_shape:
-            parts.append("wrong shape " + _keys(tuple(f"{k} (network {w}, file {g})" for k, w, g in report.wrong_shape),
-                                                 n=4, sep="; "))
-        raise _error("the file does not fit this network: " + "; ".join(parts) + ". Nothing was loaded; a "
-                     "partial load (only the matching keys) is a separate, explicit choice.", report)
+            parts.append(
+                "wrong shape "
+                + _keys(tuple(f"{k} (network {w}, file {g})" for k, w, g in report.wrong_shape), n=4, sep="; ")
+            )
+        raise _error(
+            "the file does not fit this network: " + "; ".join(parts) + ". Nothing was loaded; a "
+            "partial load (only the matching keys) is a separate, explicit choice.",
+            report,
+        )
     if not report.matched:
         raise _error("no key of the file fits this network; nothing was loaded", report)
     own = net.state_dict(keep_vars=True)
     for key in report.matched:
         src, dst = state[key], own[key]
-        if src.is_complex() or src.is_floating_point() != dst.is_floating_point() or (src.dtype == torch.bool) != (
-                dst.dtype == torch.bool):
-            raise _error(f"{key}: the file holds {_kind(src)} values ({_dtype(src)}) where the network keeps "
-                         f"{_kind(dst)} ones ({_dtype(dst)}); nothing was loaded", report)
+        if (
+            src.is_complex()
+            or src.is_floating_point() != dst.is_floating_point()
+            or (src.dtype == torch.bool) != (dst.dtype == torch.bool)
+        ):
+            raise _error(
+                f"{key}: the file holds {_kind(src)} values ({_dtype(src)}) where the network keeps "
+                f"{_kind(dst)} ones ({_dtype(dst)}); nothing was loaded",
+                report,
+            )
     # Tied positions hold one tensor: the file must agree with itself there.
     positions: dict[int, list[str]] = {}
     for key in report.matched:
@@ -242,21 +276,24 @@ def load_params(net: nn.Module, f: str | os.PathLike | bytes | IO[bytes] | Mappi
         first = state[keys[0]]
         for other in keys[1:]:
             if not _same_values(first, state[other]):
-                raise _error(f"{keys[0]} and {other} are one shared (tied) tensor in this network, but the file "
-                             f"holds different values for them; nothing was loaded", report)
+                raise _error(
+                    f"{keys[0]} and {other} are one shared (tied) tensor in this network, but the file "
+                    f"holds different values for them; nothing was loaded",
+                    report,
+                )
     # Convert everything first (dtype, device), so a failure here (e.g. out of GPU memory) changes nothing.
     ready = {}
     try:
         for key in report.matched:
             ready[key] = state[key].to(dtype=own[key].dtype, device=own[key].device)
     except (RuntimeError, AssertionError) as e:
-        raise _error(f"could not move the weights to {own[report.matched[0]].device}: {e}; nothing was loaded",
-                     report) from None
+        raise _error(
+            f"could not move the weights to {own[report.matched[0]].device}: {e}; nothing was loaded", report
+        ) from None
     with torch.no_grad():
         for key, value in ready.items():
             own[key].copy_(value)
-    return LoadReport(report.matched, report.missing, report.unexpected, report.wrong_shape, report.converted,
-                      True)
+    return LoadReport(report.matched, report.missing, report.unexpected, report.wrong_shape, report.converted, True)
 
 
 def _error(message: str, report: LoadReport) -> ParamsError:

@@ -140,105 +140,259 @@ def _types() -> list[LayerType]:
     t: list[LayerType] = []
     # Linear layers
     t += [
-        LayerType("Linear", nn.Linear, "Linear",
-                  (_size("in_features", example=20, help="size of each input"),
-                   _size("out_features", example=256, help="size of each output"), _BIAS),
-                  doc="y = x Wᵀ + b", lazy="LazyLinear", ranks=(), feature_axis=-1,
-                  feature_arg="in_features", brief="{in_features} → {out_features}"),
-        LayerType("LazyLinear", nn.LazyLinear, "Linear",
-                  (_size("out_features", example=256, help="size of each output"), _BIAS),
-                  doc="Linear whose in_features torch infers from the first input", infers="in_features",
-                  eager="Linear", brief="{in_features} → {out_features}"),
-        LayerType("MyLinear", MyLinear, "Custom",
-                  (_size("in_units", example=20), _size("units", example=8)),
-                  doc="the chapter's custom layer: relu(X @ W + b), W of shape (in_units, units)",
-                  feature_axis=-1, feature_arg="in_units", brief="{in_units} → {units}, ReLU"),
-        LayerType("CenteredLayer", CenteredLayer, "Custom",
-                  doc="the chapter's custom layer without parameters: X − X.mean()"),
+        LayerType(
+            "Linear",
+            nn.Linear,
+            "Linear",
+            (
+                _size("in_features", example=20, help="size of each input"),
+                _size("out_features", example=256, help="size of each output"),
+                _BIAS,
+            ),
+            doc="y = x Wᵀ + b",
+            lazy="LazyLinear",
+            ranks=(),
+            feature_axis=-1,
+            feature_arg="in_features",
+            brief="{in_features} → {out_features}",
+        ),
+        LayerType(
+            "LazyLinear",
+            nn.LazyLinear,
+            "Linear",
+            (_size("out_features", example=256, help="size of each output"), _BIAS),
+            doc="Linear whose in_features torch infers from the first input",
+            infers="in_features",
+            eager="Linear",
+            brief="{in_features} → {out_features}",
+        ),
+        LayerType(
+            "MyLinear",
+            MyLinear,
+            "Custom",
+            (_size("in_units", example=20), _size("units", example=8)),
+            doc="the chapter's custom layer: relu(X @ W + b), W of shape (in_units, units)",
+            feature_axis=-1,
+            feature_arg="in_units",
+            brief="{in_units} → {units}, ReLU",
+        ),
+        LayerType(
+            "CenteredLayer", CenteredLayer, "Custom", doc="the chapter's custom layer without parameters: X − X.mean()"
+        ),
         LayerType("Identity", nn.Identity, "Shape", doc="returns its input unchanged"),
     ]
     # Convolutions
     for n in (1, 2):
         t += [
-            LayerType(f"Conv{n}d", getattr(nn, f"Conv{n}d"), "Convolution", _conv_args(n, lazy=False),
-                      doc=f"{n}-D convolution", lazy=f"LazyConv{n}d", ranks=(n + 1, n + 2),
-                      feature_axis=-(n + 1), feature_arg="in_channels", brief=_CONV_BRIEF),
-            LayerType(f"LazyConv{n}d", getattr(nn, f"LazyConv{n}d"), "Convolution", _conv_args(n, lazy=True),
-                      doc=f"Conv{n}d whose in_channels torch infers", infers="in_channels",
-                      eager=f"Conv{n}d", ranks=(n + 1, n + 2), brief=_CONV_BRIEF),
+            LayerType(
+                f"Conv{n}d",
+                getattr(nn, f"Conv{n}d"),
+                "Convolution",
+                _conv_args(n, lazy=False),
+                doc=f"{n}-D convolution",
+                lazy=f"LazyConv{n}d",
+                ranks=(n + 1, n + 2),
+                feature_axis=-(n + 1),
+                feature_arg="in_channels",
+                brief=_CONV_BRIEF,
+            ),
+            LayerType(
+                f"LazyConv{n}d",
+                getattr(nn, f"LazyConv{n}d"),
+                "Convolution",
+                _conv_args(n, lazy=True),
+                doc=f"Conv{n}d whose in_channels torch infers",
+                infers="in_channels",
+                eager=f"Conv{n}d",
+                ranks=(n + 1, n + 2),
+                brief=_CONV_BRIEF,
+            ),
         ]
     t += [
-        LayerType("ConvTranspose2d", nn.ConvTranspose2d, "Convolution", _conv_args(2, False, transpose=True),
-                  doc="2-D transposed convolution (upsampling)", lazy="LazyConvTranspose2d", ranks=(3, 4),
-                  feature_axis=-3, feature_arg="in_channels", brief=_CONV_BRIEF),
-        LayerType("LazyConvTranspose2d", nn.LazyConvTranspose2d, "Convolution",
-                  _conv_args(2, True, transpose=True), doc="ConvTranspose2d whose in_channels torch infers",
-                  infers="in_channels", eager="ConvTranspose2d", ranks=(3, 4), brief=_CONV_BRIEF),
+        LayerType(
+            "ConvTranspose2d",
+            nn.ConvTranspose2d,
+            "Convolution",
+            _conv_args(2, False, transpose=True),
+            doc="2-D transposed convolution (upsampling)",
+            lazy="LazyConvTranspose2d",
+            ranks=(3, 4),
+            feature_axis=-3,
+            feature_arg="in_channels",
+            brief=_CONV_BRIEF,
+        ),
+        LayerType(
+            "LazyConvTranspose2d",
+            nn.LazyConvTranspose2d,
+            "Convolution",
+            _conv_args(2, True, transpose=True),
+            doc="ConvTranspose2d whose in_channels torch infers",
+            infers="in_channels",
+            eager="ConvTranspose2d",
+            ranks=(3, 4),
+            brief=_CONV_BRIEF,
+        ),
     ]
     # Pooling
     for n in (1, 2):
         t += [
-            LayerType(f"MaxPool{n}d", getattr(nn, f"MaxPool{n}d"), "Pooling", _pool_args(n, avg=False),
-                      doc=f"{n}-D max pooling", ranks=(n + 1, n + 2), brief=_POOL_BRIEF),
-            LayerType(f"AvgPool{n}d", getattr(nn, f"AvgPool{n}d"), "Pooling", _pool_args(n, avg=True),
-                      doc=f"{n}-D average pooling", ranks=(n + 1, n + 2), brief=_POOL_BRIEF),
+            LayerType(
+                f"MaxPool{n}d",
+                getattr(nn, f"MaxPool{n}d"),
+                "Pooling",
+                _pool_args(n, avg=False),
+                doc=f"{n}-D max pooling",
+                ranks=(n + 1, n + 2),
+                brief=_POOL_BRIEF,
+            ),
+            LayerType(
+                f"AvgPool{n}d",
+                getattr(nn, f"AvgPool{n}d"),
+                "Pooling",
+                _pool_args(n, avg=True),
+                doc=f"{n}-D average pooling",
+                ranks=(n + 1, n + 2),
+                brief=_POOL_BRIEF,
+            ),
         ]
-    t.append(LayerType("AdaptiveAvgPool2d", nn.AdaptiveAvgPool2d, "Pooling",
-                       (Arg("output_size", "int2", REQUIRED, min=1, max=SIZE_MAX, example=1),),
-                       doc="average pooling to a fixed output size", ranks=(3, 4), brief="→ {output_size}"))
+    t.append(
+        LayerType(
+            "AdaptiveAvgPool2d",
+            nn.AdaptiveAvgPool2d,
+            "Pooling",
+            (Arg("output_size", "int2", REQUIRED, min=1, max=SIZE_MAX, example=1),),
+            doc="average pooling to a fixed output size",
+            ranks=(3, 4),
+            brief="→ {output_size}",
+        )
+    )
     # Normalization
     for n, ranks in ((1, (2, 3)), (2, (4,))):
         t += [
-            LayerType(f"BatchNorm{n}d", getattr(nn, f"BatchNorm{n}d"), "Normalization", _norm_args(False),
-                      doc="batch normalization", lazy=f"LazyBatchNorm{n}d", ranks=ranks, feature_axis=1,
-                      feature_arg="num_features", brief="{num_features}"),
-            LayerType(f"LazyBatchNorm{n}d", getattr(nn, f"LazyBatchNorm{n}d"), "Normalization",
-                      _norm_args(True), doc=f"BatchNorm{n}d whose num_features torch infers",
-                      infers="num_features", eager=f"BatchNorm{n}d", ranks=ranks, brief="{num_features}"),
+            LayerType(
+                f"BatchNorm{n}d",
+                getattr(nn, f"BatchNorm{n}d"),
+                "Normalization",
+                _norm_args(False),
+                doc="batch normalization",
+                lazy=f"LazyBatchNorm{n}d",
+                ranks=ranks,
+                feature_axis=1,
+                feature_arg="num_features",
+                brief="{num_features}",
+            ),
+            LayerType(
+                f"LazyBatchNorm{n}d",
+                getattr(nn, f"LazyBatchNorm{n}d"),
+                "Normalization",
+                _norm_args(True),
+                doc=f"BatchNorm{n}d whose num_features torch infers",
+                infers="num_features",
+                eager=f"BatchNorm{n}d",
+                ranks=ranks,
+                brief="{num_features}",
+            ),
         ]
     t += [
-        LayerType("LayerNorm", nn.LayerNorm, "Normalization",
-                  (Arg("normalized_shape", "ints", REQUIRED, min=1, max=SIZE_MAX, example=8,
-                       help="the trailing dimensions to normalize"),
-                   Arg("eps", "float", 1e-5, min=0), Arg("elementwise_affine", "bool", True),
-                   _BIAS),
-                  doc="layer normalization over the trailing dimensions", brief="{normalized_shape}"),
-        LayerType("Dropout", nn.Dropout, "Regularization",
-                  (Arg("p", "float", 0.5, min=0, max=1, help="probability of zeroing an element"),),
-                  doc="zeroes elements at random while training", brief="p={p}"),
+        LayerType(
+            "LayerNorm",
+            nn.LayerNorm,
+            "Normalization",
+            (
+                Arg(
+                    "normalized_shape",
+                    "ints",
+                    REQUIRED,
+                    min=1,
+                    max=SIZE_MAX,
+                    example=8,
+                    help="the trailing dimensions to normalize",
+                ),
+                Arg("eps", "float", 1e-5, min=0),
+                Arg("elementwise_affine", "bool", True),
+                _BIAS,
+            ),
+            doc="layer normalization over the trailing dimensions",
+            brief="{normalized_shape}",
+        ),
+        LayerType(
+            "Dropout",
+            nn.Dropout,
+            "Regularization",
+            (Arg("p", "float", 0.5, min=0, max=1, help="probability of zeroing an element"),),
+            doc="zeroes elements at random while training",
+            brief="p={p}",
+        ),
     ]
     # Shape
     t += [
-        LayerType("Flatten", nn.Flatten, "Shape",
-                  (Arg("start_dim", "int", 1, min=-64, max=64), Arg("end_dim", "int", -1, min=-64, max=64)),
-                  doc="flattens a range of dimensions into one"),
-        LayerType("Unflatten", nn.Unflatten, "Shape",
-                  (Arg("dim", "int", REQUIRED, min=-64, max=64, example=1),
-                   Arg("unflattened_size", "ints", REQUIRED, min=1, max=SIZE_MAX, example=[1, 28, 28])),
-                  doc="splits one dimension into several", brief="{unflattened_size}"),
-        LayerType("Embedding", nn.Embedding, "Linear",
-                  (_size("num_embeddings", example=100, help="vocabulary size"),
-                   _size("embedding_dim", example=16, help="size of each vector"),
-                   Arg("padding_idx", "int", None, min=-SIZE_MAX, max=SIZE_MAX, optional=True)),
-                  doc="looks up a vector per integer index (input dtype int64)",
-                  brief="{num_embeddings} × {embedding_dim}"),
+        LayerType(
+            "Flatten",
+            nn.Flatten,
+            "Shape",
+            (Arg("start_dim", "int", 1, min=-64, max=64), Arg("end_dim", "int", -1, min=-64, max=64)),
+            doc="flattens a range of dimensions into one",
+        ),
+        LayerType(
+            "Unflatten",
+            nn.Unflatten,
+            "Shape",
+            (
+                Arg("dim", "int", REQUIRED, min=-64, max=64, example=1),
+                Arg("unflattened_size", "ints", REQUIRED, min=1, max=SIZE_MAX, example=[1, 28, 28]),
+            ),
+            doc="splits one dimension into several",
+            brief="{unflattened_size}",
+        ),
+        LayerType(
+            "Embedding",
+            nn.Embedding,
+            "Linear",
+            (
+                _size("num_embeddings", example=100, help="vocabulary size"),
+                _size("embedding_dim", example=16, help="size of each vector"),
+                Arg("padding_idx", "int", None, min=-SIZE_MAX, max=SIZE_MAX, optional=True),
+            ),
+            doc="looks up a vector per integer index (input dtype int64)",
+            brief="{num_embeddings} × {embedding_dim}",
+        ),
     ]
     # Activations
     t += [
         LayerType("ReLU", nn.ReLU, "Activation", doc="max(0, x)"),
-        LayerType("LeakyReLU", nn.LeakyReLU, "Activation",
-                  (Arg("negative_slope", "float", 0.01, min=0),), doc="max(0, x) + slope · min(0, x)"),
-        LayerType("GELU", nn.GELU, "Activation",
-                  (Arg("approximate", "choice", "none", choices=("none", "tanh")),), doc="x · Φ(x)"),
+        LayerType(
+            "LeakyReLU",
+            nn.LeakyReLU,
+            "Activation",
+            (Arg("negative_slope", "float", 0.01, min=0),),
+            doc="max(0, x) + slope · min(0, x)",
+        ),
+        LayerType(
+            "GELU",
+            nn.GELU,
+            "Activation",
+            (Arg("approximate", "choice", "none", choices=("none", "tanh")),),
+            doc="x · Φ(x)",
+        ),
         LayerType("SiLU", nn.SiLU, "Activation", doc="x · σ(x)"),
         LayerType("Sigmoid", nn.Sigmoid, "Activation", doc="1 / (1 + e⁻ˣ)"),
         LayerType("Tanh", nn.Tanh, "Activation", doc="tanh(x)"),
-        LayerType("Softmax", nn.Softmax, "Activation",
-                  (Arg("dim", "int", REQUIRED, min=-64, max=64, example=-1),), doc="exp(x) / Σ exp(x)",
-                  brief="dim={dim}"),
-        LayerType("LogSoftmax", nn.LogSoftmax, "Activation",
-                  (Arg("dim", "int", REQUIRED, min=-64, max=64, example=-1),), doc="log softmax",
-                  brief="dim={dim}"),
+        LayerType(
+            "Softmax",
+            nn.Softmax,
+            "Activation",
+            (Arg("dim", "int", REQUIRED, min=-64, max=64, example=-1),),
+            doc="exp(x) / Σ exp(x)",
+            brief="dim={dim}",
+        ),
+        LayerType(
+            "LogSoftmax",
+            nn.LogSoftmax,
+            "Activation",
+            (Arg("dim", "int", REQUIRED, min=-64, max=64, example=-1),),
+            doc="log softmax",
+            brief="dim={dim}",
+        ),
     ]
     return t
 
@@ -329,8 +483,7 @@ def check_args(lt: LayerType, given: Mapping[str, Any], where: str) -> dict[str,
         hint = ""
         if lt.infers == unknown[0]:
             hint = f"; {lt.name} infers {lt.infers} from its input (use {lt.eager} to give it)"
-        raise ArgError(f"{where}: {lt.name} has no argument {unknown[0]!r} (its arguments: {names}){hint}",
-                       unknown[0])
+        raise ArgError(f"{where}: {lt.name} has no argument {unknown[0]!r} (its arguments: {names}){hint}", unknown[0])
     kwargs: dict[str, Any] = {}
     for arg in lt.args:
         if arg.name in given:
@@ -361,7 +514,11 @@ def check_input(lt: LayerType, kwargs: Mapping[str, Any], shape: tuple[int, ...]
             return f"expects at least {abs(lt.feature_axis)} dimensions, gets shape {tuple(shape)}"
         expected, got = kwargs[lt.feature_arg], shape[lt.feature_axis]
         if expected != got:
-            what = {"in_features": "input features", "in_units": "input features",
-                    "in_channels": "input channels", "num_features": "features (channels)"}[lt.feature_arg]
+            what = {
+                "in_features": "input features",
+                "in_units": "input features",
+                "in_channels": "input channels",
+                "num_features": "features (channels)",
+            }[lt.feature_arg]
             return f"expects {expected} {what}, gets {got} (input shape {tuple(shape)})"
     return None

@@ -66,8 +66,13 @@ def _method_schema(m: Method) -> dict[str, Any]:
             props[o.name] = {"enum": list(o.choices), "default": o.default}
     if m.name != "default":
         props["bias"] = {"enum": list(BIAS_CHOICES), "default": "zeros"}
-    return {"title": m.label, "type": "object", "properties": props, "required": ["method"],
-            "additionalProperties": False}
+    return {
+        "title": m.label,
+        "type": "object",
+        "properties": props,
+        "required": ["method"],
+        "additionalProperties": False,
+    }
 
 
 def _init_schema() -> dict[str, Any]:
@@ -95,20 +100,32 @@ def json_schema() -> dict[str, Any]:
     layer_refs = [{"$ref": f"#/$defs/{name}"} for name in REGISTRY]
     defs: dict[str, Any] = {
         "init": _init_schema(),
-        "name": {"type": "string", "pattern": _ID, "maxLength": 64,
-                 "description": "child name; unnamed children are indexed by position as nn.Sequential does"},
+        "name": {
+            "type": "string",
+            "pattern": _ID,
+            "maxLength": 64,
+            "description": "child name; unnamed children are indexed by position as nn.Sequential does",
+        },
         "node": {"anyOf": [{"$ref": "#/$defs/block"}, {"$ref": "#/$defs/use"}, *layer_refs]},
         "block": {
-            "title": "block", "description": "a nested nn.Sequential", "type": "object",
-            "properties": {"type": {"const": BLOCK_TYPE}, "name": {"$ref": "#/$defs/name"},
-                           "layers": {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1},
-                           "init": {"$ref": "#/$defs/init"}},
-            "required": ["type", "layers"], "additionalProperties": False,
+            "title": "block",
+            "description": "a nested nn.Sequential",
+            "type": "object",
+            "properties": {
+                "type": {"const": BLOCK_TYPE},
+                "name": {"$ref": "#/$defs/name"},
+                "layers": {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1},
+                "init": {"$ref": "#/$defs/init"},
+            },
+            "required": ["type", "layers"],
+            "additionalProperties": False,
         },
         "use": {
-            "title": "use of a shared layer", "type": "object",
+            "title": "use of a shared layer",
+            "type": "object",
             "properties": {"shared": {"type": "string", "pattern": _ID}, "name": {"$ref": "#/$defs/name"}},
-            "required": ["shared"], "additionalProperties": False,
+            "required": ["shared"],
+            "additionalProperties": False,
         },
     }
     defs.update({name: _layer_schema(lt) for name, lt in REGISTRY.items()})
@@ -117,7 +134,7 @@ def json_schema() -> dict[str, Any]:
         "$id": f"https://blockwork.invalid/design-format-{FORMAT}.schema.json",
         "title": "Blockwork design",
         "description": "A PyTorch network as a stack of layers, nested blocks and shared layers. "
-                       "See docs/design-format.md.",
+        "See docs/design-format.md.",
         "type": "object",
         "properties": {
             "format": {"const": FORMAT},
@@ -128,11 +145,16 @@ def json_schema() -> dict[str, Any]:
             "input": {
                 "type": "object",
                 "properties": {
-                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 1},
-                              "minItems": 1, "maxItems": 8},
+                    "shape": {
+                        "type": "array",
+                        "items": {"type": "integer", "minimum": 1},
+                        "minItems": 1,
+                        "maxItems": 8,
+                    },
                     "dtype": {"enum": list(DTYPES), "default": "float32"},
                 },
-                "required": ["shape"], "additionalProperties": False,
+                "required": ["shape"],
+                "additionalProperties": False,
             },
             "shared": {
                 "type": "object",

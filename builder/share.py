@@ -31,8 +31,10 @@ def encode(design: Design) -> str:
     raw = design.to_json(indent=None).encode("utf-8")
     token = base64.urlsafe_b64encode(zlib.compress(raw, 9)).rstrip(b"=").decode("ascii")
     if len(token) > MAX_LINK_CHARS:
-        raise DesignError(f"this design is too large to share by link ({len(token):,} characters compressed, "
-                          f"the limit is {MAX_LINK_CHARS:,}); save it in the library or download its JSON instead")
+        raise DesignError(
+            f"this design is too large to share by link ({len(token):,} characters compressed, "
+            f"the limit is {MAX_LINK_CHARS:,}); save it in the library or download its JSON instead"
+        )
     return token
 
 
@@ -44,27 +46,35 @@ def decode(token: object) -> Design:
     if not token:
         raise DesignError("the share link is empty: it carries no design")
     if len(token) > MAX_LINK_CHARS:
-        raise DesignError(f"the share link is too long ({len(token):,} characters, the limit is "
-                          f"{MAX_LINK_CHARS:,}); share a large design as a JSON file instead")
+        raise DesignError(
+            f"the share link is too long ({len(token):,} characters, the limit is "
+            f"{MAX_LINK_CHARS:,}); share a large design as a JSON file instead"
+        )
     if not _TOKEN.fullmatch(token):
         bad = next(c for c in token if not _TOKEN.fullmatch(c))
-        raise DesignError(f"the share link is damaged: it holds the character {bad!r}, which a Blockwork link "
-                          f"never has. Copy the whole link again.")
+        raise DesignError(
+            f"the share link is damaged: it holds the character {bad!r}, which a Blockwork link "
+            f"never has. Copy the whole link again."
+        )
     try:
         packed = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError):
-        raise DesignError("the share link is damaged or cut short (its text is not a whole design); "
-                          "copy the whole link again") from None
+        raise DesignError(
+            "the share link is damaged or cut short (its text is not a whole design); copy the whole link again"
+        ) from None
     cap = limits().max_design_chars
     unpacker = zlib.decompressobj()
     try:
         raw = unpacker.decompress(packed, cap + 1)  # at most cap + 1 bytes: a small link cannot inflate far
     except zlib.error:
-        raise DesignError("the share link is damaged (its design does not unpack); copy the whole link again, "
-                          "or ask for a new one") from None
+        raise DesignError(
+            "the share link is damaged (its design does not unpack); copy the whole link again, or ask for a new one"
+        ) from None
     if len(raw) > cap or unpacker.unconsumed_tail:
-        raise DesignError(f"the share link unpacks to more than {cap:,} characters, over the design size limit "
-                          f"(BLOCKWORK_MAX_DESIGN_CHARS)")
+        raise DesignError(
+            f"the share link unpacks to more than {cap:,} characters, over the design size limit "
+            f"(BLOCKWORK_MAX_DESIGN_CHARS)"
+        )
     if not unpacker.eof:
         raise DesignError("the share link is cut short: its design ends early; copy the whole link again")
     if unpacker.unused_data:
@@ -80,8 +90,9 @@ def share_url(design: Design, base_url: str = "") -> str:
     replaced). With no base URL, just the query: "?design=..."."""
     token = encode(design)
     parts = urlsplit(base_url or "")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or ("/" if parts.netloc else ""),
-                       urlencode({PARAM: token}), ""))
+    return urlunsplit(
+        (parts.scheme, parts.netloc, parts.path or ("/" if parts.netloc else ""), urlencode({PARAM: token}), "")
+    )
 
 
 def token_from_link(text: str) -> str:

@@ -193,8 +193,9 @@ class Store:
                     con.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:  # busy past the timeout, disk full, read-only file, ...
-            raise StoreError(f"the design library at {self.path} could not be written ({e}); nothing was "
-                             f"changed") from None
+            raise StoreError(
+                f"the design library at {self.path} could not be written ({e}); nothing was changed"
+            ) from None
         finally:
             con.close()
 
@@ -215,16 +216,22 @@ class Store:
         now = time.time()
         row = con.execute("SELECT id, head FROM designs WHERE name = ?", (name,)).fetchone()
         if row is None:
-            cur = con.execute("INSERT INTO designs (name, description, created, updated, head) "
-                              "VALUES (?, ?, ?, ?, 0)", (name, description, now, now))
+            cur = con.execute(
+                "INSERT INTO designs (name, description, created, updated, head) VALUES (?, ?, ?, ?, 0)",
+                (name, description, now, now),
+            )
             design_id, head = cur.lastrowid, 0
         else:
             design_id, head = row
         number = head + 1
-        con.execute("INSERT INTO versions (design_id, number, saved, note, json) VALUES (?, ?, ?, ?, ?)",
-                    (design_id, number, now, note, text))
-        con.execute("UPDATE designs SET head = ?, updated = ?, description = ? WHERE id = ?",
-                    (number, now, description, design_id))
+        con.execute(
+            "INSERT INTO versions (design_id, number, saved, note, json) VALUES (?, ?, ?, ?, ?)",
+            (design_id, number, now, note, text),
+        )
+        con.execute(
+            "UPDATE designs SET head = ?, updated = ?, description = ? WHERE id = ?",
+            (number, now, description, design_id),
+        )
         return number
 
     def restore(self, name: str, version: int) -> int:
@@ -233,8 +240,9 @@ class Store:
             design_id, real = self._id(con, name)
             text = self._text(con, design_id, real, version)
             design = _parse(text, real, version)
-            return self._append(con, real, _validated(design, real), design.description,
-                                f"restored from version {version}")
+            return self._append(
+                con, real, _validated(design, real), design.description, f"restored from version {version}"
+            )
 
     def rename(self, old: str, new: str) -> str:
         """Give a saved design a new name (its versions go with it); returns the new name."""
@@ -280,14 +288,15 @@ class Store:
     def entries(self, query: str = "") -> list[Entry]:
         """Saved designs, the most recently saved first; `query` keeps those whose name, description or
         layers contain it (case-insensitive; e.g. "tied", "BatchNorm")."""
-        sql = ("SELECT d.name, d.description, d.head, d.created, d.updated FROM designs d "
-               "JOIN versions v ON v.design_id = d.id AND v.number = d.head")
+        sql = (
+            "SELECT d.name, d.description, d.head, d.created, d.updated FROM designs d "
+            "JOIN versions v ON v.design_id = d.id AND v.number = d.head"
+        )
         args: tuple[str, ...] = ()
         query = query.strip()
         if query:
             like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            sql += (" WHERE d.name LIKE ? ESCAPE '\\' OR d.description LIKE ? ESCAPE '\\'"
-                    " OR v.json LIKE ? ESCAPE '\\'")
+            sql += " WHERE d.name LIKE ? ESCAPE '\\' OR d.description LIKE ? ESCAPE '\\' OR v.json LIKE ? ESCAPE '\\'"
             args = (like, like, like)
         sql += " ORDER BY d.updated DESC, d.name"
         with self._read() as con:
@@ -299,17 +308,19 @@ class Store:
         """Every version of a saved design, the newest first."""
         with self._read() as con:
             design_id, _ = self._id(con, name)
-            rows = con.execute("SELECT number, saved, note, CASE WHEN json_valid(json) THEN "
-                               "json_array_length(json, '$.layers') END FROM versions "
-                               "WHERE design_id = ? ORDER BY number DESC", (design_id,)).fetchall()
+            rows = con.execute(
+                "SELECT number, saved, note, CASE WHEN json_valid(json) THEN "
+                "json_array_length(json, '$.layers') END FROM versions "
+                "WHERE design_id = ? ORDER BY number DESC",
+                (design_id,),
+            ).fetchall()
         return [Version(n, saved, note, layers or 0) for n, saved, note, layers in rows]
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
         with self._read() as con:
-            return con.execute("SELECT 1 FROM designs WHERE name = ?", (" ".join(name.split()),)).fetchone() \
-                is not None
+            return con.execute("SELECT 1 FROM designs WHERE name = ?", (" ".join(name.split()),)).fetchone() is not None
 
     def __len__(self) -> int:
         with self._read() as con:
@@ -318,21 +329,26 @@ class Store:
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _id(self, con: sqlite3.Connection, name: str) -> tuple[int, str]:
-        row = con.execute("SELECT id, name FROM designs WHERE name = ?",
-                          (" ".join(name.split()) if isinstance(name, str) else name,)).fetchone()
+        row = con.execute(
+            "SELECT id, name FROM designs WHERE name = ?", (" ".join(name.split()) if isinstance(name, str) else name,)
+        ).fetchone()
         if row is None:
             raise StoreError(f"the library has no design named {name!r}")
         return row
 
     def _text(self, con: sqlite3.Connection, design_id: int, name: str, version: int | None) -> str:
         if version is None:
-            row = con.execute("SELECT v.json FROM versions v JOIN designs d ON d.id = v.design_id "
-                              "WHERE d.id = ? AND v.number = d.head", (design_id,)).fetchone()
+            row = con.execute(
+                "SELECT v.json FROM versions v JOIN designs d ON d.id = v.design_id "
+                "WHERE d.id = ? AND v.number = d.head",
+                (design_id,),
+            ).fetchone()
         else:
             if isinstance(version, bool) or not isinstance(version, int):
                 raise StoreError(f"a version is a whole number, got {version!r}")
-            row = con.execute("SELECT json FROM versions WHERE design_id = ? AND number = ?",
-                              (design_id, version)).fetchone()
+            row = con.execute(
+                "SELECT json FROM versions WHERE design_id = ? AND number = ?", (design_id, version)
+            ).fetchone()
         if row is None:
             raise StoreError(f"{name!r} has no version {version}")
         return row[0]

@@ -60,18 +60,20 @@ def summary(net: nn.Module) -> pd.DataFrame:
         layer = key.rpartition(".")[0]
         module = modules.get(layer, net)
         lazy = is_lazy(tensor)
-        rows.append({
-            "key": key,
-            "layer": layer,
-            "type": type(module).__name__,
-            "kind": "parameter" if id(tensor) in params else "buffer",
-            "shape": "uninitialized" if lazy else str(tuple(tensor.shape)),
-            "count": None if lazy else tensor.numel(),
-            "dtype": str(tensor.dtype).removeprefix("torch."),
-            "device": str(tensor.device),
-            "requires_grad": bool(tensor.requires_grad),
-            "tied_with": _others(keys_of[id(tensor)], key),
-        })
+        rows.append(
+            {
+                "key": key,
+                "layer": layer,
+                "type": type(module).__name__,
+                "kind": "parameter" if id(tensor) in params else "buffer",
+                "shape": "uninitialized" if lazy else str(tuple(tensor.shape)),
+                "count": None if lazy else tensor.numel(),
+                "dtype": str(tensor.dtype).removeprefix("torch."),
+                "device": str(tensor.device),
+                "requires_grad": bool(tensor.requires_grad),
+                "tied_with": _others(keys_of[id(tensor)], key),
+            }
+        )
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["count"] = df["count"].astype("Int64")
     df.attrs["totals"] = asdict(totals(net))  # plain data, so the frame still serializes (Arrow, JSON)

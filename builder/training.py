@@ -60,8 +60,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise TrainingError(f"optimizer: must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
-                                "optimizer")
+            raise TrainingError(
+                f"optimizer: must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}", "optimizer"
+            )
         _number(self, "lr", low=0, high=10, open_low=True)
         _whole(self, "batch_size", 1, 1_000_000)
         _whole(self, "epochs", 1, 100_000)
@@ -77,8 +78,9 @@ def _whole(config: TrainConfig, name: str, low: int, high: int) -> None:
         raise TrainingError(f"{name}: must be a whole number from {low:,} to {high:,}, got {value!r}", name)
 
 
-def _number(config: TrainConfig, name: str, low: float, high: float, open_low: bool = False,
-            open_high: bool = False) -> None:
+def _number(
+    config: TrainConfig, name: str, low: float, high: float, open_low: bool = False, open_high: bool = False
+) -> None:
     value = getattr(config, name)
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
@@ -165,8 +167,9 @@ class Trainer:
         if config.val_fraction > 0:
             n_val = max(n_val, 1)
         if n - n_val < 1:
-            raise TrainingError(f"val_fraction: {config.val_fraction:g} of {n} samples leaves none to train on",
-                                "val_fraction")
+            raise TrainingError(
+                f"val_fraction: {config.val_fraction:g} of {n} samples leaves none to train on", "val_fraction"
+            )
         split = torch.Generator().manual_seed(config.seed)
         order = torch.randperm(n, generator=split)
         val, tr = order[:n_val], order[n_val:]
@@ -177,7 +180,8 @@ class Trainer:
         self._check_output()
         if config.optimizer == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+                params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+            )
         else:
             self.optimizer = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
         # The run's own random streams: shuffling (a CPU generator) and whatever the network draws (dropout),
@@ -268,7 +272,7 @@ class Trainer:
                 self._set_rng_state(self._rng)
                 net.train()
                 while ep.seen < n and not self._stop:
-                    idx = ep.order[ep.seen:ep.seen + bs]
+                    idx = ep.order[ep.seen : ep.seen + bs]
                     xb, yb = self.X_train[idx], self.y_train[idx]
                     opt.zero_grad(set_to_none=True)
                     try:
@@ -277,8 +281,10 @@ class Trainer:
                         loss.backward()
                         opt.step()
                     except (RuntimeError, ValueError) as e:  # e.g. BatchNorm on a batch of 1, GPU out of memory
-                        self._fail(f"epoch {self.epoch + 1}, batch {ep.seen // bs + 1} ({len(idx)} samples) "
-                                   f"failed: {str(e).strip().splitlines()[0]}")
+                        self._fail(
+                            f"epoch {self.epoch + 1}, batch {ep.seen // bs + 1} ({len(idx)} samples) "
+                            f"failed: {str(e).strip().splitlines()[0]}"
+                        )
                     ep.losses.append(loss.detach())  # kept on the device: no sync per step
                     ep.outputs.append(out.detach())
                     ep.seen += len(idx)
@@ -299,15 +305,17 @@ class Trainer:
         train_acc = None
         if self.classify:
             predicted = torch.cat(ep.outputs).argmax(1)
-            train_acc = float((predicted == self.y_train[ep.order[:ep.seen]]).float().mean())
+            train_acc = float((predicted == self.y_train[ep.order[: ep.seen]]).float().mean())
         val_start = time.perf_counter()
         val_loss, val_acc = self.evaluate(self.X_val, self.y_val) if len(self.X_val) else (None, None)
         seconds = ep.seconds + time.perf_counter() - val_start
         stats = EpochStats(self.epoch + 1, train_loss, val_loss, train_acc, val_acc, steps, seconds, ep.seen == n)
         self.history.epochs.append(stats)
         if not math.isfinite(train_loss):
-            self._fail(f"the training loss became {train_loss} in epoch {stats.epoch}; the weights diverged. "
-                       f"Try a smaller learning rate, then start again from fresh weights")
+            self._fail(
+                f"the training loss became {train_loss} in epoch {stats.epoch}; the weights diverged. "
+                f"Try a smaller learning rate, then start again from fresh weights"
+            )
         return stats
 
     def _fail(self, problem: str) -> None:
@@ -332,8 +340,10 @@ class Trainer:
         try:
             out = predict(self.net, self.X_train[:2])
         except (RuntimeError, ValueError, IndexError, TypeError) as e:
-            raise DataError(f"the network cannot take samples of '{data.name}' (shape {data.sample_shape}): "
-                            f"{str(e).strip().splitlines()[0]}") from None
+            raise DataError(
+                f"the network cannot take samples of '{data.name}' (shape {data.sample_shape}): "
+                f"{str(e).strip().splitlines()[0]}"
+            ) from None
         check_output_shape(tuple(out.shape), data)
 
     def _shape(self, out: torch.Tensor) -> torch.Tensor:
@@ -355,8 +365,9 @@ class Trainer:
         return EpochStats(0, math.nan, None, None, None, 0, 0.0, False)
 
 
-def train(net: nn.Module, data: Dataset, config: TrainConfig | None = None,
-          callback: Callback | None = None) -> History:
+def train(
+    net: nn.Module, data: Dataset, config: TrainConfig | None = None, callback: Callback | None = None
+) -> History:
     """Train `net` in place on `data` (see the module docstring); returns the run's history."""
     return Trainer(net, data, config).run(callback)
 
@@ -369,7 +380,7 @@ def predict(net: nn.Module, X: torch.Tensor) -> torch.Tensor:
     net.eval()
     try:
         with torch.no_grad():
-            parts = [net(X[i:i + EVAL_BATCH].to(device)) for i in range(0, len(X), EVAL_BATCH)]
+            parts = [net(X[i : i + EVAL_BATCH].to(device)) for i in range(0, len(X), EVAL_BATCH)]
     finally:
         net.train(was_training)
     return torch.cat(parts) if parts else torch.empty(0, device=device)
@@ -396,8 +407,10 @@ class Grid:
 def decision_grid(net: nn.Module, data: Dataset, steps: int = 120, margin: float = 0.25) -> Grid:
     """The network's predicted class at every point of a grid covering 2-D `data` (plus a margin)."""
     if not data.is_2d or data.task != "classification":
-        raise DataError(f"a decision boundary needs 2-D classification data; '{data.name}' has samples of "
-                        f"shape {data.sample_shape} ({data.task})")
+        raise DataError(
+            f"a decision boundary needs 2-D classification data; '{data.name}' has samples of "
+            f"shape {data.sample_shape} ({data.task})"
+        )
     low, high = data.X.min(0).values, data.X.max(0).values
     pad = (high - low) * margin
     xs = torch.linspace(float(low[0] - pad[0]), float(high[0] + pad[0]), steps)

@@ -222,26 +222,49 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
         help_ = arg.help or None
         kind = _widget(arg, lazy)
         if arg.name == lazy:  # a text box: a number box that starts filled cannot be emptied
-            st_help = (f"{arg.help}. Leave empty to make the layer lazy ({base.lazy}): torch infers "
-                       f"{arg.name} from the first input.")
-            box.text_input(arg.name, key=seed(key, edit.format_value(value)), help=st_help,
-                           placeholder="empty: lazy, torch infers it")
+            st_help = (
+                f"{arg.help}. Leave empty to make the layer lazy ({base.lazy}): torch infers "
+                f"{arg.name} from the first input."
+            )
+            box.text_input(
+                arg.name,
+                key=seed(key, edit.format_value(value)),
+                help=st_help,
+                placeholder="empty: lazy, torch infers it",
+            )
         elif kind == "number":
             step = 1 if arg.kind == "int" else 0.01
             lo = None if arg.min is None else (int(arg.min) if arg.kind == "int" else float(arg.min))
             hi = None if arg.max is None else (int(arg.max) if arg.kind == "int" else float(arg.max))
             extra = {"value": None, "placeholder": "empty: default"} if arg.optional else {}  # may be emptied
-            box.number_input(arg.name, min_value=lo, max_value=hi, step=step, key=seed(key, value), help=help_,
-                             format=None if arg.kind == "int" else "%g", **extra)
+            box.number_input(
+                arg.name,
+                min_value=lo,
+                max_value=hi,
+                step=step,
+                key=seed(key, value),
+                help=help_,
+                format=None if arg.kind == "int" else "%g",
+                **extra,
+            )
         elif kind == "check":
             box.checkbox(arg.name, key=seed(key, bool(value)), help=help_)
         elif kind == "select":
             box.selectbox(arg.name, arg.choices, key=seed(key, value), help=help_)
         else:
-            hint = {"int1": "a number", "int2": "a number or two, e.g. 3 or 3, 5", "ints": "sizes, e.g. 8 or 4, 8",
-                    "padding1": "a number, same or valid", "padding2": "a number or two, same or valid"}[arg.kind]
-            box.text_input(arg.name, key=seed(key, edit.format_value(value)), help=f"{help_ or ''} ({hint})",
-                           placeholder="empty: default" if arg.optional else None)
+            hint = {
+                "int1": "a number",
+                "int2": "a number or two, e.g. 3 or 3, 5",
+                "ints": "sizes, e.g. 8 or 4, 8",
+                "padding1": "a number, same or valid",
+                "padding2": "a number or two, same or valid",
+            }[arg.kind]
+            box.text_input(
+                arg.name,
+                key=seed(key, edit.format_value(value)),
+                help=f"{help_ or ''} ({hint})",
+                placeholder="empty: default" if arg.optional else None,
+            )
 
 
 def row_label(node: Node, key: str, depth: int, draft: Design, run: Any) -> str:
@@ -274,26 +297,61 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
         siblings = len(edit.node_at(draft, path[:-1]).layers) if len(path) > 1 else len(draft.layers)
         # wide: one line; narrow: the label on one line, the shape and the actions together on the next
         with st.container(key=f"row_{k}", horizontal=True, vertical_alignment="center", gap="small"):
-            st.checkbox("select", key=seed(f"sel_{k}", False), label_visibility="collapsed", width="content",
-                        help="Select layers next to each other to group them into a block")
+            st.checkbox(
+                "select",
+                key=seed(f"sel_{k}", False),
+                label_visibility="collapsed",
+                width="content",
+                help="Select layers next to each other to group them into a block",
+            )
             st.markdown(row_label(node, key, len(path) - 1, draft, run), width="stretch")
-            with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False,
-                              width="content"):
+            with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False, width="content"):
                 if path in at_fault:
                     st.markdown(":red[**✗ does not fit**]", width="content")
                 elif run is not None:
                     st.markdown(f"`{_shape(run.output_shape)}`", width="content")
-                st.button(":material/edit:", key=f"edit_{k}", help="Edit arguments and name",
-                          on_click=open_editor, args=(None if editing == path else path,),
-                          type="primary" if editing == path else "tertiary")
-                st.button(":material/arrow_upward:", key=f"up_{k}", help="Move up", disabled=path[-1] == 0,
-                          on_click=apply, args=(edit.move, path, -1), type="tertiary")
-                st.button(":material/arrow_downward:", key=f"down_{k}", help="Move down", type="tertiary",
-                          disabled=path[-1] == siblings - 1, on_click=apply, args=(edit.move, path, 1))
-                st.button(":material/content_copy:", key=f"dup_{k}", help="Duplicate (a shared use: another use)",
-                          on_click=apply, args=(edit.duplicate, path), type="tertiary")
-                st.button(":material/delete:", key=f"del_{k}", help="Delete", type="tertiary",
-                          on_click=apply, args=(edit.delete, path))
+                st.button(
+                    ":material/edit:",
+                    key=f"edit_{k}",
+                    help="Edit arguments and name",
+                    on_click=open_editor,
+                    args=(None if editing == path else path,),
+                    type="primary" if editing == path else "tertiary",
+                )
+                st.button(
+                    ":material/arrow_upward:",
+                    key=f"up_{k}",
+                    help="Move up",
+                    disabled=path[-1] == 0,
+                    on_click=apply,
+                    args=(edit.move, path, -1),
+                    type="tertiary",
+                )
+                st.button(
+                    ":material/arrow_downward:",
+                    key=f"down_{k}",
+                    help="Move down",
+                    type="tertiary",
+                    disabled=path[-1] == siblings - 1,
+                    on_click=apply,
+                    args=(edit.move, path, 1),
+                )
+                st.button(
+                    ":material/content_copy:",
+                    key=f"dup_{k}",
+                    help="Duplicate (a shared use: another use)",
+                    on_click=apply,
+                    args=(edit.duplicate, path),
+                    type="tertiary",
+                )
+                st.button(
+                    ":material/delete:",
+                    key=f"del_{k}",
+                    help="Delete",
+                    type="tertiary",
+                    on_click=apply,
+                    args=(edit.delete, path),
+                )
         if path in at_fault and fault is not None:
             st.error(str(fault), icon=":material/error:")
         if editing == path:
@@ -309,37 +367,72 @@ def editor(draft: Design, path: edit.Path, node: Node) -> None:
         with st.form("edit_form", border=False):
             if isinstance(node, Use):
                 n = len(edit.uses(draft, node.shared))
-                st.markdown(f"**{where}** uses shared layer **'{node.shared}'** — changing its arguments "
-                            f"changes all {n} uses (one set of weights).")
+                st.markdown(
+                    f"**{where}** uses shared layer **'{node.shared}'** — changing its arguments "
+                    f"changes all {n} uses (one set of weights)."
+                )
             else:
                 st.markdown(f"**{where}** · {'Sequential block' if isinstance(node, Block) else node.type}")
             if isinstance(spec, Layer):
                 arg_inputs(spec.type, edit.form_values(spec), "arg_")
-            st.text_input("Name", key=seed("name", node.name or ""), placeholder="empty: indexed by position",
-                          help="Its key in the module and in state_dict (e.g. 'net' gives net.0.weight); "
-                               "empty: its position.")
-            st.form_submit_button("Apply", key="apply", type="primary", icon=":material/check:",
-                                  on_click=apply_edit, args=(path,))
+            st.text_input(
+                "Name",
+                key=seed("name", node.name or ""),
+                placeholder="empty: indexed by position",
+                help="Its key in the module and in state_dict (e.g. 'net' gives net.0.weight); empty: its position.",
+            )
+            st.form_submit_button(
+                "Apply", key="apply", type="primary", icon=":material/check:", on_click=apply_edit, args=(path,)
+            )
         with st.container(horizontal=True, vertical_alignment="bottom"):
             if isinstance(node, Use):
-                st.text_input("Shared layer name", key=seed("shared_name", node.shared), width=200,
-                              help="The shared layer's own name, used by all its uses (not a state_dict key).")
-                st.button("Rename", key="rename_shared", icon=":material/edit_note:", on_click=rename_shared,
-                          args=(node.shared,))
-                st.button("Unshare this use", key="unshare", icon=":material/link_off:",
-                          on_click=apply, args=(edit.unshare, path),
-                          help="This position gets its own copy (own weights); the other uses stay shared.")
-                st.button("Delete all uses", key="delete_shared", icon=":material/delete_sweep:",
-                          on_click=apply, args=(edit.delete_shared, node.shared), kwargs={"with_uses": True},
-                          help=f"Removes shared layer '{node.shared}' and every position that uses it.")
+                st.text_input(
+                    "Shared layer name",
+                    key=seed("shared_name", node.shared),
+                    width=200,
+                    help="The shared layer's own name, used by all its uses (not a state_dict key).",
+                )
+                st.button(
+                    "Rename",
+                    key="rename_shared",
+                    icon=":material/edit_note:",
+                    on_click=rename_shared,
+                    args=(node.shared,),
+                )
+                st.button(
+                    "Unshare this use",
+                    key="unshare",
+                    icon=":material/link_off:",
+                    on_click=apply,
+                    args=(edit.unshare, path),
+                    help="This position gets its own copy (own weights); the other uses stay shared.",
+                )
+                st.button(
+                    "Delete all uses",
+                    key="delete_shared",
+                    icon=":material/delete_sweep:",
+                    on_click=apply,
+                    args=(edit.delete_shared, node.shared),
+                    kwargs={"with_uses": True},
+                    help=f"Removes shared layer '{node.shared}' and every position that uses it.",
+                )
             else:
-                st.text_input("Shared layer name", key=seed("share_name", edit.suggest_name(draft)), width=220,
-                              help="Mark as shared: this position becomes the first use; add more uses "
-                                   "from 'Add a layer'. Every use is the same module (tied weights).")
+                st.text_input(
+                    "Shared layer name",
+                    key=seed("share_name", edit.suggest_name(draft)),
+                    width=220,
+                    help="Mark as shared: this position becomes the first use; add more uses "
+                    "from 'Add a layer'. Every use is the same module (tied weights).",
+                )
                 st.button("Mark as shared", key="share", icon=":material/link:", on_click=share, args=(path,))
                 if isinstance(node, Block):
-                    st.button("Ungroup", key="ungroup", icon=":material/unfold_less:",
-                              on_click=apply, args=(edit.ungroup, path))
+                    st.button(
+                        "Ungroup",
+                        key="ungroup",
+                        icon=":material/unfold_less:",
+                        on_click=apply,
+                        args=(edit.ungroup, path),
+                    )
         st.button("Close", key="close", type="tertiary", on_click=open_editor, args=(None,))
 
 
@@ -360,15 +453,18 @@ def add_panel(draft: Design, run: DryRun | None) -> None:
     with st.container(border=True, key="add_panel"):
         st.markdown("**Add a layer**")
         c = st.columns(2)
-        choice = c[0].selectbox("Layer type (type to search)", choices, key="add_type", format_func=label,
-                                on_change=reset_new)
+        choice = c[0].selectbox(
+            "Layer type (type to search)", choices, key="add_type", format_func=label, on_change=reset_new
+        )
         if st.session_state.get("add_where") not in spots:
             st.session_state["add_where"] = next(iter(spots))
         where = c[1].selectbox("Where", list(spots), key="add_where", format_func=spots.get, on_change=reset_new)
         with st.form("add_form", border=False):
             if choice.startswith(USE):
-                st.caption("Inserts another use of the shared layer: the same module object, so the same "
-                           "weights, at a second place in the network.")
+                st.caption(
+                    "Inserts another use of the shared layer: the same module object, so the same "
+                    "weights, at a second place in the network."
+                )
             else:
                 lazy = edit.lazy_arg(choice)
                 if lazy:
@@ -384,17 +480,29 @@ def toolbar(h: edit.History) -> None:
         st.button("Undo", key="undo", icon=":material/undo:", disabled=not h.can_undo, on_click=undo)
         st.button("Redo", key="redo", icon=":material/redo:", disabled=not h.can_redo, on_click=redo)
         names = builder.example_names()
-        st.selectbox("Start from an example", names, key="start", width=220,
-                     index=names.index("tied") if "tied" in names else 0)
-        st.button("Load", key="load", icon=":material/download:", on_click=load_example,
-                  help="Replace the design with the example (Undo brings yours back)")
-        st.button("Clear", key="clear", icon=":material/delete_forever:",
-                  on_click=lambda: st.session_state.update({CONFIRM_CLEAR: True}),
-                  help="Start from an empty design (asks first)")
+        st.selectbox(
+            "Start from an example", names, key="start", width=220, index=names.index("tied") if "tied" in names else 0
+        )
+        st.button(
+            "Load",
+            key="load",
+            icon=":material/download:",
+            on_click=load_example,
+            help="Replace the design with the example (Undo brings yours back)",
+        )
+        st.button(
+            "Clear",
+            key="clear",
+            icon=":material/delete_forever:",
+            on_click=lambda: st.session_state.update({CONFIRM_CLEAR: True}),
+            help="Start from an empty design (asks first)",
+        )
     if st.session_state.get(CONFIRM_CLEAR):
         with st.container(border=True, key="confirm_clear"):
-            st.warning("Discard every layer and start from an empty design? (Undo can bring it back.)",
-                       icon=":material/warning:")
+            st.warning(
+                "Discard every layer and start from an empty design? (Undo can bring it back.)",
+                icon=":material/warning:",
+            )
             a, b, _ = st.columns([1, 1, 3])
             a.button("Yes, clear", key="clear_yes", type="primary", on_click=apply, args=(edit.clear,))
             b.button("Cancel", key="clear_no", on_click=lambda: st.session_state.update({CONFIRM_CLEAR: False}))
@@ -402,20 +510,39 @@ def toolbar(h: edit.History) -> None:
 
 def input_row(draft: Design) -> None:
     c = st.columns([1.7, 1], vertical_alignment="bottom")
-    c[0].text_input("Example input shape", key=seed("input_shape", ", ".join(map(str, draft.input_shape))),
-                    on_change=set_input, help="Batch first, e.g. 2, 20 (2 samples of 20 features) or "
-                                              "1, 1, 28, 28 for one grey 28×28 image. Press Enter to apply.")
-    c[1].selectbox("Input dtype", DTYPES, key=seed("input_dtype", draft.input_dtype),
-                   on_change=set_input, help="int64 for Embedding's indices")
+    c[0].text_input(
+        "Example input shape",
+        key=seed("input_shape", ", ".join(map(str, draft.input_shape))),
+        on_change=set_input,
+        help="Batch first, e.g. 2, 20 (2 samples of 20 features) or "
+        "1, 1, 28, 28 for one grey 28×28 image. Press Enter to apply.",
+    )
+    c[1].selectbox(
+        "Input dtype",
+        DTYPES,
+        key=seed("input_dtype", draft.input_dtype),
+        on_change=set_input,
+        help="int64 for Embedding's indices",
+    )
 
 
 def group_row(draft: Design) -> None:
     chosen = [p for p, _ in edit.paths(draft) if st.session_state.get(f"sel_{_k(p)}")]
     c = st.columns([2.2, 1.6], vertical_alignment="bottom")
-    c[0].text_input("Block name (optional)", key=seed("group_name", ""), placeholder="empty: indexed by position",
-                    help="Group the selected layers (next to each other, same level) into a nested Sequential")
-    c[1].button(f"Group {len(chosen)} selected" if chosen else "Group selected", key="group",
-                icon=":material/select_all:", disabled=not chosen, on_click=group_selected, width="stretch")
+    c[0].text_input(
+        "Block name (optional)",
+        key=seed("group_name", ""),
+        placeholder="empty: indexed by position",
+        help="Group the selected layers (next to each other, same level) into a nested Sequential",
+    )
+    c[1].button(
+        f"Group {len(chosen)} selected" if chosen else "Group selected",
+        key="group",
+        icon=":material/select_all:",
+        disabled=not chosen,
+        on_click=group_selected,
+        width="stretch",
+    )
 
 
 def preview(draft: Design, run: DryRun | None) -> None:
@@ -427,9 +554,11 @@ def preview(draft: Design, run: DryRun | None) -> None:
         tied = run.parameters_per_use != run.parameters
         per_use = f" · **{run.parameters_per_use:,}** counted per use" if tied else ""
         shape = _shape(run.output_shape).replace(" ", "\u00a0")  # keep "(2, 1)" on one line
-        st.markdown(f"**{run.parameters:,}** parameters{per_use} · output **{shape}**",
-                    help="Parameters: what the network holds (a shared layer once). Counted per use: summed over "
-                         "every state_dict position, a shared layer once per use.")
+        st.markdown(
+            f"**{run.parameters:,}** parameters{per_use} · output **{shape}**",
+            help="Parameters: what the network holds (a shared layer once). Counted per use: summed over "
+            "every state_dict position, a shared layer once per use.",
+        )
     with st.container(key="graph"):
         st.graphviz_chart(builder.graph(draft, run) if run is not None else builder.graph(draft))
     st.caption("The Inspect page shows the full parameter table.")
@@ -470,8 +599,11 @@ def main() -> None:
             input_row(draft)
             if fault is not None:
                 if edit.locate(draft, fault.path):
-                    st.warning("The design does not build: fix the highlighted layer (or Undo). The other pages "
-                               "keep the last design that built.", icon=":material/warning:")
+                    st.warning(
+                        "The design does not build: fix the highlighted layer (or Undo). The other pages "
+                        "keep the last design that built.",
+                        icon=":material/warning:",
+                    )
                 else:
                     ui.show_error(fault)
             if draft.layers:
@@ -479,8 +611,12 @@ def main() -> None:
             group_row(draft)
             add_panel(draft, run)
         with tab_json:
-            st.text_area("Design JSON", key=seed("json", draft.to_json()), height=420,
-                         help="Edit and apply; an invalid design is refused with the field at fault.")
+            st.text_area(
+                "Design JSON",
+                key=seed("json", draft.to_json()),
+                height=420,
+                help="Edit and apply; an invalid design is refused with the field at fault.",
+            )
             st.button("Apply JSON", key="json_apply", icon=":material/check:", on_click=apply_json)
             if (err := st.session_state.get(JSON_ERROR)) is not None:
                 ui.show_error(err)

@@ -22,10 +22,12 @@ def lazy_table(design_json: str) -> pd.DataFrame:
 def show_dry_run(design: builder.Design, run: builder.DryRun) -> None:
     """The network as constructed (lazy sizes pending) beside the network after torch's first forward pass."""
     with st.container(border=True, key="dry_run"):
-        st.markdown("**Lazy initialization.** A lazy layer (`nn.LazyLinear`, `nn.LazyConv2d`, …) is built without "
-                    "its input size: its weight is an `UninitializedParameter`. The first forward pass — the dry "
-                    "run — lets torch read the size off the input, allocate the weight and turn the layer into "
-                    "its ordinary class.")
+        st.markdown(
+            "**Lazy initialization.** A lazy layer (`nn.LazyLinear`, `nn.LazyConv2d`, …) is built without "
+            "its input size: its weight is an `UninitializedParameter`. The first forward pass — the dry "
+            "run — lets torch read the size off the input, allocate the weight and turn the layer into "
+            "its ordinary class."
+        )
         before, after = st.columns(2, gap="large")
         with before:
             st.markdown("#### Before the dry run")
@@ -39,19 +41,29 @@ def show_dry_run(design: builder.Design, run: builder.DryRun) -> None:
                 st.graphviz_chart(builder.graph(design, run))
         lazy = lazy_table(design.to_json())
         if lazy.empty:
-            st.info("This design has no lazy layers: every size is written in the design, so the dry run only "
-                    "checks the shapes. The lazy_mlp and nested examples have lazy layers.", icon=":material/info:")
+            st.info(
+                "This design has no lazy layers: every size is written in the design, so the dry run only "
+                "checks the shapes. The lazy_mlp and nested examples have lazy layers.",
+                icon=":material/info:",
+            )
         else:
-            st.markdown("**Parameters of the lazy layers**, before and after (real torch modules, read with "
-                        "`summary`):")
+            st.markdown(
+                "**Parameters of the lazy layers**, before and after (real torch modules, read with `summary`):"
+            )
             st.dataframe(lazy, key="lazy_params", hide_index=True, width="stretch")
 
 
 names = builder.example_names()
 current = ui.design()
-st.selectbox("Example design", names, key="example", on_change=pick_example,
-             index=names.index(current.name) if current.name in names else None,
-             placeholder="your own design", help="Load one of the chapter's networks (replaces the session's design).")
+st.selectbox(
+    "Example design",
+    names,
+    key="example",
+    on_change=pick_example,
+    index=names.index(current.name) if current.name in names else None,
+    placeholder="your own design",
+    help="Load one of the chapter's networks (replaces the session's design).",
+)
 if current.description:
     st.caption(current.description)
 
@@ -71,16 +83,24 @@ totals = builder.totals(net)
 cols = st.columns(4)
 cols[0].metric("Layers", sum(r.type != "Sequential" for r in run.layers))
 cols[1].metric("Parameters", f"{totals.unique:,}", help="Unique parameters: what the network holds and trains.")
-cols[2].metric("Counted per use", f"{totals.per_use:,}",
-               help="Summed over every state_dict position: a shared layer counts once per use.")
+cols[2].metric(
+    "Counted per use",
+    f"{totals.per_use:,}",
+    help="Summed over every state_dict position: a shared layer counts once per use.",
+)
 cols[3].metric("Output shape", str(run.output_shape))
 if totals.tied:
-    st.info(f"{builder.table.TIED_NOTE} Here: {totals.unique:,} held, {totals.per_use:,} counted per use.",
-            icon=":material/link:")
+    st.info(
+        f"{builder.table.TIED_NOTE} Here: {totals.unique:,} held, {totals.per_use:,} counted per use.",
+        icon=":material/link:",
+    )
 
-if st.toggle("Show the dry run: before and after", key="inspect_dry_run",
-             help="See the network as constructed, lazy sizes pending, beside the network after torch's first "
-                  "forward pass inferred them."):
+if st.toggle(
+    "Show the dry run: before and after",
+    key="inspect_dry_run",
+    help="See the network as constructed, lazy sizes pending, beside the network after torch's first "
+    "forward pass inferred them.",
+):
     show_dry_run(current, run)
 
 left, right = st.columns([3, 2], gap="large")
@@ -90,14 +110,26 @@ with left:
         st.graphviz_chart(builder.graph(current, run))
 with right:
     st.subheader("Output shapes")
-    shapes = pd.DataFrame([{
-        "layer": "  " * r.depth + r.key,
-        "type": r.type,
-        "output": str(r.output_shape),
-        "parameters": r.parameters,
-        "note": ", ".join(filter(None, [f"shared '{r.shared}'" if r.shared else "",
-                                        *(f"{k}={v} inferred" for k, v in r.inferred.items())])),
-    } for r in run.layers])
+    shapes = pd.DataFrame(
+        [
+            {
+                "layer": "  " * r.depth + r.key,
+                "type": r.type,
+                "output": str(r.output_shape),
+                "parameters": r.parameters,
+                "note": ", ".join(
+                    filter(
+                        None,
+                        [
+                            f"shared '{r.shared}'" if r.shared else "",
+                            *(f"{k}={v} inferred" for k, v in r.inferred.items()),
+                        ],
+                    )
+                ),
+            }
+            for r in run.layers
+        ]
+    )
     st.dataframe(shapes, key="shapes", hide_index=True, width="stretch")
 
 st.subheader("Parameters")

@@ -19,8 +19,10 @@ PAGES = {"Design": "", "Inspect": "inspect"}  # where a share link opens: the st
 
 st.title("Library")
 current = ui.design()
-st.caption(f"The session's design: **{current.name}** · {len(current.layers)} layers. Load a preset, keep your "
-           f"designs in the library, or share one by link.")
+st.caption(
+    f"The session's design: **{current.name}** · {len(current.layers)} layers. Load a preset, keep your "
+    f"designs in the library, or share one by link."
+)
 
 
 def note(kind: str, message: str) -> None:
@@ -43,12 +45,14 @@ def store() -> Store:
 
 def guarded(action):
     """Run a callback's library action; a refused one becomes the message shown after the rerun."""
+
     def run(*args) -> None:
         try:
             action(*args)
         except (StoreError, DesignError) as e:
             where = getattr(e, "path", None)
             note("error", f"{where} — {e}" if where and where not in str(e) else str(e))
+
     return run
 
 
@@ -62,8 +66,11 @@ def when(seconds: float) -> str:
 @guarded
 def load_preset(name: str) -> None:
     ui.set_design(builder.load_example(name))
-    note("ok", f"Loaded the preset {name!r}. See it on the Design or Inspect page (Undo on Design brings back "
-               f"the design you had).")
+    note(
+        "ok",
+        f"Loaded the preset {name!r}. See it on the Design or Inspect page (Undo on Design brings back "
+        f"the design you had).",
+    )
 
 
 @st.cache_data(show_spinner=False)
@@ -78,14 +85,20 @@ def presets_tab() -> None:
         members = [p for p in items if p.group == group]
         for start in range(0, len(members), 3):
             cols = st.columns(3)
-            for col, p in zip(cols, members[start:start + 3], strict=False):
+            for col, p in zip(cols, members[start : start + 3], strict=False):
                 with col, st.container(border=True, key=f"preset_card_{p.name}", height="stretch"):
                     st.markdown(f"**{p.title}**  \n`{p.name}` · {p.layers} layers")
                     st.markdown(p.description)
                     loaded = current.name == p.name and current == builder.load_example(p.name)
-                    st.button("Loaded" if loaded else "Load", key=f"preset_{p.name}", on_click=load_preset,
-                              args=(p.name,), disabled=loaded, type="secondary" if loaded else "primary",
-                              icon=":material/check:" if loaded else ":material/download:")
+                    st.button(
+                        "Loaded" if loaded else "Load",
+                        key=f"preset_{p.name}",
+                        on_click=load_preset,
+                        args=(p.name,),
+                        disabled=loaded,
+                        type="secondary" if loaded else "primary",
+                        icon=":material/check:" if loaded else ":material/download:",
+                    )
 
 
 # -- saved designs ---------------------------------------------------------------------------------------------
@@ -149,62 +162,118 @@ def saved_tab() -> None:
     with st.container(border=True, key="lib_save_box"):
         st.markdown("**Save the session's design**")
         c = st.columns([2, 3, 1], vertical_alignment="bottom")
-        c[0].text_input("Name", key="lib_name", max_chars=100,
-                        help="Saving under a name that exists adds a new version; nothing is overwritten.")
+        c[0].text_input(
+            "Name",
+            key="lib_name",
+            max_chars=100,
+            help="Saving under a name that exists adds a new version; nothing is overwritten.",
+        )
         c[1].text_input("Note (optional)", key="lib_message", max_chars=200, placeholder="what changed")
-        c[2].button("Save", key="lib_save", type="primary", icon=":material/save:", on_click=save_current,
-                    width="stretch")
+        c[2].button(
+            "Save", key="lib_save", type="primary", icon=":material/save:", on_click=save_current, width="stretch"
+        )
 
-    query = st.text_input("Search", key="lib_search", placeholder="a name, a word of the description, a layer "
-                          "type (e.g. BatchNorm1d)", icon=":material/search:")
+    query = st.text_input(
+        "Search",
+        key="lib_search",
+        placeholder="a name, a word of the description, a layer type (e.g. BatchNorm1d)",
+        icon=":material/search:",
+    )
     entries = lib.search(query)
     if not entries:
-        st.info("No saved design matches." if query.strip() else
-                "The library is empty: save the session's design above.", icon=":material/info:")
+        st.info(
+            "No saved design matches." if query.strip() else "The library is empty: save the session's design above.",
+            icon=":material/info:",
+        )
         return
-    st.dataframe(pd.DataFrame([{"name": e.name, "versions": e.versions, "saved": when(e.updated),
-                                "description": e.description} for e in entries]),
-                 key="lib_table", hide_index=True, width="stretch")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {"name": e.name, "versions": e.versions, "saved": when(e.updated), "description": e.description}
+                for e in entries
+            ]
+        ),
+        key="lib_table",
+        hide_index=True,
+        width="stretch",
+    )
     names = [e.name for e in entries]
     if st.session_state.get("lib_pick") not in names:
         st.session_state.lib_pick = names[0]
     name = st.selectbox("Design", names, key="lib_pick")
     versions = lib.versions(name)
     c = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
-    c[0].button("Load", key="lib_load", type="primary", icon=":material/open_in_browser:", on_click=load_saved,
-                args=(name, None), width="stretch", help="Its newest version becomes the session's design.")
+    c[0].button(
+        "Load",
+        key="lib_load",
+        type="primary",
+        icon=":material/open_in_browser:",
+        on_click=load_saved,
+        args=(name, None),
+        width="stretch",
+        help="Its newest version becomes the session's design.",
+    )
     try:
         exported = lib.export_json(name)
     except DesignError as e:
         exported = None
         ui.show_error(e)
-    c[1].download_button("Export JSON", exported or "", file_name=f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.json",
-                         mime="application/json", key="lib_export", icon=":material/download:", width="stretch",
-                         disabled=exported is None)
-    c[2].button("Delete…", key="lib_delete", icon=":material/delete:", on_click=confirm_delete, args=(name,),
-                width="stretch")
+    c[1].download_button(
+        "Export JSON",
+        exported or "",
+        file_name=f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.json",
+        mime="application/json",
+        key="lib_export",
+        icon=":material/download:",
+        width="stretch",
+        disabled=exported is None,
+    )
+    c[2].button(
+        "Delete…", key="lib_delete", icon=":material/delete:", on_click=confirm_delete, args=(name,), width="stretch"
+    )
     with c[3].container(horizontal=True, vertical_alignment="bottom", key="lib_rename_row"):
         st.text_input("Rename to", key="lib_rename_to", placeholder="a new name")
         st.button("Rename", key="lib_rename", on_click=rename, args=(name,), icon=":material/edit:")
     if st.session_state.get("lib_confirm_delete") == name:
-        st.warning(f"Delete {name!r} and all {len(versions)} of its versions? This cannot be undone.",
-                   icon=":material/warning:")
+        st.warning(
+            f"Delete {name!r} and all {len(versions)} of its versions? This cannot be undone.",
+            icon=":material/warning:",
+        )
         d = st.columns([1, 1, 4])
         d[0].button("Delete", key="lib_delete_yes", type="primary", on_click=delete, args=(name,))
         d[1].button("Cancel", key="lib_delete_no", on_click=confirm_delete, args=(None,))
 
     st.markdown(f"**Versions of {name!r}** — every save is kept; restoring one saves it again as the newest.")
-    st.dataframe(pd.DataFrame([{"version": v.number, "saved": when(v.saved), "layers": v.layers, "note": v.note}
-                               for v in versions]), key="lib_versions", hide_index=True, width="stretch")
+    st.dataframe(
+        pd.DataFrame(
+            [{"version": v.number, "saved": when(v.saved), "layers": v.layers, "note": v.note} for v in versions]
+        ),
+        key="lib_versions",
+        hide_index=True,
+        width="stretch",
+    )
     numbers = [v.number for v in versions]
     if st.session_state.get("lib_version") not in numbers:
         st.session_state.lib_version = numbers[0]
     c = st.columns([1, 1.4, 1.4, 1.2], vertical_alignment="bottom")
     version = c[0].selectbox("Version", numbers, key="lib_version")
-    c[1].button("Load this version", key="lib_load_version", on_click=load_saved, args=(name, version),
-                icon=":material/history:", width="stretch")
-    c[2].button("Restore as newest", key="lib_restore", on_click=restore, args=(name, version),
-                icon=":material/restore:", width="stretch", disabled=version == numbers[0])
+    c[1].button(
+        "Load this version",
+        key="lib_load_version",
+        on_click=load_saved,
+        args=(name, version),
+        icon=":material/history:",
+        width="stretch",
+    )
+    c[2].button(
+        "Restore as newest",
+        key="lib_restore",
+        on_click=restore,
+        args=(name, version),
+        icon=":material/restore:",
+        width="stretch",
+        disabled=version == numbers[0],
+    )
 
 
 # -- share by link ---------------------------------------------------------------------------------------------
@@ -225,8 +294,10 @@ def open_link() -> None:
 
 
 def share_tab() -> None:
-    st.markdown("**Share the session's design.** The link *is* the design (compressed into the URL): nothing is "
-                "stored on the server. Whoever opens it gets this design, checked before it is loaded.")
+    st.markdown(
+        "**Share the session's design.** The link *is* the design (compressed into the URL): nothing is "
+        "stored on the server. Whoever opens it gets this design, checked before it is loaded."
+    )
     where = st.segmented_control("The link opens on", list(PAGES), default="Design", key="share_page")
     try:
         link = share.share_url(current, app_root() + PAGES.get(where or "Design", ""))
@@ -235,8 +306,10 @@ def share_tab() -> None:
     else:
         with st.container(key="share_link"):
             st.code(link, language=None, wrap_lines=True)
-        st.caption(f"{len(link):,} characters. Copy it with the button at the code box's top right; paste it in "
-                   f"the class chat or shorten it for the projector.")
+        st.caption(
+            f"{len(link):,} characters. Copy it with the button at the code box's top right; paste it in "
+            f"the class chat or shorten it for the projector."
+        )
     st.markdown("**Open a link** someone shared (or paste it into the browser's address bar):")
     c = st.columns([5, 1], vertical_alignment="bottom")
     c[0].text_input("Share link", key="share_paste", placeholder="http://…/?design=…", label_visibility="collapsed")
@@ -264,11 +337,21 @@ def import_design(to_library: bool) -> None:
 def import_tab() -> None:
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", current.name) or "design"
     st.markdown("**Export** the session's design as JSON — the same format as the files in `examples/`.")
-    st.download_button(f"Design · {stem}.json", current.to_json() + "\n", file_name=f"{stem}.json",
-                       mime="application/json", key="export_session", icon=":material/download:")
+    st.download_button(
+        f"Design · {stem}.json",
+        current.to_json() + "\n",
+        file_name=f"{stem}.json",
+        mime="application/json",
+        key="export_session",
+        icon=":material/download:",
+    )
     st.markdown("**Import** a design JSON file: it is checked first; then open it or save it to the library.")
-    upload = st.file_uploader("Design JSON", type=["json"], key="import_file",
-                              help=f"At most {builder.limits().max_design_chars:,} characters.")
+    upload = st.file_uploader(
+        "Design JSON",
+        type=["json"],
+        key="import_file",
+        help=f"At most {builder.limits().max_design_chars:,} characters.",
+    )
     if upload is None:
         return
     try:
@@ -280,15 +363,28 @@ def import_tab() -> None:
     st.caption(f"{upload.name}: a valid design, {design.name!r}, {len(design.layers)} layers.")
     c = st.columns([2, 1, 1], vertical_alignment="bottom")
     c[0].text_input("Library name", key="import_name", placeholder=design.name)
-    c[1].button("Save to the library", key="import_save", on_click=import_design, args=(True,),
-                icon=":material/library_add:", width="stretch")
-    c[2].button("Open in the session", key="import_open", on_click=import_design, args=(False,),
-                icon=":material/open_in_browser:", width="stretch")
+    c[1].button(
+        "Save to the library",
+        key="import_save",
+        on_click=import_design,
+        args=(True,),
+        icon=":material/library_add:",
+        width="stretch",
+    )
+    c[2].button(
+        "Open in the session",
+        key="import_open",
+        on_click=import_design,
+        args=(False,),
+        icon=":material/open_in_browser:",
+        width="stretch",
+    )
 
 
 show_note()
-presets, saved, shared, imports = st.tabs(["Presets", "Saved designs", "Share by link", "Import / export"],
-                                          key="lib_tabs")
+presets, saved, shared, imports = st.tabs(
+    ["Presets", "Saved designs", "Share by link", "Import / export"], key="lib_tabs"
+)
 with presets:
     presets_tab()
 with saved:

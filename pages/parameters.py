@@ -32,8 +32,13 @@ if not layers:
     st.info("This network has no parameters.")
 else:
     c1, c2 = st.columns(2)
-    layer = c1.selectbox("Layer", list(layers), key="param_layer", format_func=layer_label,
-                         help="A layer's tensors, as net[2].state_dict() shows them.")
+    layer = c1.selectbox(
+        "Layer",
+        list(layers),
+        key="param_layer",
+        format_func=layer_label,
+        help="A layer's tensors, as net[2].state_dict() shows them.",
+    )
     key = c2.selectbox("Tensor", layers[layer], key="param_tensor")
     st.markdown(f"**`net.get_submodule('{layer}').state_dict()`**")
     rows = table[table["layer"] == layer][["key", "kind", "shape", "dtype", "device", "requires_grad", "tied_with"]]
@@ -41,8 +46,10 @@ else:
     tensor = net.state_dict(keep_vars=True)[key]
     left, right = st.columns(2, gap="large")
     with left:
-        st.markdown(f"**Values of `{key}`** — shape {tuple(tensor.shape)}, mean {tensor.float().mean():.4g}, "
-                    f"std {tensor.float().std() if tensor.numel() > 1 else 0:.4g}")
+        st.markdown(
+            f"**Values of `{key}`** — shape {tuple(tensor.shape)}, mean {tensor.float().mean():.4g}, "
+            f"std {tensor.float().std() if tensor.numel() > 1 else 0:.4g}"
+        )
         st.dataframe(params.tensor_frame(tensor), key="param_values", height=240, width="stretch")
     with right:
         grad = tensor.grad
@@ -51,9 +58,13 @@ else:
             st.caption("No gradient yet: `.grad` is None until a backward pass.")
         else:
             st.dataframe(params.tensor_frame(grad), key="param_grad", height=240, width="stretch")
-        if st.button("Compute gradients on the example input", key="param_backward", icon=":material/functions:",
-                     help="Runs the example input forward, sums the outputs and calls backward(): every "
-                          "parameter's .grad holds d(sum)/d(parameter); a shared layer's sums its uses."):
+        if st.button(
+            "Compute gradients on the example input",
+            key="param_backward",
+            icon=":material/functions:",
+            help="Runs the example input forward, sums the outputs and calls backward(): every "
+            "parameter's .grad holds d(sum)/d(parameter); a shared layer's sums its uses.",
+        ):
             try:
                 params.example_gradients(net, builder.example_input(current, st.session_state.net_device))
             except (RuntimeError, ValueError) as e:
@@ -66,8 +77,16 @@ else:
     cols = st.columns([1] * max(tensor.dim(), 1) + [2, 2], vertical_alignment="bottom")
     index = []
     for d in range(tensor.dim()):
-        index.append(cols[d].number_input(f"index {d}", min_value=0, max_value=max(tensor.shape[d] - 1, 0), value=0,
-                                          step=1, key=f"edit_index_{key}_{d}"))
+        index.append(
+            cols[d].number_input(
+                f"index {d}",
+                min_value=0,
+                max_value=max(tensor.shape[d] - 1, 0),
+                value=0,
+                step=1,
+                key=f"edit_index_{key}_{d}",
+            )
+        )
     value = cols[-2].number_input("new value", value=100.0, key="edit_value")
     if cols[-1].button("Set", key="edit_set", icon=":material/edit:"):
         try:
@@ -86,16 +105,21 @@ else:
             shown = [{"key": k, f"value at {list(idx)}": float(state[k][idx])} for k in positions]
             st.dataframe(shown, key="edit_positions", hide_index=True)
         if len(positions) > 1:
-            st.success(f"{where}{list(idx)} set: {', '.join(k for k in positions if k != where)} changed with it — "
-                       f"they are the same tensor (a shared layer).", icon=":material/link:")
+            st.success(
+                f"{where}{list(idx)} set: {', '.join(k for k in positions if k != where)} changed with it — "
+                f"they are the same tensor (a shared layer).",
+                icon=":material/link:",
+            )
         else:
             st.success(f"{where}{list(idx)} set.", icon=":material/check_circle:")
 
 # -- initialization (d2l 6.3) ------------------------------------------------------------------------------
 st.subheader("Initialization")
-st.caption("Part of the design: the design's default applies to every layer with a weight matrix or kernel; a "
-           "layer's own choice wins. Biases are zeroed unless kept. A seed makes the weights reproducible, and the "
-           "exported code reproduces them.")
+st.caption(
+    "Part of the design: the design's default applies to every layer with a weight matrix or kernel; a "
+    "layer's own choice wins. Biases are zeroed unless kept. A seed makes the weights reproducible, and the "
+    "exported code reproduces them."
+)
 planned = {k: spec for k, _, spec in inits.plan(current)}
 targets = inits.eligible(current)
 first_use = {}  # shared layer name -> the module key where net.modules() meets it (its plan key)
@@ -111,37 +135,63 @@ def plan_key(label: str) -> str:
 
 
 if targets:
-    st.dataframe([{"layer": k, "type": kinds.get(f"{plan_key(k)}.weight", ""),
-                   "init": inits.describe(planned.get(plan_key(k)))} for _, k in targets],
-                 key="init_table", hide_index=True)
+    st.dataframe(
+        [
+            {
+                "layer": k,
+                "type": kinds.get(f"{plan_key(k)}.weight", ""),
+                "init": inits.describe(planned.get(plan_key(k))),
+            }
+            for _, k in targets
+        ],
+        key="init_table",
+        hide_index=True,
+    )
 
 ALL = "*"  # the design's default (a string: None in a selectbox reads as "nothing chosen")
 options = [ALL, *(p for p, _ in targets)]
 labels = {ALL: "all layers (the design's default)", **{p: f"{k}  ({p})" for p, k in targets}}
 c1, c2 = st.columns(2)
 target = c1.selectbox("Apply to", options, key="init_target", format_func=labels.get)
-method = c2.selectbox("Method", list(inits.METHODS), key="init_method",
-                      format_func=lambda m: inits.METHODS[m].label)
+method = c2.selectbox("Method", list(inits.METHODS), key="init_method", format_func=lambda m: inits.METHODS[m].label)
 spec: dict = {"method": method}
 opts = inits.METHODS[method].options
 if opts or method != "default":
     ocols = st.columns(len(opts) + 1)
     for col, opt in zip(ocols, opts, strict=False):
         if opt.kind == "float":
-            spec[opt.name] = col.number_input(opt.name, value=float(opt.default), key=f"init_{opt.name}",
-                                              format="%g", help=opt.help or None)
+            spec[opt.name] = col.number_input(
+                opt.name, value=float(opt.default), key=f"init_{opt.name}", format="%g", help=opt.help or None
+            )
         else:
-            spec[opt.name] = col.selectbox(opt.name, opt.choices, key=f"init_{opt.name}",
-                                           index=opt.choices.index(opt.default))
+            spec[opt.name] = col.selectbox(
+                opt.name, opt.choices, key=f"init_{opt.name}", index=opt.choices.index(opt.default)
+            )
     if method != "default":
-        spec["bias"] = ocols[-1].selectbox("bias", inits.BIAS_CHOICES, key="init_bias",
-                                           format_func={"zeros": "zeros", "default": "PyTorch default"}.get)
+        spec["bias"] = ocols[-1].selectbox(
+            "bias",
+            inits.BIAS_CHOICES,
+            key="init_bias",
+            format_func={"zeros": "zeros", "default": "PyTorch default"}.get,
+        )
 s1, s2, s3, s4 = st.columns([1, 1, 1, 1], vertical_alignment="bottom")
 use_seed = s1.checkbox("Fixed seed", value=current.seed is not None, key="init_use_seed")
-seed = s2.number_input("seed", min_value=0, max_value=2**53 - 1,
-                     value=min(current.seed or 0, 2**53 - 1), step=1, key="init_seed", disabled=not use_seed)
-if s3.button("Apply to the design", key="init_apply", type="primary", icon=":material/check:",
-             help="Changes the design: the network is rebuilt with fresh weights initialized this way."):
+seed = s2.number_input(
+    "seed",
+    min_value=0,
+    max_value=2**53 - 1,
+    value=min(current.seed or 0, 2**53 - 1),
+    step=1,
+    key="init_seed",
+    disabled=not use_seed,
+)
+if s3.button(
+    "Apply to the design",
+    key="init_apply",
+    type="primary",
+    icon=":material/check:",
+    help="Changes the design: the network is rebuilt with fresh weights initialized this way.",
+):
     try:
         new = inits.with_init(current, None if target == ALL else target, spec)
         new = inits.with_seed(new, int(seed) if use_seed else None)
@@ -151,11 +201,18 @@ if s3.button("Apply to the design", key="init_apply", type="primary", icon=":mat
         ui.set_design(new)
         st.session_state.init_note = f"Initialization set for {labels[target]}: {inits.describe(spec)}."
         st.rerun()
-if s4.button("Re-initialize", key="reinit", icon=":material/refresh:",
-             help="Fills the session's weights again as the design says (same seed: the same weights)."):
+if s4.button(
+    "Re-initialize",
+    key="reinit",
+    icon=":material/refresh:",
+    help="Fills the session's weights again as the design says (same seed: the same weights).",
+):
     builder.initialize(net, current)
-    st.session_state.init_note = ("Re-initialized" + (f" with seed {current.seed}: the same weights as before a "
-                                                      f"change." if current.seed is not None else " at random."))
+    st.session_state.init_note = "Re-initialized" + (
+        f" with seed {current.seed}: the same weights as before a change."
+        if current.seed is not None
+        else " at random."
+    )
     st.rerun()
 note = st.session_state.pop("init_note", None)
 if note:

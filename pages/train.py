@@ -35,12 +35,17 @@ SLICE_SECONDS = 0.3  # training per rerun: short, so a click is answered at once
 REFRESH_SECONDS = 0.5  # how often a running fragment reruns (and the curves redraw)
 UPLOAD = "upload"
 # An example design that fits each built-in set, offered when the session's design does not.
-SUGGESTED = {"moons": "tied_moons", "circles": "tied_moons", "spirals": "tied_moons", "xor": "tied_moons",
-             "linear regression": "linear_regression", "digits": "digits_cnn"}
+SUGGESTED = {
+    "moons": "tied_moons",
+    "circles": "tied_moons",
+    "spirals": "tied_moons",
+    "xor": "tied_moons",
+    "linear regression": "linear_regression",
+    "digits": "digits_cnn",
+}
 # Per set, settings that train it well in a few seconds (the chapter's SGD for the regression).
 GOOD_SETTINGS = {"linear regression": {"optimizer": "sgd", "lr": 0.03, "batch_size": 10, "epochs": 5}}
-PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777",
-           "#4b5563", "#65a30d"]
+PALETTE = ["#2563eb", "#f97316", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777", "#4b5563", "#65a30d"]
 
 
 # -- widgets whose values outlive a visit to another page ------------------------------------------------
@@ -109,10 +114,15 @@ def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Datase
     if "train_source" not in settings:  # first visit: data the design fits
         settings["train_source"] = fitting_source(design, output_shape)
         apply_good_settings(settings["train_source"])
-    st.selectbox("Data", sources, key="train_source", index=sources.index(kept("train_source", "moons", sources)),
-                 on_change=apply_good_settings,
-                 format_func=lambda s: "Upload a CSV file…" if s == UPLOAD else s,
-                 help="Built-in sets are generated here (nothing is downloaded); a CSV file needs a header line.")
+    st.selectbox(
+        "Data",
+        sources,
+        key="train_source",
+        index=sources.index(kept("train_source", "moons", sources)),
+        on_change=apply_good_settings,
+        format_func=lambda s: "Upload a CSV file…" if s == UPLOAD else s,
+        help="Built-in sets are generated here (nothing is downloaded); a CSV file needs a header line.",
+    )
     source = st.session_state.train_source
     remember("train_source")
     if source == UPLOAD:
@@ -120,10 +130,23 @@ def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Datase
     spec = BUILTINS[source]
     a, b = st.columns(2)
     n_key, noise_key = f"train_n_{source}", f"train_noise_{source}"
-    a.number_input("Samples", min_value=20, max_value=builder.limits().max_data_rows, step=100, key=n_key,
-                   value=kept(n_key, spec.default_n))
-    b.number_input("Noise σ", min_value=0.0, max_value=2.0, step=0.05, format="%.2f", key=noise_key,
-                   value=kept(noise_key, spec.default_noise))
+    a.number_input(
+        "Samples",
+        min_value=20,
+        max_value=builder.limits().max_data_rows,
+        step=100,
+        key=n_key,
+        value=kept(n_key, spec.default_n),
+    )
+    b.number_input(
+        "Noise σ",
+        min_value=0.0,
+        max_value=2.0,
+        step=0.05,
+        format="%.2f",
+        key=noise_key,
+        value=kept(noise_key, spec.default_noise),
+    )
     remember(n_key, noise_key)
     try:
         data = make_dataset(source, n=int(st.session_state[n_key]), noise=float(st.session_state[noise_key]))
@@ -135,12 +158,19 @@ def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Datase
 
 
 def csv_data() -> Dataset | None:
-    st.file_uploader("CSV file", type=["csv"], key="train_csv_upload", on_change=keep_upload,
-                     help=f"At most {builder.limits().max_data_rows:,} rows; the first line names the columns.")
+    st.file_uploader(
+        "CSV file",
+        type=["csv"],
+        key="train_csv_upload",
+        on_change=keep_upload,
+        help=f"At most {builder.limits().max_data_rows:,} rows; the first line names the columns.",
+    )
     held = st.session_state.get("train_csv")
     if held is None:
-        st.info("Upload a CSV file: a header line naming the columns, then one row per sample.",
-                icon=":material/upload_file:")
+        st.info(
+            "Upload a CSV file: a header line naming the columns, then one row per sample.",
+            icon=":material/upload_file:",
+        )
         return None
     name, table = held
     if isinstance(table, DataError):
@@ -148,8 +178,12 @@ def csv_data() -> Dataset | None:
         return None
     columns = list(table.columns)
     st.caption(f"**{name}** — {len(table):,} rows, {len(columns)} columns")
-    st.selectbox("Target (what to predict)", columns, key="train_csv_target",
-                 index=columns.index(kept("train_csv_target", columns[-1], columns)))
+    st.selectbox(
+        "Target (what to predict)",
+        columns,
+        key="train_csv_target",
+        index=columns.index(kept("train_csv_target", columns[-1], columns)),
+    )
     target = st.session_state.train_csv_target
     others = [c for c in columns if c != target]
     features = kept("train_csv_features", others)
@@ -160,26 +194,44 @@ def csv_data() -> Dataset | None:
             st.session_state.train_csv_features = others  # another target or file: every other column
     st.multiselect("Features (the network's inputs)", others, key="train_csv_features", default=features)
     tasks = ["auto", "classification", "regression"]
-    st.radio("Task", tasks, key="train_csv_task", index=tasks.index(kept("train_csv_task", "auto", tasks)),
-             horizontal=True,
-             help="auto: text labels, or whole numbers with few values, are classes; other numbers are regression.")
-    st.checkbox("Standardize features (mean 0, std 1)", key="train_csv_standardize",
-                value=kept("train_csv_standardize", True),
-                help="Usually needed to train on raw columns. The trained network then expects inputs scaled the "
-                     "same way (the means and deviations are listed below).")
+    st.radio(
+        "Task",
+        tasks,
+        key="train_csv_task",
+        index=tasks.index(kept("train_csv_task", "auto", tasks)),
+        horizontal=True,
+        help="auto: text labels, or whole numbers with few values, are classes; other numbers are regression.",
+    )
+    st.checkbox(
+        "Standardize features (mean 0, std 1)",
+        key="train_csv_standardize",
+        value=kept("train_csv_standardize", True),
+        help="Usually needed to train on raw columns. The trained network then expects inputs scaled the "
+        "same way (the means and deviations are listed below).",
+    )
     remember("train_csv_target", "train_csv_features", "train_csv_task", "train_csv_standardize")
     with st.expander("Preview"):
         st.dataframe(table.head(20), key="train_csv_preview", hide_index=True)
     try:
-        data = dataset_from_table(table, target, st.session_state.train_csv_features, st.session_state.train_csv_task,
-                                  st.session_state.train_csv_standardize, name=name)
+        data = dataset_from_table(
+            table,
+            target,
+            st.session_state.train_csv_features,
+            st.session_state.train_csv_task,
+            st.session_state.train_csv_standardize,
+            name=name,
+        )
     except DataError as e:
         ui.show_error(e)
         return None
     st.caption(data.description + (f" · classes: {', '.join(data.classes[:12])}" if data.classes else ""))
     if data.info:
-        st.caption("Scaling: " + ", ".join(f"{f}: mean {data.info['mean'][f]:.4g}, std {data.info['std'][f]:.4g}"
-                                           for f in data.feature_names[:10]))
+        st.caption(
+            "Scaling: "
+            + ", ".join(
+                f"{f}: mean {data.info['mean'][f]:.4g}, std {data.info['std'][f]:.4g}" for f in data.feature_names[:10]
+            )
+        )
     return data
 
 
@@ -198,9 +250,15 @@ def check_fit(design: builder.Design, output_shape: tuple[int, ...], data: Datas
         st.warning(text[:1].upper() + text[1:], icon=":material/straighten:")  # guidance: offer a design that fits
         suggestion = SUGGESTED.get(data.name)
         if suggestion and suggestion != design.name:
-            st.button(f"Use example '{suggestion}'", key="train_use_example", icon=":material/swap_horiz:",
-                      on_click=load_suggested, args=(suggestion,), width="stretch",
-                      help=f"Replace the session's design with the example '{suggestion}', which fits this data.")
+            st.button(
+                f"Use example '{suggestion}'",
+                key="train_use_example",
+                icon=":material/swap_horiz:",
+                on_click=load_suggested,
+                args=(suggestion,),
+                width="stretch",
+                help=f"Replace the session's design with the example '{suggestion}', which fits this data.",
+            )
         return False
     return True
 
@@ -211,27 +269,73 @@ def check_fit(design: builder.Design, output_shape: tuple[int, ...], data: Datas
 def choose_settings() -> TrainConfig | None:
     a, b = st.columns(2)
     optimizers = ["adam", "sgd"]
-    a.selectbox("Optimizer", optimizers, key="train_optimizer",
-                index=optimizers.index(kept("train_optimizer", "adam", optimizers)),
-                format_func={"adam": "Adam", "sgd": "SGD"}.get)
-    b.number_input("Learning rate", min_value=1e-5, max_value=10.0, step=0.001, format="%.4f", key="train_lr",
-                   value=kept("train_lr", 0.01))
-    a.number_input("Batch size", min_value=1, max_value=100_000, step=8, key="train_batch_size",
-                   value=kept("train_batch_size", 32))
+    a.selectbox(
+        "Optimizer",
+        optimizers,
+        key="train_optimizer",
+        index=optimizers.index(kept("train_optimizer", "adam", optimizers)),
+        format_func={"adam": "Adam", "sgd": "SGD"}.get,
+    )
+    b.number_input(
+        "Learning rate",
+        min_value=1e-5,
+        max_value=10.0,
+        step=0.001,
+        format="%.4f",
+        key="train_lr",
+        value=kept("train_lr", 0.01),
+    )
+    a.number_input(
+        "Batch size", min_value=1, max_value=100_000, step=8, key="train_batch_size", value=kept("train_batch_size", 32)
+    )
     b.number_input("Epochs", min_value=1, max_value=10_000, step=10, key="train_epochs", value=kept("train_epochs", 30))
-    a.number_input("Weight decay", min_value=0.0, max_value=1.0, step=0.0001, format="%.4f", key="train_weight_decay",
-                   value=kept("train_weight_decay", 0.0), help="L2 penalty on the weights (torch.optim's).")
+    a.number_input(
+        "Weight decay",
+        min_value=0.0,
+        max_value=1.0,
+        step=0.0001,
+        format="%.4f",
+        key="train_weight_decay",
+        value=kept("train_weight_decay", 0.0),
+        help="L2 penalty on the weights (torch.optim's).",
+    )
     sgd = st.session_state.train_optimizer == "sgd"
-    b.number_input("Momentum", min_value=0.0, max_value=0.99, step=0.1, format="%.2f", disabled=not sgd,
-                   key="train_momentum", value=kept("train_momentum", 0.0), help="SGD only.")
-    a.slider("Validation share", min_value=0.0, max_value=0.5, step=0.05, key="train_val_fraction",
-             value=kept("train_val_fraction", 0.2),
-             help="Held out before training and never trained on: the curves' validation line.")
-    b.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed", value=kept("train_seed", 0),
-                   help="The split, the shuffling, dropout and (with fresh weights) the initial weights.")
-    st.checkbox("Start from fresh weights", key="train_fresh", value=kept("train_fresh", True),
-                help="Re-initialize the network with the seed before training (same seed, same run). Untick to "
-                     "train further from the current weights.")
+    b.number_input(
+        "Momentum",
+        min_value=0.0,
+        max_value=0.99,
+        step=0.1,
+        format="%.2f",
+        disabled=not sgd,
+        key="train_momentum",
+        value=kept("train_momentum", 0.0),
+        help="SGD only.",
+    )
+    a.slider(
+        "Validation share",
+        min_value=0.0,
+        max_value=0.5,
+        step=0.05,
+        key="train_val_fraction",
+        value=kept("train_val_fraction", 0.2),
+        help="Held out before training and never trained on: the curves' validation line.",
+    )
+    b.number_input(
+        "Seed",
+        min_value=0,
+        max_value=2**31 - 1,
+        step=1,
+        key="train_seed",
+        value=kept("train_seed", 0),
+        help="The split, the shuffling, dropout and (with fresh weights) the initial weights.",
+    )
+    st.checkbox(
+        "Start from fresh weights",
+        key="train_fresh",
+        value=kept("train_fresh", True),
+        help="Re-initialize the network with the seed before training (same seed, same run). Untick to "
+        "train further from the current weights.",
+    )
     keys = ["optimizer", "lr", "batch_size", "epochs", "weight_decay", "momentum", "val_fraction", "seed"]
     remember(*(f"train_{k}" for k in keys), "train_fresh")
     try:
@@ -279,25 +383,39 @@ def curves(history: History) -> go.Figure:
     frame = history.frame()
     classify = history.task == "classification"
     metrics = ["loss", "acc"] if classify else ["loss"]
-    fig = make_subplots(rows=1, cols=len(metrics), horizontal_spacing=0.12,
-                        subplot_titles=["Loss (cross-entropy)" if classify else "Loss (mean squared error)",
-                                        "Accuracy"][: len(metrics)])
+    fig = make_subplots(
+        rows=1,
+        cols=len(metrics),
+        horizontal_spacing=0.12,
+        subplot_titles=["Loss (cross-entropy)" if classify else "Loss (mean squared error)", "Accuracy"][
+            : len(metrics)
+        ],
+    )
     mode = "lines+markers" if len(frame) < 30 else "lines"
     for col, metric in enumerate(metrics, 1):
         for split, name, colour in (("train", "train", PALETTE[0]), ("val", "validation", PALETTE[1])):
             ys = frame[f"{split}_{metric}"]
             if ys.notna().any():
-                fig.add_trace(go.Scatter(x=frame["epoch"].tolist(), y=ys.tolist(), mode=mode, name=name,
-                                         line={"color": colour}, legendgroup=split, showlegend=col == 1),
-                              row=1, col=col)
+                fig.add_trace(
+                    go.Scatter(
+                        x=frame["epoch"].tolist(),
+                        y=ys.tolist(),
+                        mode=mode,
+                        name=name,
+                        line={"color": colour},
+                        legendgroup=split,
+                        showlegend=col == 1,
+                    ),
+                    row=1,
+                    col=col,
+                )
         fig.update_xaxes(title_text="epoch", row=1, col=col, dtick=1 if len(frame) <= 10 else None)
     losses = pd.concat([frame["train_loss"], frame["val_loss"]]).dropna()
     if len(losses) and losses.min() > 0 and losses.max() / losses.min() > 50:  # falls by orders of magnitude
         fig.update_yaxes(type="log", row=1, col=1)
     if classify:
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": -0.25})
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.25})
     return fig
 
 
@@ -305,22 +423,46 @@ def scatter(data: Dataset, fig: go.Figure | None = None) -> go.Figure:
     fig = fig or go.Figure()
     for c, name in enumerate(data.classes):
         points = data.X[data.y == c]
-        fig.add_trace(go.Scatter(x=points[:, 0].tolist(), y=points[:, 1].tolist(), mode="markers", name=name,
-                                 marker={"color": PALETTE[c % len(PALETTE)], "size": 6,
-                                         "line": {"width": 0.5, "color": "white"}}))
-    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      xaxis_title=(data.feature_names or ("x1",))[0],
-                      yaxis_title=(data.feature_names or ("", "x2"))[1], legend={"orientation": "h", "y": -0.2})
+        fig.add_trace(
+            go.Scatter(
+                x=points[:, 0].tolist(),
+                y=points[:, 1].tolist(),
+                mode="markers",
+                name=name,
+                marker={"color": PALETTE[c % len(PALETTE)], "size": 6, "line": {"width": 0.5, "color": "white"}},
+            )
+        )
+    fig.update_layout(
+        height=380,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis_title=(data.feature_names or ("x1",))[0],
+        yaxis_title=(data.feature_names or ("", "x2"))[1],
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
 def boundary(run: Trainer) -> go.Figure:
     grid = decision_grid(run.net, run.data, steps=150)
     k = run.data.num_classes
-    scale = [[i / max(k - 1, 1), PALETTE[i % len(PALETTE)]] for i in range(k)] if k > 1 else [[0, PALETTE[0]],
-                                                                                              [1, PALETTE[0]]]
-    fig = go.Figure(go.Heatmap(x=grid.xs.tolist(), y=grid.ys.tolist(), z=grid.labels.tolist(), zmin=0, zmax=k - 1,
-                               colorscale=scale, opacity=0.3, showscale=False, hoverinfo="skip"))
+    scale = (
+        [[i / max(k - 1, 1), PALETTE[i % len(PALETTE)]] for i in range(k)]
+        if k > 1
+        else [[0, PALETTE[0]], [1, PALETTE[0]]]
+    )
+    fig = go.Figure(
+        go.Heatmap(
+            x=grid.xs.tolist(),
+            y=grid.ys.tolist(),
+            z=grid.labels.tolist(),
+            zmin=0,
+            zmax=k - 1,
+            colorscale=scale,
+            opacity=0.3,
+            showscale=False,
+            hoverinfo="skip",
+        )
+    )
     fig = scatter(run.data, fig)
     fig.update_layout(title={"text": "Decision boundary (shaded: the predicted class)", "font": {"size": 14}})
     return fig
@@ -335,9 +477,17 @@ def linear_fit(run: Trainer) -> None:
     w, b = (p.detach().cpu().reshape(-1).tolist() for p in params.values())
     if len(w) != len(info["true_w"]) or len(b) != 1:
         return
-    st.dataframe(pd.DataFrame({"parameter": [f"w[{i}]" for i in range(len(w))] + ["b"],
-                               "learned": [*w, b[0]], "true": [*info["true_w"], info["true_b"]]}),
-                 key="train_linear_fit", hide_index=True)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "parameter": [f"w[{i}]" for i in range(len(w))] + ["b"],
+                "learned": [*w, b[0]],
+                "true": [*info["true_w"], info["true_b"]],
+            }
+        ),
+        key="train_linear_fit",
+        hide_index=True,
+    )
 
 
 def show_run(run: Trainer) -> None:
@@ -389,9 +539,12 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
         if run is None:
             if preview is not None and preview.is_2d and preview.task == "classification":
                 with st.container(key="train_preview"):
-                    st.plotly_chart(scatter(preview).update_layout(title={"text": f"{preview.name}: the data",
-                                                                          "font": {"size": 14}}),
-                                    key="train_preview_chart")
+                    st.plotly_chart(
+                        scatter(preview).update_layout(
+                            title={"text": f"{preview.name}: the data", "font": {"size": 14}}
+                        ),
+                        key="train_preview_chart",
+                    )
             st.info("Choose data and settings, then press **Train**.", icon=":material/model_training:")
             return
         if not run.done:
@@ -402,8 +555,14 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
             else:
                 with contextlib.suppress(TrainingError):  # the run ended; its history keeps the problem
                     run.run(max_seconds=SLICE_SECONDS)
-        st.button("Stop", key="train_stop", icon=":material/stop_circle:", on_click=stop, disabled=run.done,
-                  help="End the run after the current batch, keeping the weights reached so far.")
+        st.button(
+            "Stop",
+            key="train_stop",
+            icon=":material/stop_circle:",
+            on_click=stop,
+            disabled=run.done,
+            help="End the run after the current batch, keeping the weights reached so far.",
+        )
         show_run(run)
         if run.done:
             record(run)
@@ -417,11 +576,18 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
             st.warning(note, icon=":material/info:")
         net = ui.net()
         if net is not None and run.net is net:
-            st.download_button("Download trained weights (.params)", data=ui.download_data(net, lambda: builder.save_params(net, cpu=True)),
-                               file_name=f"{design.name}.params", mime="application/octet-stream",
-                               key="train_download", icon=":material/download:", type="primary",
-                               help="torch.save(net.state_dict()) of the trained network: load it in hand-written "
-                                    "PyTorch with net.load_state_dict(torch.load(path, weights_only=True)).")
+            weights = ui.download_data(net, lambda: builder.save_params(net, cpu=True))
+            st.download_button(
+                "Download trained weights (.params)",
+                data=weights,
+                file_name=f"{design.name}.params",
+                mime="application/octet-stream",
+                key="train_download",
+                icon=":material/download:",
+                type="primary",
+                help="torch.save(net.state_dict()) of the trained network: load it in hand-written "
+                "PyTorch with net.load_state_dict(torch.load(path, weights_only=True)).",
+            )
 
 
 def history_table() -> None:
@@ -429,11 +595,22 @@ def history_table() -> None:
     if not runs:
         return
     st.subheader("Runs this session")
-    rows = [{"run": i + 1, "data": h.data, "optimizer": h.config.optimizer, "lr": h.config.lr,
-             "batch": h.config.batch_size, "epochs": f"{len(h.epochs)}/{h.config.epochs}",
-             "stopped": h.stopped, "train loss": h.last.train_loss if h.last else None,
-             "val loss": h.last.val_loss if h.last else None, "val acc": h.last.val_acc if h.last else None,
-             "seconds": round(h.seconds, 2)} for i, h in enumerate(runs)]
+    rows = [
+        {
+            "run": i + 1,
+            "data": h.data,
+            "optimizer": h.config.optimizer,
+            "lr": h.config.lr,
+            "batch": h.config.batch_size,
+            "epochs": f"{len(h.epochs)}/{h.config.epochs}",
+            "stopped": h.stopped,
+            "train loss": h.last.train_loss if h.last else None,
+            "val loss": h.last.val_loss if h.last else None,
+            "val acc": h.last.val_acc if h.last else None,
+            "seconds": round(h.seconds, 2),
+        }
+        for i, h in enumerate(runs)
+    ]
     st.dataframe(pd.DataFrame(rows[::-1]), key="train_runs_table", hide_index=True)
 
 
@@ -446,8 +623,10 @@ try:
 except DesignError as e:
     ui.show_error(e)
     st.stop()
-st.caption(f"Design **{design.name}**: input {design.input_shape} → output {dry.output_shape}, on "
-           f"**{st.session_state.device}**. Training changes the session's weights in place.")
+st.caption(
+    f"Design **{design.name}**: input {design.input_shape} → output {dry.output_shape}, on "
+    f"**{st.session_state.device}**. Training changes the session's weights in place."
+)
 
 left, right = st.columns([2, 3], gap="large")
 with left:
@@ -458,8 +637,14 @@ with left:
     config = choose_settings()
     current = st.session_state.get("train_run")
     busy = current is not None and not current.done
-    if st.button("Train", key="train_start", type="primary", icon=":material/play_arrow:",
-                 disabled=not fits or config is None or busy, width="stretch"):
+    if st.button(
+        "Train",
+        key="train_start",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=not fits or config is None or busy,
+        width="stretch",
+    ):
         st.session_state.pop("train_note", None)
         if start(design, data, config):
             st.rerun()  # draw the page again with the live fragment rerunning itself

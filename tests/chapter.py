@@ -69,9 +69,19 @@ def nested() -> nn.Module:
 
 def lenet() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(), nn.AvgPool2d(kernel_size=2, stride=2),
-        nn.Flatten(), nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(), nn.Linear(120, 84), nn.Sigmoid(), nn.Linear(84, 10))
+        nn.Conv2d(1, 6, kernel_size=5, padding=2),
+        nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(6, 16, kernel_size=5),
+        nn.Sigmoid(),
+        nn.AvgPool2d(kernel_size=2, stride=2),
+        nn.Flatten(),
+        nn.Linear(16 * 5 * 5, 120),
+        nn.Sigmoid(),
+        nn.Linear(120, 84),
+        nn.Sigmoid(),
+        nn.Linear(84, 10),
+    )
 
 
 def _vgg_block(num_convs: int, out_channels: int) -> nn.Module:
@@ -87,12 +97,27 @@ def vgg_block() -> nn.Module:
 
 
 def mlp_dropout_bn() -> nn.Module:
-    return nn.Sequential(nn.Linear(20, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.5),
-                         nn.Linear(256, 128), nn.BatchNorm1d(128), nn.ReLU(), nn.Dropout(0.5), nn.Linear(128, 10))
+    return nn.Sequential(
+        nn.Linear(20, 256),
+        nn.BatchNorm1d(256),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(256, 128),
+        nn.BatchNorm1d(128),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(128, 10),
+    )
 
 
 HAND_WRITTEN = {
-    "sequential_mlp": sequential_mlp, "custom_mlp": custom_mlp, "tied": tied, "lazy_mlp": lazy_mlp,
-    "my_linear": my_linear, "nested": nested, "lenet": lenet, "vgg_block": vgg_block,
+    "sequential_mlp": sequential_mlp,
+    "custom_mlp": custom_mlp,
+    "tied": tied,
+    "lazy_mlp": lazy_mlp,
+    "my_linear": my_linear,
+    "nested": nested,
+    "lenet": lenet,
+    "vgg_block": vgg_block,
 }
 HAND_WRITTEN["mlp_dropout_bn"] = mlp_dropout_bn

@@ -15,14 +15,39 @@ from builder.layers import CenteredLayer, MyLinear
 
 # For each type: an input shape that fits its registry example arguments.
 INPUTS = {
-    "Linear": (2, 20), "LazyLinear": (2, 20), "MyLinear": (2, 20), "CenteredLayer": (2, 5), "Identity": (2, 5),
-    "Conv1d": (2, 1, 16), "LazyConv1d": (2, 3, 16), "Conv2d": (2, 1, 8, 8), "LazyConv2d": (2, 3, 8, 8),
-    "ConvTranspose2d": (2, 1, 8, 8), "LazyConvTranspose2d": (2, 3, 8, 8), "MaxPool1d": (2, 3, 16),
-    "AvgPool1d": (2, 3, 16), "MaxPool2d": (2, 3, 8, 8), "AvgPool2d": (2, 3, 8, 8), "AdaptiveAvgPool2d": (2, 3, 8, 8),
-    "BatchNorm1d": (4, 8), "LazyBatchNorm1d": (4, 6), "BatchNorm2d": (4, 8, 5, 5), "LazyBatchNorm2d": (4, 6, 5, 5),
-    "LayerNorm": (2, 8), "Dropout": (2, 5), "Flatten": (2, 3, 4), "Unflatten": (2, 784), "Embedding": (2, 7),
-    "ReLU": (2, 5), "LeakyReLU": (2, 5), "GELU": (2, 5), "SiLU": (2, 5), "Sigmoid": (2, 5), "Tanh": (2, 5),
-    "Softmax": (2, 5), "LogSoftmax": (2, 5),
+    "Linear": (2, 20),
+    "LazyLinear": (2, 20),
+    "MyLinear": (2, 20),
+    "CenteredLayer": (2, 5),
+    "Identity": (2, 5),
+    "Conv1d": (2, 1, 16),
+    "LazyConv1d": (2, 3, 16),
+    "Conv2d": (2, 1, 8, 8),
+    "LazyConv2d": (2, 3, 8, 8),
+    "ConvTranspose2d": (2, 1, 8, 8),
+    "LazyConvTranspose2d": (2, 3, 8, 8),
+    "MaxPool1d": (2, 3, 16),
+    "AvgPool1d": (2, 3, 16),
+    "MaxPool2d": (2, 3, 8, 8),
+    "AvgPool2d": (2, 3, 8, 8),
+    "AdaptiveAvgPool2d": (2, 3, 8, 8),
+    "BatchNorm1d": (4, 8),
+    "LazyBatchNorm1d": (4, 6),
+    "BatchNorm2d": (4, 8, 5, 5),
+    "LazyBatchNorm2d": (4, 6, 5, 5),
+    "LayerNorm": (2, 8),
+    "Dropout": (2, 5),
+    "Flatten": (2, 3, 4),
+    "Unflatten": (2, 784),
+    "Embedding": (2, 7),
+    "ReLU": (2, 5),
+    "LeakyReLU": (2, 5),
+    "GELU": (2, 5),
+    "SiLU": (2, 5),
+    "Sigmoid": (2, 5),
+    "Tanh": (2, 5),
+    "Softmax": (2, 5),
+    "LogSoftmax": (2, 5),
 }
 
 
@@ -30,9 +55,13 @@ def one_layer(kind: str, **args) -> Design:
     lt = REGISTRY[kind]
     spec = {a.name: a.example for a in lt.args if a.required}
     spec.update(args)
-    return Design.from_dict({"format": 1, "input": {"shape": list(INPUTS[kind]),
-                                                    "dtype": "int64" if kind == "Embedding" else "float32"},
-                             "layers": [{"type": kind, **spec}]})
+    return Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": list(INPUTS[kind]), "dtype": "int64" if kind == "Embedding" else "float32"},
+            "layers": [{"type": kind, **spec}],
+        }
+    )
 
 
 def test_every_type_has_an_input_here() -> None:
@@ -40,13 +69,45 @@ def test_every_type_has_an_input_here() -> None:
 
 
 def test_the_issue_asks_for_these_types() -> None:
-    asked = ("Linear Conv1d Conv2d ConvTranspose2d MaxPool1d MaxPool2d AvgPool1d AvgPool2d AdaptiveAvgPool2d "
-             "BatchNorm1d BatchNorm2d LayerNorm Dropout Flatten Unflatten Embedding Identity ReLU LeakyReLU GELU "
-             "SiLU Sigmoid Tanh Softmax LogSoftmax MyLinear CenteredLayer").split()
+    asked = [
+        "Linear",
+        "Conv1d",
+        "Conv2d",
+        "ConvTranspose2d",
+        "MaxPool1d",
+        "MaxPool2d",
+        "AvgPool1d",
+        "AvgPool2d",
+        "AdaptiveAvgPool2d",
+        "BatchNorm1d",
+        "BatchNorm2d",
+        "LayerNorm",
+        "Dropout",
+        "Flatten",
+        "Unflatten",
+        "Embedding",
+        "Identity",
+        "ReLU",
+        "LeakyReLU",
+        "GELU",
+        "SiLU",
+        "Sigmoid",
+        "Tanh",
+        "Softmax",
+        "LogSoftmax",
+        "MyLinear",
+        "CenteredLayer",
+    ]
     lazy = [name for name in dir(nn) if name.startswith("Lazy") and name.removeprefix("Lazy") in asked]
     assert set(asked) | set(lazy) <= set(REGISTRY)
-    assert sorted(lazy) == ["LazyBatchNorm1d", "LazyBatchNorm2d", "LazyConv1d", "LazyConv2d",
-                            "LazyConvTranspose2d", "LazyLinear"]
+    assert sorted(lazy) == [
+        "LazyBatchNorm1d",
+        "LazyBatchNorm2d",
+        "LazyConv1d",
+        "LazyConv2d",
+        "LazyConvTranspose2d",
+        "LazyLinear",
+    ]
 
 
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
@@ -73,24 +134,42 @@ def test_each_type_builds_like_the_torch_class(kind: str) -> None:
             torch.testing.assert_close(net(x), theirs(x))
 
 
-@pytest.mark.parametrize(("kind", "args", "shape", "message"), [
-    ("Linear", {"in_features": 20, "out_features": 256}, (2, 30),
-     "layers[0] Linear: expects 20 input features, gets 30"),
-    ("Conv2d", {"in_channels": 3, "out_channels": 8, "kernel_size": 3}, (2, 1, 8, 8),
-     "layers[0] Conv2d: expects 3 input channels, gets 1"),
-    ("Conv2d", {"in_channels": 3, "out_channels": 8, "kernel_size": 3}, (2, 20),
-     "layers[0] Conv2d: expects a 3-D or 4-D input, gets shape (2, 20)"),
-    ("BatchNorm1d", {"num_features": 4}, (2, 5), "layers[0] BatchNorm1d: expects 4 features (channels), gets 5"),
-    ("MyLinear", {"in_units": 64, "units": 8}, (2, 20), "layers[0] MyLinear: expects 64 input features, gets 20"),
-    ("Conv2d", {"in_channels": 1, "out_channels": 8, "kernel_size": 9}, (2, 1, 4, 4),
-     "layers[0] Conv2d: cannot take an input of shape (2, 1, 4, 4)"),
-    ("MaxPool2d", {"kernel_size": 4, "padding": 3}, (2, 1, 8, 8), "layers[0] MaxPool2d: cannot take"),
-    ("Unflatten", {"dim": 1, "unflattened_size": [3, 3]}, (2, 10), "layers[0] Unflatten: cannot take"),
-    ("LayerNorm", {"normalized_shape": [4]}, (2, 5), "layers[0] LayerNorm: cannot take"),
-])
+@pytest.mark.parametrize(
+    ("kind", "args", "shape", "message"),
+    [
+        (
+            "Linear",
+            {"in_features": 20, "out_features": 256},
+            (2, 30),
+            "layers[0] Linear: expects 20 input features, gets 30",
+        ),
+        (
+            "Conv2d",
+            {"in_channels": 3, "out_channels": 8, "kernel_size": 3},
+            (2, 1, 8, 8),
+            "layers[0] Conv2d: expects 3 input channels, gets 1",
+        ),
+        (
+            "Conv2d",
+            {"in_channels": 3, "out_channels": 8, "kernel_size": 3},
+            (2, 20),
+            "layers[0] Conv2d: expects a 3-D or 4-D input, gets shape (2, 20)",
+        ),
+        ("BatchNorm1d", {"num_features": 4}, (2, 5), "layers[0] BatchNorm1d: expects 4 features (channels), gets 5"),
+        ("MyLinear", {"in_units": 64, "units": 8}, (2, 20), "layers[0] MyLinear: expects 64 input features, gets 20"),
+        (
+            "Conv2d",
+            {"in_channels": 1, "out_channels": 8, "kernel_size": 9},
+            (2, 1, 4, 4),
+            "layers[0] Conv2d: cannot take an input of shape (2, 1, 4, 4)",
+        ),
+        ("MaxPool2d", {"kernel_size": 4, "padding": 3}, (2, 1, 8, 8), "layers[0] MaxPool2d: cannot take"),
+        ("Unflatten", {"dim": 1, "unflattened_size": [3, 3]}, (2, 10), "layers[0] Unflatten: cannot take"),
+        ("LayerNorm", {"normalized_shape": [4]}, (2, 5), "layers[0] LayerNorm: cannot take"),
+    ],
+)
 def test_inputs_that_do_not_fit_name_the_layer(kind, args, shape, message) -> None:
-    design = Design.from_dict({"format": 1, "input": {"shape": list(shape)},
-                               "layers": [{"type": kind, **args}]})
+    design = Design.from_dict({"format": 1, "input": {"shape": list(shape)}, "layers": [{"type": kind, **args}]})
     for run in (dry_run, build):
         with pytest.raises(DesignError) as info:
             run(design)
@@ -117,15 +196,25 @@ def test_second_use_of_a_shared_layer_that_no_longer_fits() -> None:
 
 
 def test_inconsistent_arguments_are_caught_when_constructing() -> None:
-    design = Design.from_dict({"format": 1, "input": {"shape": [1, 4, 8, 8]}, "layers": [
-        {"type": "Conv2d", "in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 4}]})
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [1, 4, 8, 8]},
+            "layers": [{"type": "Conv2d", "in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 4}],
+        }
+    )
     with pytest.raises(DesignError, match=r"layers\[0\] Conv2d: out_channels must be divisible by groups"):
         build(design)
 
 
 def test_embedding_needs_integer_input() -> None:
-    design = Design.from_dict({"format": 1, "input": {"shape": [2, 7]}, "layers": [
-        {"type": "Embedding", "num_embeddings": 10, "embedding_dim": 3}]})
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [2, 7]},
+            "layers": [{"type": "Embedding", "num_embeddings": 10, "embedding_dim": 3}],
+        }
+    )
     with pytest.raises(DesignError, match="int64"):
         dry_run(design)
 
@@ -144,23 +233,48 @@ def test_dry_run_records_shapes_and_inferred_sizes() -> None:
 
 
 def test_shared_block_inside_a_nested_block() -> None:
-    design = Design.from_dict({
-        "format": 1, "input": {"shape": [2, 6]},
-        "shared": {"pair": {"type": "Sequential", "layers": [
-            {"type": "Linear", "in_features": 6, "out_features": 6}, {"type": "Tanh"}]}},
-        "layers": [{"type": "Sequential", "name": "body", "layers": [{"shared": "pair"}, {"shared": "pair"}]},
-                   {"shared": "pair", "name": "last"}]})
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [2, 6]},
+            "shared": {
+                "pair": {
+                    "type": "Sequential",
+                    "layers": [{"type": "Linear", "in_features": 6, "out_features": 6}, {"type": "Tanh"}],
+                }
+            },
+            "layers": [
+                {"type": "Sequential", "name": "body", "layers": [{"shared": "pair"}, {"shared": "pair"}]},
+                {"shared": "pair", "name": "last"},
+            ],
+        }
+    )
     net = build(design, seed=0)
     assert net.body[0] is net.body[1] is net.last
-    assert list(net.state_dict()) == ["body.0.0.weight", "body.0.0.bias", "body.1.0.weight", "body.1.0.bias",
-                                      "last.0.weight", "last.0.bias"]
+    assert list(net.state_dict()) == [
+        "body.0.0.weight",
+        "body.0.0.bias",
+        "body.1.0.weight",
+        "body.1.0.bias",
+        "last.0.weight",
+        "last.0.bias",
+    ]
     pair = nn.Sequential(nn.Linear(6, 6), nn.Tanh())
     pair.load_state_dict(net.last.state_dict())
     x = torch.randn(2, 6)
     torch.testing.assert_close(net(x), pair(pair(pair(x))))
     run = dry_run(design)
-    assert [r.key for r in run.layers if r.shared == "pair"] == ["body.0", "body.0.0", "body.0.1", "body.1",
-                                                                 "body.1.0", "body.1.1", "last", "last.0", "last.1"]
+    assert [r.key for r in run.layers if r.shared == "pair"] == [
+        "body.0",
+        "body.0.0",
+        "body.0.1",
+        "body.1",
+        "body.1.0",
+        "body.1.1",
+        "last",
+        "last.0",
+        "last.1",
+    ]
 
 
 def test_batchnorm_running_stats_are_fresh_after_build() -> None:
@@ -173,9 +287,17 @@ def test_batchnorm_running_stats_are_fresh_after_build() -> None:
 
 
 def huge(n: int = 10**6) -> Design:
-    return Design.from_dict({"format": 1, "input": {"shape": [1, n]}, "layers": [
-        {"type": "Linear", "in_features": n, "out_features": n}, {"type": "ReLU"},
-        {"type": "Linear", "in_features": n, "out_features": 10}]})
+    return Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [1, n]},
+            "layers": [
+                {"type": "Linear", "in_features": n, "out_features": n},
+                {"type": "ReLU"},
+                {"type": "Linear", "in_features": n, "out_features": 10},
+            ],
+        }
+    )
 
 
 def test_a_trillion_parameter_design_is_refused_fast_without_memory() -> None:
@@ -216,8 +338,13 @@ def test_shared_layer_counts_once_against_the_budget(monkeypatch) -> None:
 
 
 def test_activation_limit() -> None:
-    design = Design.from_dict({"format": 1, "input": {"shape": [8, 3, 512, 512]}, "layers": [
-        {"type": "Conv2d", "in_channels": 3, "out_channels": 256, "kernel_size": 3, "padding": 1}]})
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [8, 3, 512, 512]},
+            "layers": [{"type": "Conv2d", "in_channels": 3, "out_channels": 256, "kernel_size": 3, "padding": 1}],
+        }
+    )
     with pytest.raises(DesignError, match=r"layers\[0\] Conv2d: its output \(8, 256, 512, 512\) has 536,870,912"):
         dry_run(design)
 

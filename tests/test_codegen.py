@@ -63,8 +63,13 @@ def test_every_example_runs_in_a_fresh_python_and_reproduces_the_outputs(name: s
     (tmp_path / f"{name}.params").write_bytes(save_params(net))
     torch.save(x, tmp_path / "x.pt")
     (tmp_path / "driver.py").write_text(DRIVER)
-    done = subprocess.run([sys.executable, "driver.py", f"{name}.py", f"{name}.params", "x.pt", "y.pt"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "driver.py", f"{name}.py", f"{name}.params", "x.pt", "y.pt"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "Linear" in done.stdout or "Conv" in done.stdout  # the script printed its model
     with torch.no_grad():
@@ -76,12 +81,14 @@ def test_the_script_itself_loads_a_params_path_and_prints_the_model(tmp_path: Pa
     net = build(design)
     (tmp_path / "tied.py").write_text(to_code(design))
     save_params(net, tmp_path / "tied.params")
-    done = subprocess.run([sys.executable, "tied.py", "tied.params"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "tied.py", "tied.params"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Sequential(") and "(2): Linear(in_features=8, out_features=8" in done.stdout
-    bad = subprocess.run([sys.executable, "tied.py", "missing.params"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "tied.py", "missing.params"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode != 0
 
 
@@ -119,20 +126,32 @@ def test_shared_layers_are_one_instance_in_the_generated_model() -> None:
 
 
 TRICKY = {
-    "format": 1, "name": "tricky net!", "description": 'quotes """ and a backslash \\ in the description',
+    "format": 1,
+    "name": "tricky net!",
+    "description": 'quotes """ and a backslash \\ in the description',
     "input": {"shape": [3, 6]},
     "shared": {
         "model": {"type": "Linear", "in_features": 6, "out_features": 6},  # a name the script uses itself
-        "blk": {"type": "Sequential", "layers": [
-            {"type": "Linear", "in_features": 6, "out_features": 6, "name": "inner"}, {"type": "Tanh"}]},
+        "blk": {
+            "type": "Sequential",
+            "layers": [{"type": "Linear", "in_features": 6, "out_features": 6, "name": "inner"}, {"type": "Tanh"}],
+        },
     },
     "layers": [
         {"type": "Linear", "in_features": 6, "out_features": 6, "name": "first"},
         {"type": "LayerNorm", "normalized_shape": 6},
         {"shared": "model"},
-        {"type": "Sequential", "name": "body", "layers": [
-            {"shared": "blk", "name": "a"}, {"type": "CenteredLayer"}, {"shared": "blk", "name": "b"},
-            {"shared": "model"}, {"type": "Dropout", "p": 0.0}]},
+        {
+            "type": "Sequential",
+            "name": "body",
+            "layers": [
+                {"shared": "blk", "name": "a"},
+                {"type": "CenteredLayer"},
+                {"shared": "blk", "name": "b"},
+                {"shared": "model"},
+                {"type": "Dropout", "p": 0.0},
+            ],
+        },
         {"type": "BatchNorm1d", "num_features": 6},
         {"type": "LazyLinear", "out_features": 2, "name": "head"},
     ],
@@ -156,27 +175,49 @@ def test_names_unnamed_children_custom_layers_and_shared_blocks(tmp_path: Path) 
 
 
 def test_integer_inputs_for_an_embedding() -> None:
-    design = Design.from_dict({"format": 1, "name": "emb", "input": {"shape": [2, 5], "dtype": "int64"},
-                               "layers": [{"type": "Embedding", "num_embeddings": 10, "embedding_dim": 4},
-                                          {"type": "Flatten"}, {"type": "LazyLinear", "out_features": 3}]})
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "name": "emb",
+            "input": {"shape": [2, 5], "dtype": "int64"},
+            "layers": [
+                {"type": "Embedding", "num_embeddings": 10, "embedding_dim": 4},
+                {"type": "Flatten"},
+                {"type": "LazyLinear", "out_features": 3},
+            ],
+        }
+    )
     code = to_code(design)
     assert "dtype=torch.long" in code
     assert_same_state(run_module(code)["make_model"](), build(design), values=False)
 
 
 INITS = {
-    "format": 1, "name": "inits", "input": {"shape": [2, 8]}, "seed": 7,
+    "format": 1,
+    "name": "inits",
+    "input": {"shape": [2, 8]},
+    "seed": 7,
     "init": {"method": "xavier_uniform"},
     "shared": {"tie": {"type": "Linear", "in_features": 16, "out_features": 16, "init": "my_init"}},
     "layers": [
         {"type": "LazyLinear", "out_features": 16, "init": {"method": "normal", "std": 0.5, "bias": "default"}},
         {"type": "ReLU"},
         {"shared": "tie"},
-        {"type": "Sequential", "init": {"method": "kaiming_normal", "mode": "fan_out"}, "layers": [
-            {"type": "Linear", "in_features": 16, "out_features": 16}, {"type": "ReLU"},
-            {"shared": "tie"},
-            {"type": "Linear", "in_features": 16, "out_features": 16, "init": {"method": "constant", "value": 0.25}},
-        ]},
+        {
+            "type": "Sequential",
+            "init": {"method": "kaiming_normal", "mode": "fan_out"},
+            "layers": [
+                {"type": "Linear", "in_features": 16, "out_features": 16},
+                {"type": "ReLU"},
+                {"shared": "tie"},
+                {
+                    "type": "Linear",
+                    "in_features": 16,
+                    "out_features": 16,
+                    "init": {"method": "constant", "value": 0.25},
+                },
+            ],
+        },
         {"type": "MyLinear", "in_units": 16, "units": 4},
         {"type": "Linear", "in_features": 4, "out_features": 2, "init": "default"},
     ],

@@ -86,36 +86,63 @@ def test_whole_number_targets_with_few_values_are_classes() -> None:
     assert d.task == "classification" and d.classes == ("0", "1", "2")
 
 
-@pytest.mark.parametrize(("csv", "kwargs", "message", "column", "row"), [
-    (b"x1,x2,label\n1,2,a\n3,red,b\n5,6,a\n7,8,b\n", {"target": "label"},
-     "column 'x2' is not numeric: row 2 holds 'red'", "x2", 2),
-    (b"x1,x2,label\n1,2,a\n3,4,b\n5,,a\n7,8,b\n", {"target": "label"},
-     "column 'x2' has a missing value in row 3", "x2", 3),
-    (b"x1,x2,label\n1,2,a\n3,4,\n5,6,a\n7,8,b\n", {"target": "label"},
-     "column 'label' has a missing value in row 2", "label", 2),
-    (b"x,y\n1,2.5\n2,high\n3,1\n4,2\n", {"target": "y", "task": "regression"},
-     "column 'y' is not numeric: row 2 holds 'high'", "y", 2),
-    (GOOD_CSV, {"target": "price"}, "there is no column 'price'", "price", None),
-    (GOOD_CSV, {"target": "label", "features": ["x1", "x3"]}, "no feature column 'x3'", "x3", None),
-    (GOOD_CSV, {"target": "label", "features": ["x1", "label"]}, "'label' is the target", "label", None),
-    (b"x,y\n1,a\n2,a\n3,a\n4,a\n", {"target": "y"}, "one value only", "y", None),
-    (b"x,y\n1,inf\n2,1\n3,2\n4,2\n", {"target": "y", "task": "regression"}, "infinite value in row 1", "y", 1),
-])
-def test_csv_faults_name_the_column_and_row(csv: bytes, kwargs: dict, message: str, column: str,
-                                            row: int | None) -> None:
+@pytest.mark.parametrize(
+    ("csv", "kwargs", "message", "column", "row"),
+    [
+        (
+            b"x1,x2,label\n1,2,a\n3,red,b\n5,6,a\n7,8,b\n",
+            {"target": "label"},
+            "column 'x2' is not numeric: row 2 holds 'red'",
+            "x2",
+            2,
+        ),
+        (
+            b"x1,x2,label\n1,2,a\n3,4,b\n5,,a\n7,8,b\n",
+            {"target": "label"},
+            "column 'x2' has a missing value in row 3",
+            "x2",
+            3,
+        ),
+        (
+            b"x1,x2,label\n1,2,a\n3,4,\n5,6,a\n7,8,b\n",
+            {"target": "label"},
+            "column 'label' has a missing value in row 2",
+            "label",
+            2,
+        ),
+        (
+            b"x,y\n1,2.5\n2,high\n3,1\n4,2\n",
+            {"target": "y", "task": "regression"},
+            "column 'y' is not numeric: row 2 holds 'high'",
+            "y",
+            2,
+        ),
+        (GOOD_CSV, {"target": "price"}, "there is no column 'price'", "price", None),
+        (GOOD_CSV, {"target": "label", "features": ["x1", "x3"]}, "no feature column 'x3'", "x3", None),
+        (GOOD_CSV, {"target": "label", "features": ["x1", "label"]}, "'label' is the target", "label", None),
+        (b"x,y\n1,a\n2,a\n3,a\n4,a\n", {"target": "y"}, "one value only", "y", None),
+        (b"x,y\n1,inf\n2,1\n3,2\n4,2\n", {"target": "y", "task": "regression"}, "infinite value in row 1", "y", 1),
+    ],
+)
+def test_csv_faults_name_the_column_and_row(
+    csv: bytes, kwargs: dict, message: str, column: str, row: int | None
+) -> None:
     with pytest.raises(DataError, match=message) as e:
         read_csv(csv, **kwargs)
     assert e.value.column == column and e.value.row == row
 
 
-@pytest.mark.parametrize(("csv", "message"), [
-    (b"", "the file is empty"),
-    (b"   \n\n", "the file is empty"),
-    (b"x1,x2,label\n", "no rows of data"),
-    (b"\xff\xfe\x00x", "not UTF-8"),
-    (b"x1,,label\n1,2,a\n", "column 2 has no name"),
-    (b'x,y\n1,"unclosed\n', "not readable CSV"),
-])
+@pytest.mark.parametrize(
+    ("csv", "message"),
+    [
+        (b"", "the file is empty"),
+        (b"   \n\n", "the file is empty"),
+        (b"x1,x2,label\n", "no rows of data"),
+        (b"\xff\xfe\x00x", "not UTF-8"),
+        (b"x1,,label\n1,2,a\n", "column 2 has no name"),
+        (b'x,y\n1,"unclosed\n', "not readable CSV"),
+    ],
+)
 def test_unreadable_files_are_refused(csv: bytes, message: str) -> None:
     with pytest.raises(DataError, match=message):
         read_csv_table(csv)
@@ -150,11 +177,17 @@ def test_input_shape_is_checked_against_the_data() -> None:
     moons = make_dataset("moons", n=20)
     check_input_shape(load_example("tied_moons").input_shape, moons)
     tied = load_example("tied")  # the chapter's tied MLP takes 4 features
-    with pytest.raises(DataError, match=r"example input is \(2, 4\): 4 features per sample, but 'moons' has 2 "
-                                        r"\(x1, x2\)\. Set the design's input shape to \(N, 2\)"):
+    with pytest.raises(
+        DataError,
+        match=r"example input is \(2, 4\): 4 features per sample, but 'moons' has 2 "
+        r"\(x1, x2\)\. Set the design's input shape to \(N, 2\)",
+    ):
         check_input_shape(tied.input_shape, moons)
-    with pytest.raises(DataError, match=r"samples of shape \(1, 28, 28\), but 'digits' has samples of shape "
-                                        r"\(1, 8, 8\)"):
+    with pytest.raises(
+        DataError,
+        match=r"samples of shape \(1, 28, 28\), but 'digits' has samples of shape "
+        r"\(1, 8, 8\)",
+    ):
         check_input_shape(load_example("lenet").input_shape, make_dataset("digits", n=20))
     with pytest.raises(DataError, match="int64 inputs"):
         check_input_shape((2, 2), moons, input_dtype="int64")
@@ -165,8 +198,11 @@ def test_output_shape_is_checked_against_the_task() -> None:
     check_output_shape((32, 2), moons)
     check_output_shape((32, 1), regression)
     check_output_shape((32,), regression)
-    with pytest.raises(DataError, match=r"output is \(32, 1\) for a batch of 32; classifying 'moons' into 2 "
-                                        r"classes needs \(32, 2\).*output size 2"):
+    with pytest.raises(
+        DataError,
+        match=r"output is \(32, 1\) for a batch of 32; classifying 'moons' into 2 "
+        r"classes needs \(32, 2\).*output size 2",
+    ):
         check_output_shape((32, 1), moons)
     with pytest.raises(DataError, match=r"predicting 1 value per sample of 'linear regression' needs \(32, 1\)"):
         check_output_shape((32, 10), regression)

@@ -29,13 +29,26 @@ def test_parsed_structure() -> None:
     assert d.layers[2] == Use("shared") and d.layers[4] == Use("shared")
     nested = load_example("nested")
     assert isinstance(nested.layers[0], Block)
-    assert [k for _, k, _ in nested.walk()] == ["0", "0.net", "0.net.0", "0.net.1", "0.net.2", "0.net.3",
-                                                "0.linear", "1"]
+    assert [k for _, k, _ in nested.walk()] == [
+        "0",
+        "0.net",
+        "0.net.0",
+        "0.net.1",
+        "0.net.2",
+        "0.net.3",
+        "0.linear",
+        "1",
+    ]
 
 
 def test_lists_become_tuples_and_back() -> None:
-    d = Design.from_dict({"format": 1, "input": {"shape": [1, 3, 8, 8]}, "layers": [
-        {"type": "Conv2d", "in_channels": 3, "out_channels": 4, "kernel_size": [3, 5]}]})
+    d = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [1, 3, 8, 8]},
+            "layers": [{"type": "Conv2d", "in_channels": 3, "out_channels": 4, "kernel_size": [3, 5]}],
+        }
+    )
     assert d.layers[0].args["kernel_size"] == (3, 5)
     assert json.loads(d.to_json())["layers"][0]["kernel_size"] == [3, 5]
 
@@ -69,26 +82,49 @@ BAD = [
     ("layers not a list", (["layers"], {"type": "ReLU"}), ["layers", "list"], "layers"),
     ("no layers", (["layers"], []), ["at least one layer"], "layers"),
     ("layer not an object", (["layers", 1], "ReLU"), ["layers[1]", "object"], "layers[1]"),
-    ("unknown type", (["layers", 1, "type"], "Relu"), ["layers[1].type", "unknown layer type 'Relu'"],
-     "layers[1].type"),
+    (
+        "unknown type",
+        (["layers", 1, "type"], "Relu"),
+        ["layers[1].type", "unknown layer type 'Relu'"],
+        "layers[1].type",
+    ),
     ("missing type", (["layers", 1], {}), ["layers[1]", "type"], "layers[1]"),
-    ("string size", (["layers", 0, "out_features"], "8"), ["layers[0]", "out_features", "whole number"],
-     "layers[0].out_features"),
+    (
+        "string size",
+        (["layers", 0, "out_features"], "8"),
+        ["layers[0]", "out_features", "whole number"],
+        "layers[0].out_features",
+    ),
     ("float size", (["layers", 0, "out_features"], 8.5), ["out_features", "whole number"], "layers[0].out_features"),
     ("bool size", (["layers", 0, "out_features"], True), ["out_features", "whole number"], "layers[0].out_features"),
     ("zero size", (["layers", 0, "out_features"], 0), ["out_features", "at least 1"], "layers[0].out_features"),
-    ("negative size", (["layers", 6, "in_features"], -8), ["layers[6]", "in_features", "at least 1"],
-     "layers[6].in_features"),
+    (
+        "negative size",
+        (["layers", 6, "in_features"], -8),
+        ["layers[6]", "in_features", "at least 1"],
+        "layers[6].in_features",
+    ),
     ("unknown argument", (["layers", 0, "units"], 3), ["layers[0]", "no argument 'units'"], "layers[0].units"),
-    ("missing argument", (["layers", 6, "in_features"], DELETE), ["layers[6]", "needs 'in_features'", "LazyLinear"],
-     "layers[6].in_features"),
+    (
+        "missing argument",
+        (["layers", 6, "in_features"], DELETE),
+        ["layers[6]", "needs 'in_features'", "LazyLinear"],
+        "layers[6].in_features",
+    ),
     ("bad bias", (["layers", 0, "bias"], "yes"), ["bias", "true or false"], "layers[0].bias"),
-    ("unknown shared", (["layers", 4, "shared"], "tide"), ["layers[4]", "'tide'", "does not exist", "'shared'"],
-     "layers[4].shared"),
-    ("shared uses shared", (["shared", "other"], {"shared": "shared"}), ["shared.other", "cannot use"],
-     "shared.other"),
-    ("bad shared name", (["shared", "two words"], {"type": "ReLU"}), ["shared.two words", "identifier"],
-     "shared.two words"),
+    (
+        "unknown shared",
+        (["layers", 4, "shared"], "tide"),
+        ["layers[4]", "'tide'", "does not exist", "'shared'"],
+        "layers[4].shared",
+    ),
+    ("shared uses shared", (["shared", "other"], {"shared": "shared"}), ["shared.other", "cannot use"], "shared.other"),
+    (
+        "bad shared name",
+        (["shared", "two words"], {"type": "ReLU"}),
+        ["shared.two words", "identifier"],
+        "shared.two words",
+    ),
     ("bad name", (["layers", 0, "name"], "0"), ["layers[0].name", "identifier"], "layers[0].name"),
     ("reserved name", (["layers", 0, "name"], "forward"), ["layers[0].name", "nn.Sequential"], "layers[0].name"),
     ("input missing", (["input"], DELETE), ["input"], "input"),
@@ -96,19 +132,39 @@ BAD = [
     ("input shape zero", (["input", "shape", 1], 0), ["input.shape[1]", "positive"], "input.shape[1]"),
     ("input dtype", (["input", "dtype"], "float16"), ["input.dtype", "float16"], "input.dtype"),
     ("unknown top field", (["colour"], "red"), ["unknown field 'colour'"], "colour"),
-    ("block with args", (["layers", 1], {"type": "Sequential", "layers": [{"type": "ReLU"}], "p": 1}),
-     ["layers[1]", "'p'"], "layers[1].p"),
-    ("empty block", (["layers", 1], {"type": "Sequential", "layers": []}), ["layers[1].layers", "at least one"],
-     "layers[1].layers"),
+    (
+        "block with args",
+        (["layers", 1], {"type": "Sequential", "layers": [{"type": "ReLU"}], "p": 1}),
+        ["layers[1]", "'p'"],
+        "layers[1].p",
+    ),
+    (
+        "empty block",
+        (["layers", 1], {"type": "Sequential", "layers": []}),
+        ["layers[1].layers", "at least one"],
+        "layers[1].layers",
+    ),
     ("layer with layers", (["layers", 1, "layers"], []), ["layers[1]", "not a block"], "layers[1].layers"),
-    ("choice", (["layers", 1], {"type": "GELU", "approximate": "fast"}), ["approximate", "'none'", "'tanh'"],
-     "layers[1].approximate"),
+    (
+        "choice",
+        (["layers", 1], {"type": "GELU", "approximate": "fast"}),
+        ["approximate", "'none'", "'tanh'"],
+        "layers[1].approximate",
+    ),
     ("probability", (["layers", 1], {"type": "Dropout", "p": 1.5}), ["layers[1]", "p", "at most 1"], "layers[1].p"),
     ("nan", (["layers", 1], {"type": "Dropout", "p": float("nan")}), ["p", "number"], "layers[1].p"),
-    ("kernel pair length", (["layers", 1], {"type": "MaxPool2d", "kernel_size": [2, 2, 2]}),
-     ["kernel_size", "list of 2"], "layers[1].kernel_size"),
-    ("padding word", (["layers", 1], {"type": "Conv2d", "in_channels": 8, "out_channels": 8, "kernel_size": 3,
-                                      "padding": "full"}), ["padding", "'same'"], "layers[1].padding"),
+    (
+        "kernel pair length",
+        (["layers", 1], {"type": "MaxPool2d", "kernel_size": [2, 2, 2]}),
+        ["kernel_size", "list of 2"],
+        "layers[1].kernel_size",
+    ),
+    (
+        "padding word",
+        (["layers", 1], {"type": "Conv2d", "in_channels": 8, "out_channels": 8, "kernel_size": 3, "padding": "full"}),
+        ["padding", "'same'"],
+        "layers[1].padding",
+    ),
 ]
 
 
@@ -130,14 +186,17 @@ def test_duplicate_names_in_a_block() -> None:
         Design.from_dict(d)
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("{", ["not valid JSON", "line 1"]),
-    ('{"format": 1,}', ["not valid JSON"]),
-    ("[1, 2]", ["JSON object", "a list"]),
-    ("null", ["JSON object", "null"]),
-    (b"\xff\xfe", ["UTF-8"]),
-    ("[" * 100_000 + "]" * 100_000, ["nested too deeply"]),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("{", ["not valid JSON", "line 1"]),
+        ('{"format": 1,}', ["not valid JSON"]),
+        ("[1, 2]", ["JSON object", "a list"]),
+        ("null", ["JSON object", "null"]),
+        (b"\xff\xfe", ["UTF-8"]),
+        ("[" * 100_000 + "]" * 100_000, ["nested too deeply"]),
+    ],
+)
 def test_broken_json(text, words) -> None:
     with pytest.raises(DesignError) as info:
         Design.from_json(text)
@@ -164,6 +223,7 @@ def test_layer_count_and_depth_limits(monkeypatch) -> None:
 
 
 def test_defaults_are_not_written_back() -> None:
-    d = Design.from_dict({"format": 1, "input": {"shape": [2, 4]},
-                          "layers": [{"type": "Linear", "in_features": 4, "out_features": 2}]})
+    d = Design.from_dict(
+        {"format": 1, "input": {"shape": [2, 4]}, "layers": [{"type": "Linear", "in_features": 4, "out_features": 2}]}
+    )
     assert json.loads(d.to_json())["layers"] == [{"type": "Linear", "in_features": 4, "out_features": 2}]

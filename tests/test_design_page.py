@@ -247,7 +247,10 @@ def test_use_of_a_shared_layer_inside_a_block_and_edit_at_a_use(app: AppTest) ->
     add(at, "shared:shared", where="layers[3].layers[0]")
     assert draft(at).layers[3].layers[0] == Use("shared")
     assert [p for p, _, n in draft(at).walk() if isinstance(n, Use)] == [
-        "layers[2]", "layers[3].layers[0]", "layers[3].layers[2]"]
+        "layers[2]",
+        "layers[3].layers[0]",
+        "layers[3].layers[2]",
+    ]
     net = build(draft(at))
     assert net[2] is net[3][0] is net[3][2]
     # editing a use edits the shared layer: every use changes together

@@ -22,8 +22,11 @@ def fake_cuda(monkeypatch):
     """torch reports two CUDA devices (as on a GPU machine); nothing can really be put on them."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr(torch.cuda, "get_device_properties",
-                        lambda i: SimpleNamespace(name=f"NVIDIA H100 #{i}", total_memory=80 * 2**30))
+    monkeypatch.setattr(
+        torch.cuda,
+        "get_device_properties",
+        lambda i: SimpleNamespace(name=f"NVIDIA H100 #{i}", total_memory=80 * 2**30),
+    )
 
 
 def test_this_machine_lists_the_cpu_first() -> None:

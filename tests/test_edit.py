@@ -31,8 +31,9 @@ def nested() -> Design:
 
 
 def types(d: Design) -> list[str]:
-    return [n.type if isinstance(n, Layer) else ("use:" + n.shared if isinstance(n, Use) else "Block")
-            for n in d.layers]
+    return [
+        n.type if isinstance(n, Layer) else ("use:" + n.shared if isinstance(n, Use) else "Block") for n in d.layers
+    ]
 
 
 def same_structure(a: nn.Module, b: nn.Module) -> None:
@@ -180,8 +181,7 @@ def test_duplicating_a_use_adds_another_use_of_the_same_weights() -> None:
 def test_group_unnamed_and_named_matches_hand_written_nesting() -> None:
     d = edit.group(mlp(), [(2,), (0,), (1,)])
     assert isinstance(d.layers[0], Block) and len(d.layers) == 3
-    torch_net = nn.Sequential(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8)), nn.ReLU(),
-                              nn.Linear(8, 1))
+    torch_net = nn.Sequential(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8)), nn.ReLU(), nn.Linear(8, 1))
     same_structure(build(d), torch_net)
     named = edit.group(mlp(), [(0,), (1,)], name="features")
     assert list(build(named).state_dict())[:2] == ["features.0.weight", "features.0.bias"]
@@ -358,8 +358,18 @@ def test_set_input_shape_and_dtype() -> None:
 
 
 def test_make_layer_drops_defaults_and_checks_values() -> None:
-    conv = edit.make_layer("Conv2d", {"in_channels": 1, "out_channels": 6, "kernel_size": 5, "stride": 1,
-                                      "padding": 2, "bias": True, "padding_mode": "zeros"})
+    conv = edit.make_layer(
+        "Conv2d",
+        {
+            "in_channels": 1,
+            "out_channels": 6,
+            "kernel_size": 5,
+            "stride": 1,
+            "padding": 2,
+            "bias": True,
+            "padding_mode": "zeros",
+        },
+    )
     assert conv == Layer("Conv2d", {"in_channels": 1, "out_channels": 6, "kernel_size": 5, "padding": 2})
     assert edit.make_layer("Conv2d", {"in_channels": None, "out_channels": 6, "kernel_size": 3}).type == "LazyConv2d"
     assert edit.make_layer("MaxPool2d", {"kernel_size": 2, "stride": None}) == Layer("MaxPool2d", {"kernel_size": 2})
@@ -371,8 +381,11 @@ def test_make_layer_drops_defaults_and_checks_values() -> None:
 
 def test_form_values_show_lazy_sizes_empty() -> None:
     assert edit.form_type("LazyLinear") == "Linear" and edit.lazy_arg("LazyLinear") == "in_features"
-    assert edit.form_values(Layer("LazyLinear", {"out_features": 8})) == {"in_features": None, "out_features": 8,
-                                                                         "bias": True}
+    assert edit.form_values(Layer("LazyLinear", {"out_features": 8})) == {
+        "in_features": None,
+        "out_features": 8,
+        "bias": True,
+    }
     assert edit.lazy_arg("ReLU") is None
 
 
@@ -394,8 +407,13 @@ def test_parse_value_and_shape() -> None:
 
 def test_edits_keep_other_fields_of_a_layer() -> None:
     """A layer's init (and anything else it carries) survives an edit of its arguments or a share."""
-    base = Design.from_dict({"format": 1, "input": {"shape": [2, 4]}, "layers": [
-        {"type": "Linear", "in_features": 4, "out_features": 8, "init": "zeros"}]})
+    base = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [2, 4]},
+            "layers": [{"type": "Linear", "in_features": 4, "out_features": 8, "init": "zeros"}],
+        }
+    )
     d = edit.set_args(base, (0,), {"in_features": 4, "out_features": 3})
     assert d.layers[0].init == base.layers[0].init and d.layers[0].args["out_features"] == 3
 
@@ -457,13 +475,22 @@ def test_new_values_prefill_defaults_examples_and_the_input_size() -> None:
     assert edit.new_values("Conv2d", (1, 3, 28, 28))["in_channels"] == 3
     assert edit.new_values("BatchNorm1d", (2, 16))["num_features"] == 16
     assert edit.new_values("LazyLinear", (2, 8))["in_features"] is None  # lazy: left empty
-    assert edit.new_values("MaxPool2d") == {"kernel_size": 2, "stride": None, "padding": 0, "dilation": 1,
-                                            "ceil_mode": False}
+    assert edit.new_values("MaxPool2d") == {
+        "kernel_size": 2,
+        "stride": None,
+        "padding": 0,
+        "dilation": 1,
+        "ceil_mode": False,
+    }
     assert edit.new_values("Linear", ())["in_features"] == 20  # no feature axis to read: the example
     for name in REGISTRY:  # every type's pre-filled form makes a layer that reads back
         layer = edit.make_layer(name, edit.new_values(name))
-        assert Design.from_dict({"format": 1, "input": {"shape": [1]}, "layers": [
-            {"type": layer.type, **layer.args}]}).layers[0] == layer
+        assert (
+            Design.from_dict(
+                {"format": 1, "input": {"shape": [1]}, "layers": [{"type": layer.type, **layer.args}]}
+            ).layers[0]
+            == layer
+        )
 
 
 def test_insert_points_cover_every_position_once() -> None:

@@ -23,21 +23,29 @@ from builder.params import read_params
 
 pytestmark = pytest.mark.fuzz
 
-settings.register_profile("ci", max_examples=100, deadline=5000,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("long", max_examples=3000, deadline=5000,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "ci", max_examples=100, deadline=5000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+settings.register_profile(
+    "long", max_examples=3000, deadline=5000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 EXAMPLES = [load_example(n).to_dict() for n in example_names()]
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
     st.sampled_from(["Linear", "ReLU", "Sequential", "LazyLinear", "same", "shared", "", "0", "forward"]),
 )
-json_values = st.recursive(json_scalars, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
 
 
 def paths(value, prefix=()):
@@ -152,11 +160,15 @@ def test_flipped_bytes(i, b) -> None:
 tensor_values = st.builds(
     lambda shape, dtype: torch.zeros(shape, dtype=dtype),
     st.lists(st.integers(min_value=0, max_value=9), min_size=0, max_size=3),
-    st.sampled_from([torch.float32, torch.float64, torch.float16, torch.int64, torch.bool, torch.complex64]))
+    st.sampled_from([torch.float32, torch.float64, torch.float16, torch.int64, torch.bool, torch.complex64]),
+)
 
 
-@given(st.dictionaries(st.sampled_from(list(tied_net().state_dict()) + ["x", "2.weight.extra", ""]),
-                       tensor_values, max_size=10))
+@given(
+    st.dictionaries(
+        st.sampled_from(list(tied_net().state_dict()) + ["x", "2.weight.extra", ""]), tensor_values, max_size=10
+    )
+)
 def test_state_dicts_with_wrong_keys_shapes_dtypes(state) -> None:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -172,8 +184,18 @@ class Custom:
     pass
 
 
-@pytest.mark.parametrize("payload", [Evil(), {"0.weight": Evil()}, Custom(), [torch.zeros(2)], "text", 42,
-                                     {"0.weight": torch.zeros(8, 4), "meta": {"nested": torch.zeros(1)}}])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        Evil(),
+        {"0.weight": Evil()},
+        Custom(),
+        [torch.zeros(2)],
+        "text",
+        42,
+        {"0.weight": torch.zeros(8, 4), "meta": {"nested": torch.zeros(1)}},
+    ],
+)
 def test_pickles_with_forbidden_content(payload, tmp_path) -> None:
     if os.path.exists("/tmp/blockwork-pwned"):
         os.remove("/tmp/blockwork-pwned")
@@ -202,13 +224,16 @@ def crafted(old: bytes, new: bytes) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("data", [
-    # size (1,) stride (1,) -> size (10^6, 10^6) stride (10^6, 1): a 4 TB view of a 4-byte storage
-    crafted(b"K\x01\x85q\x08K\x01\x85q\t",
-            b"J@B\x0f\x00J@B\x0f\x00\x86q\x08J@B\x0f\x00K\x01\x86q\t"),
-    # the storage declares 2^36 elements (LONG1) while its record holds 4 bytes
-    crafted(b"X\x03\x00\x00\x00cpuq\x06K\x01t", b"X\x03\x00\x00\x00cpuq\x06\x8a\x05\x00\x00\x00\x00\x10t"),
-], ids=["huge-view", "huge-storage"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        # size (1,) stride (1,) -> size (10^6, 10^6) stride (10^6, 1): a 4 TB view of a 4-byte storage
+        crafted(b"K\x01\x85q\x08K\x01\x85q\t", b"J@B\x0f\x00J@B\x0f\x00\x86q\x08J@B\x0f\x00K\x01\x86q\t"),
+        # the storage declares 2^36 elements (LONG1) while its record holds 4 bytes
+        crafted(b"X\x03\x00\x00\x00cpuq\x06K\x01t", b"X\x03\x00\x00\x00cpuq\x06\x8a\x05\x00\x00\x00\x00\x10t"),
+    ],
+    ids=["huge-view", "huge-storage"],
+)
 def test_huge_declared_sizes_are_refused_without_allocating(data) -> None:
     import resource
 
@@ -222,8 +247,12 @@ def test_huge_declared_sizes_are_refused_without_allocating(data) -> None:
 # -- CSV data -------------------------------------------------------------------------------------------------
 
 CSV_GOOD = "x1,x2,label\n0.5,1.0,a\n-1.5,2.0,b\n3,4,a\n5,6,b\n7,8,a\n"
-csv_cells = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(str), st.integers().map(str),
-                      st.text(max_size=6), st.sampled_from(["", "NA", "nan", "inf", '"', ",", "1e999", "True"]))
+csv_cells = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.integers().map(str),
+    st.text(max_size=6),
+    st.sampled_from(["", "NA", "nan", "inf", '"', ",", "1e999", "True"]),
+)
 
 
 @st.composite

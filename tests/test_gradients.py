@@ -33,8 +33,12 @@ def _parts(kind: str) -> tuple[nn.Module, nn.Module, nn.Module, torch.Tensor]:
     if kind == "Linear":
         return nn.Linear(4, 6), nn.Linear(6, 6), nn.Linear(6, 2), torch.randn(3, 4)
     if kind == "Conv2d":
-        return (nn.Conv2d(1, 3, 3, padding=1), nn.Conv2d(3, 3, 3, padding=1),
-                nn.Sequential(nn.Flatten(), nn.Linear(3 * 5 * 5, 2)), torch.randn(2, 1, 5, 5))
+        return (
+            nn.Conv2d(1, 3, 3, padding=1),
+            nn.Conv2d(3, 3, 3, padding=1),
+            nn.Sequential(nn.Flatten(), nn.Linear(3 * 5 * 5, 2)),
+            torch.randn(2, 1, 5, 5),
+        )
     if kind == "MyLinear":
         shared = MyLinear(6, 6)
         with torch.no_grad():
@@ -47,8 +51,12 @@ def _parts(kind: str) -> tuple[nn.Module, nn.Module, nn.Module, torch.Tensor]:
             shared.bias.uniform_(-0.5, 0.5)
         return nn.Linear(4, 6), shared, nn.Linear(6, 2), torch.randn(3, 4)
     if kind == "Conv1d":
-        return (nn.Conv1d(2, 4, 3, padding=1), nn.Conv1d(4, 4, 3, padding=1),
-                nn.Sequential(nn.Flatten(), nn.Linear(4 * 7, 2)), torch.randn(2, 2, 7))
+        return (
+            nn.Conv1d(2, 4, 3, padding=1),
+            nn.Conv1d(4, 4, 3, padding=1),
+            nn.Sequential(nn.Flatten(), nn.Linear(4 * 7, 2)),
+            torch.randn(2, 2, 7),
+        )
     raise AssertionError(kind)
 
 
@@ -128,7 +136,7 @@ def _ordinary_grad(net: nn.Module, x: torch.Tensor, pname: str) -> torch.Tensor:
 
 
 def test_positions_are_named_in_forward_order() -> None:
-    tied, *_ , x = tied_and_untied("Linear", 3, "nested")
+    tied, *_, x = tied_and_untied("Linear", 3, "nested")
     sg = tied_gradients(tied, x, _loss)["0.2.weight"]
     assert sg.keys == ("0.2.weight", "2.0.0.weight", "3.0.weight")
     assert sg.where == ("0.2", "2.0.0", "3.0")
@@ -164,12 +172,27 @@ def test_tied_example_against_hand_written_untied_network() -> None:
 
 
 SHARED_BLOCK = {
-    "format": 1, "name": "shared_block", "input": {"shape": [3, 4]},
-    "shared": {"blk": {"type": "Sequential", "layers": [
-        {"type": "Linear", "in_features": 4, "out_features": 4}, {"type": "Tanh"},
-        {"type": "Linear", "in_features": 4, "out_features": 4}]}},
-    "layers": [{"shared": "blk"}, {"type": "Tanh"}, {"shared": "blk"}, {"type": "Tanh"}, {"shared": "blk"},
-               {"type": "Linear", "in_features": 4, "out_features": 2}],
+    "format": 1,
+    "name": "shared_block",
+    "input": {"shape": [3, 4]},
+    "shared": {
+        "blk": {
+            "type": "Sequential",
+            "layers": [
+                {"type": "Linear", "in_features": 4, "out_features": 4},
+                {"type": "Tanh"},
+                {"type": "Linear", "in_features": 4, "out_features": 4},
+            ],
+        }
+    },
+    "layers": [
+        {"shared": "blk"},
+        {"type": "Tanh"},
+        {"shared": "blk"},
+        {"type": "Tanh"},
+        {"shared": "blk"},
+        {"type": "Linear", "in_features": 4, "out_features": 2},
+    ],
 }
 
 
@@ -334,8 +357,13 @@ def test_batches() -> None:
 
 
 def test_random_indices_stay_below_the_vocabulary() -> None:
-    d = Design.from_dict({"format": 1, "input": {"shape": [4, 6], "dtype": "int64"}, "layers": [
-        {"type": "Embedding", "num_embeddings": 5, "embedding_dim": 3}, {"type": "Flatten"}]})
+    d = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [4, 6], "dtype": "int64"},
+            "layers": [{"type": "Embedding", "num_embeddings": 5, "embedding_dim": 3}, {"type": "Flatten"}],
+        }
+    )
     x = make_batch(d, "random", seed=0)
     assert x.dtype == torch.int64 and int(x.max()) < 5 and int(x.max()) > 0
 

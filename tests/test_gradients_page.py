@@ -54,8 +54,12 @@ def test_tied_example_two_contributions_sum_to_grad(app: AppTest) -> None:
     tables = _frames(at, "gradient")
     assert len(tables) == 2  # 2.weight and 2.bias
     for table in tables:
-        assert list(table["gradient"]) == ["use 1 (at 2)", "use 2 (at 4)", "sum of the uses",
-                                           ".grad (ordinary backward)"]
+        assert list(table["gradient"]) == [
+            "use 1 (at 2)",
+            "use 2 (at 4)",
+            "sum of the uses",
+            ".grad (ordinary backward)",
+        ]
     # the same numbers as the library gives (with the page's defaults: example input, sum loss, train mode)
     design = at.session_state.design
     truth = builder.tied_gradients(net, builder.make_batch(design), builder.make_loss("sum", (2, 1)), train=True)
@@ -78,8 +82,12 @@ def test_tied_example_two_contributions_sum_to_grad(app: AppTest) -> None:
     assert [c["layout"]["title"]["text"] for c in others] == ["0.weight (8, 4)", "6.weight (1, 8)"]
     assert len(bars["data"][0]["y"]) == 6 and bars["data"][0]["orientation"] == "h"
     assert [t["type"] for t in heat["data"]] == ["heatmap"] * 4
-    assert [a["text"] for a in heat["layout"]["annotations"]] == ["use 1 · at 2", "use 2 · at 4",
-                                                                  "sum of the uses", ".grad"]
+    assert [a["text"] for a in heat["layout"]["annotations"]] == [
+        "use 1 · at 2",
+        "use 2 · at 4",
+        "sum of the uses",
+        ".grad",
+    ]
     # the session's network is untouched: weights, grads, mode
     assert all(p.grad is None for p in net.parameters())
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())
@@ -104,22 +112,44 @@ def test_controls_change_the_batch_and_loss(app: AppTest) -> None:
     assert _metric(at, "Loss") != first
     assert [s.value for s in at.success] == ["sum = .grad", "sum = .grad"]
     design = at.session_state.design
-    truth = builder.tied_gradients(at.session_state.net[1], builder.make_batch(design, "random", 3),
-                                   builder.make_loss("mse", (2, 1), 3), train=False, seed=3)
+    truth = builder.tied_gradients(
+        at.session_state.net[1],
+        builder.make_batch(design, "random", 3),
+        builder.make_loss("mse", (2, 1), 3),
+        train=False,
+        seed=3,
+    )
     assert _metric(at, "Loss") == f"{truth.loss:.5g}"
 
 
 SHARED_CONV_BN = {
-    "format": 1, "input": {"shape": [2, 1, 6, 6]},
-    "shared": {"c": {"type": "Conv2d", "in_channels": 3, "out_channels": 3, "kernel_size": 3, "padding": 1},
-               "bn": {"type": "BatchNorm2d", "num_features": 3},
-               "blk": {"type": "Sequential", "layers": [{"type": "Linear", "in_features": 4, "out_features": 3},
-                                                        {"type": "Tanh"}]}},
-    "layers": [{"type": "Conv2d", "in_channels": 1, "out_channels": 3, "kernel_size": 3, "padding": 1},
-               {"shared": "bn"}, {"type": "ReLU"}, {"shared": "c"}, {"shared": "bn"}, {"type": "Dropout", "p": 0.3},
-               {"shared": "c"}, {"shared": "c"}, {"type": "AdaptiveAvgPool2d", "output_size": 2},
-               {"type": "Flatten", "start_dim": 2}, {"type": "LazyLinear", "out_features": 4},
-               {"shared": "blk"}, {"type": "LazyLinear", "out_features": 4}, {"shared": "blk"}, {"type": "Flatten"}],
+    "format": 1,
+    "input": {"shape": [2, 1, 6, 6]},
+    "shared": {
+        "c": {"type": "Conv2d", "in_channels": 3, "out_channels": 3, "kernel_size": 3, "padding": 1},
+        "bn": {"type": "BatchNorm2d", "num_features": 3},
+        "blk": {
+            "type": "Sequential",
+            "layers": [{"type": "Linear", "in_features": 4, "out_features": 3}, {"type": "Tanh"}],
+        },
+    },
+    "layers": [
+        {"type": "Conv2d", "in_channels": 1, "out_channels": 3, "kernel_size": 3, "padding": 1},
+        {"shared": "bn"},
+        {"type": "ReLU"},
+        {"shared": "c"},
+        {"shared": "bn"},
+        {"type": "Dropout", "p": 0.3},
+        {"shared": "c"},
+        {"shared": "c"},
+        {"type": "AdaptiveAvgPool2d", "output_size": 2},
+        {"type": "Flatten", "start_dim": 2},
+        {"type": "LazyLinear", "out_features": 4},
+        {"shared": "blk"},
+        {"type": "LazyLinear", "out_features": 4},
+        {"shared": "blk"},
+        {"type": "Flatten"},
+    ],
 }
 
 
@@ -129,9 +159,11 @@ def test_conv_batchnorm_and_block_shared_on_the_page(app: AppTest) -> None:
     at.run()
     at.selectbox(key="grad_loss").select("cross_entropy").run()
     assert not at.exception and not at.error
-    assert [h.value for h in at.subheader][1:4] == ["Shared 'bn' · BatchNorm2d, used 2× (at 1, 4)",
-                                                    "Shared 'c' · Conv2d, used 3× (at 3, 6, 7)",
-                                                    "Shared 'blk' · Sequential, used 2× (at 11, 13)"]
+    assert [h.value for h in at.subheader][1:4] == [
+        "Shared 'bn' · BatchNorm2d, used 2× (at 1, 4)",
+        "Shared 'c' · Conv2d, used 3× (at 3, 6, 7)",
+        "Shared 'blk' · Sequential, used 2× (at 11, 13)",
+    ]
     assert [s.value for s in at.success] == ["sum = .grad"] * 6
     assert _metric(at, "Shared tensors") == "6"
     tables = _frames(at, "gradient")
@@ -147,8 +179,9 @@ def test_cross_entropy_on_one_output_is_explained(app: AppTest) -> None:
 
 def test_design_that_does_not_build_shows_a_message(app: AppTest) -> None:
     at = open_page(app, "gradients")
-    bad = builder.Design.from_dict({"format": 1, "input": {"shape": [2, 4]}, "layers": [
-        {"type": "Linear", "in_features": 5, "out_features": 2}]})
+    bad = builder.Design.from_dict(
+        {"format": 1, "input": {"shape": [2, 4]}, "layers": [{"type": "Linear", "in_features": 5, "out_features": 2}]}
+    )
     at.session_state.design = bad
     at.run()
     assert not at.exception

@@ -66,11 +66,19 @@ def test_a_design_that_does_not_fit_is_drawn_with_the_layer_in_red() -> None:
 
 
 def test_shared_block_links_weights_to_each_use() -> None:
-    design = Design.from_dict({
-        "format": 1, "input": {"shape": [2, 6]},
-        "shared": {"pair": {"type": "Sequential", "layers": [
-            {"type": "Linear", "in_features": 6, "out_features": 6}, {"type": "Tanh"}]}},
-        "layers": [{"shared": "pair"}, {"shared": "pair"}]})
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "input": {"shape": [2, 6]},
+            "shared": {
+                "pair": {
+                    "type": "Sequential",
+                    "layers": [{"type": "Linear", "in_features": 6, "out_features": 6}, {"type": "Tanh"}],
+                }
+            },
+            "layers": [{"shared": "pair"}, {"shared": "pair"}],
+        }
+    )
     dot = graph(design).source
     assert ("weights_pair", "n_0_0") in edges(dot) and ("weights_pair", "n_1_0") in edges(dot)
     assert "used 2×" in labels(dot)["weights_pair"]

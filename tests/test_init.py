@@ -18,10 +18,19 @@ pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with require
 
 
 def mlp(**extra) -> Design:
-    return Design.from_dict({"format": 1, "name": "mlp", "input": {"shape": [2, 20]},
-                             "layers": [{"type": "Linear", "in_features": 20, "out_features": 256},
-                                        {"type": "ReLU"},
-                                        {"type": "Linear", "in_features": 256, "out_features": 10}], **extra})
+    return Design.from_dict(
+        {
+            "format": 1,
+            "name": "mlp",
+            "input": {"shape": [2, 20]},
+            "layers": [
+                {"type": "Linear", "in_features": 20, "out_features": 256},
+                {"type": "ReLU"},
+                {"type": "Linear", "in_features": 256, "out_features": 10},
+            ],
+            **extra,
+        }
+    )
 
 
 # -- the format ----------------------------------------------------------------------------------------------
@@ -37,14 +46,20 @@ def test_examples_load_unchanged_and_round_trip(name: str) -> None:
 
 def test_init_and_seed_round_trip_at_every_level() -> None:
     data = {
-        "format": 1, "name": "all", "input": {"shape": [2, 4]},
+        "format": 1,
+        "name": "all",
+        "input": {"shape": [2, 4]},
         "shared": {"s": {"type": "Linear", "in_features": 8, "out_features": 8, "init": {"method": "zeros"}}},
         "layers": [
             {"type": "Linear", "in_features": 4, "out_features": 8, "init": {"method": "normal", "std": 0.1}},
-            {"type": "Sequential", "init": {"method": "constant", "value": 2, "bias": "default"},
-             "layers": [{"shared": "s"}]},
+            {
+                "type": "Sequential",
+                "init": {"method": "constant", "value": 2, "bias": "default"},
+                "layers": [{"shared": "s"}],
+            },
         ],
-        "init": {"method": "kaiming_uniform", "nonlinearity": "tanh"}, "seed": 42,
+        "init": {"method": "kaiming_uniform", "nonlinearity": "tanh"},
+        "seed": 42,
     }
     design = Design.from_dict(data)
     assert design.seed == 42 and design.init == {"method": "kaiming_uniform", "nonlinearity": "tanh"}
@@ -54,18 +69,21 @@ def test_init_and_seed_round_trip_at_every_level() -> None:
     assert Design.from_dict({**data, "init": "xavier_normal"}).init == {"method": "xavier_normal"}  # short form
 
 
-@pytest.mark.parametrize(("change", "path", "message"), [
-    ({"init": {"method": "uniformish"}}, "init.method", "must be one of default, normal"),
-    ({"init": {"method": "normal", "std": 0}}, "init.std", "greater than 0"),
-    ({"init": {"method": "normal", "std": "big"}}, "init.std", "must be a number"),
-    ({"init": {"method": "zeros", "std": 1}}, "init.std", "has no option 'std'"),
-    ({"init": {"method": "normal", "bias": "ones"}}, "init.bias", "'zeros' or 'default'"),
-    ({"init": {"method": "kaiming_normal", "mode": "fan_mid"}}, "init.mode", "'fan_in', 'fan_out'"),
-    ({"init": 3}, "init", "must be an object"),
-    ({"seed": -1}, "seed", "whole number from 0"),
-    ({"seed": True}, "seed", "whole number from 0"),
-    ({"seed": 1.5}, "seed", "whole number from 0"),
-])
+@pytest.mark.parametrize(
+    ("change", "path", "message"),
+    [
+        ({"init": {"method": "uniformish"}}, "init.method", "must be one of default, normal"),
+        ({"init": {"method": "normal", "std": 0}}, "init.std", "greater than 0"),
+        ({"init": {"method": "normal", "std": "big"}}, "init.std", "must be a number"),
+        ({"init": {"method": "zeros", "std": 1}}, "init.std", "has no option 'std'"),
+        ({"init": {"method": "normal", "bias": "ones"}}, "init.bias", "'zeros' or 'default'"),
+        ({"init": {"method": "kaiming_normal", "mode": "fan_mid"}}, "init.mode", "'fan_in', 'fan_out'"),
+        ({"init": 3}, "init", "must be an object"),
+        ({"seed": -1}, "seed", "whole number from 0"),
+        ({"seed": True}, "seed", "whole number from 0"),
+        ({"seed": 1.5}, "seed", "whole number from 0"),
+    ],
+)
 def test_bad_design_level_init_and_seed(change: dict, path: str, message: str) -> None:
     with pytest.raises(DesignError, match=message) as e:
         mlp(**change)
@@ -112,17 +130,33 @@ def test_methods() -> None:
 
 
 def test_precedence_layer_over_block_over_design_and_shared_from_its_own() -> None:
-    design = Design.from_dict({
-        "format": 1, "name": "p", "input": {"shape": [2, 4]}, "init": {"method": "constant", "value": 1},
-        "shared": {"s": {"type": "Linear", "in_features": 4, "out_features": 4}},
-        "layers": [
-            {"type": "Linear", "in_features": 4, "out_features": 4},
-            {"type": "Sequential", "init": {"method": "constant", "value": 2}, "layers": [
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "name": "p",
+            "input": {"shape": [2, 4]},
+            "init": {"method": "constant", "value": 1},
+            "shared": {"s": {"type": "Linear", "in_features": 4, "out_features": 4}},
+            "layers": [
                 {"type": "Linear", "in_features": 4, "out_features": 4},
-                {"type": "Linear", "in_features": 4, "out_features": 4, "init": {"method": "constant", "value": 3}},
-                {"type": "Linear", "in_features": 4, "out_features": 4, "init": "default"},
-                {"shared": "s"}]},
-        ]})
+                {
+                    "type": "Sequential",
+                    "init": {"method": "constant", "value": 2},
+                    "layers": [
+                        {"type": "Linear", "in_features": 4, "out_features": 4},
+                        {
+                            "type": "Linear",
+                            "in_features": 4,
+                            "out_features": 4,
+                            "init": {"method": "constant", "value": 3},
+                        },
+                        {"type": "Linear", "in_features": 4, "out_features": 4, "init": "default"},
+                        {"shared": "s"},
+                    ],
+                },
+            ],
+        }
+    )
     net = build(design)
     assert torch.all(net[0].weight == 1)
     assert torch.all(net[1][0].weight == 2) and torch.all(net[1][1].weight == 3)
@@ -187,8 +221,12 @@ def test_reinitialize_in_place() -> None:
 def test_with_init_and_with_seed() -> None:
     design = load_example("nested")
     paths = [p for p, _ in inits.eligible(design)]
-    assert paths == ["layers[0].layers[0].layers[0]", "layers[0].layers[0].layers[2]", "layers[0].layers[1]",
-                     "layers[1]"]
+    assert paths == [
+        "layers[0].layers[0].layers[0]",
+        "layers[0].layers[0].layers[2]",
+        "layers[0].layers[1]",
+        "layers[1]",
+    ]
     changed = inits.with_init(design, "layers[0].layers[1]", {"method": "zeros"})
     assert changed.layers[0].layers[1].init == {"method": "zeros"} and design.layers[0].layers[1].init is None
     assert torch.all(build(changed)[0].linear.weight == 0)

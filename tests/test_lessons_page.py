@@ -14,10 +14,23 @@ from builder.lessons import LESSONS
 from .conftest import ROOT, open_page
 
 PAGES = {p.name for p in (ROOT / "pages").glob("*.py")}
-CHAPTER = ["Modules and nn.Sequential", "Custom blocks", "Parameter access", "Parameter initialization",
-           "Tied parameters", "Lazy initialization", "Custom layers", "Saving and loading", "GPUs"]
-BUTTONS = {"access": "lesson_backward", "init": "lesson_init_apply", "tied": "lesson_tie_set",
-           "save_load": "lesson_save_load"}
+CHAPTER = [
+    "Modules and nn.Sequential",
+    "Custom blocks",
+    "Parameter access",
+    "Parameter initialization",
+    "Tied parameters",
+    "Lazy initialization",
+    "Custom layers",
+    "Saving and loading",
+    "GPUs",
+]
+BUTTONS = {
+    "access": "lesson_backward",
+    "init": "lesson_init_apply",
+    "tied": "lesson_tie_set",
+    "save_load": "lesson_save_load",
+}
 
 
 def successes(at: AppTest) -> list[str]:

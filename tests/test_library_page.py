@@ -141,8 +141,9 @@ def test_a_bad_name_is_a_message(app: AppTest) -> None:
     assert "give the design a name" in errors(app)
 
 
-def test_an_unusable_library_location_is_a_message_and_the_rest_works(app: AppTest, tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unusable_library_location_is_a_message_and_the_rest_works(
+    app: AppTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "a file").write_text("not a folder")
     monkeypatch.setenv("BLOCKWORK_DB", str(tmp_path / "a file" / "library.sqlite3"))
     lib(app)
@@ -211,13 +212,16 @@ def test_a_link_loads_once_per_session() -> None:
     assert at.session_state["design"] == load_example("lenet")
 
 
-@pytest.mark.parametrize("token", [
-    "garbage!",
-    share.encode(load_example("tied"))[:-7],
-    share.encode(load_example("tied"))[:40] + "AAAA" + share.encode(load_example("tied"))[44:],
-    "A" * 9000,
-    "",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "garbage!",
+        share.encode(load_example("tied"))[:-7],
+        share.encode(load_example("tied"))[:40] + "AAAA" + share.encode(load_example("tied"))[44:],
+        "A" * 9000,
+        "",
+    ],
+)
 def test_a_tampered_link_is_an_error_not_a_traceback(token: str) -> None:
     at = fresh({"design": token})
     assert not at.exception

@@ -20,8 +20,13 @@ from .chapter import HAND_WRITTEN as CHAPTER
 
 
 def digits_cnn() -> nn.Module:
-    return nn.Sequential(nn.Conv2d(1, 8, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(kernel_size=2),
-                         nn.Flatten(), nn.Linear(128, 10))
+    return nn.Sequential(
+        nn.Conv2d(1, 8, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
 
 
 def linear_regression() -> nn.Module:
@@ -34,8 +39,7 @@ def tied_moons() -> nn.Module:
 
 
 # The truth: the chapter's networks, and the other examples written by hand the same way.
-HAND_WRITTEN = {**CHAPTER, "digits_cnn": digits_cnn, "linear_regression": linear_regression,
-                "tied_moons": tied_moons}
+HAND_WRITTEN = {**CHAPTER, "digits_cnn": digits_cnn, "linear_regression": linear_regression, "tied_moons": tied_moons}
 
 
 def snapshot(net: nn.Module) -> dict[str, torch.Tensor]:
@@ -144,8 +148,9 @@ def malicious_files(good: bytes) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("case", ["os.system in torch.save", "os.system in a plain pickle", "a custom class",
-                                  "a custom class at the top"])
+@pytest.mark.parametrize(
+    "case", ["os.system in torch.save", "os.system in a plain pickle", "a custom class", "a custom class at the top"]
+)
 def test_unsafe_pickles_are_refused_without_running(case: str, tied) -> None:
     if os.path.exists(MARKER):
         os.remove(MARKER)
@@ -183,18 +188,21 @@ def _legacy() -> bytes:
 LEGACY = _legacy()  # PyTorch's pre-1.6 format: storage sizes are declared, then allocated before reading
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "empty"),
-    (b"not a torch file at all" * 10, "not a .params file: torch.save writes a zip archive"),
-    (b"PK\x03\x04" + b"\0" * 100, "not a readable .params file"),
-    (LEGACY, "pre-1.6 format"),
-    (to_bytes([torch.zeros(2)]), "holds a list, not a state_dict"),
-    (to_bytes(torch.zeros(2)), "holds a Tensor, not a state_dict"),
-    (to_bytes(42), "holds a int, not a state_dict"),
-    (to_bytes({"0.weight": [1.0, 2.0]}), "0.weight: holds a list, not a tensor"),
-    (to_bytes({3: torch.zeros(2)}), "key 3 that is not a string"),
-    (to_bytes({"0.weight": torch.zeros(8, 4).to_sparse()}), "0.weight: holds a torch.sparse_coo tensor"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"not a torch file at all" * 10, "not a .params file: torch.save writes a zip archive"),
+        (b"PK\x03\x04" + b"\0" * 100, "not a readable .params file"),
+        (LEGACY, "pre-1.6 format"),
+        (to_bytes([torch.zeros(2)]), "holds a list, not a state_dict"),
+        (to_bytes(torch.zeros(2)), "holds a Tensor, not a state_dict"),
+        (to_bytes(42), "holds a int, not a state_dict"),
+        (to_bytes({"0.weight": [1.0, 2.0]}), "0.weight: holds a list, not a tensor"),
+        (to_bytes({3: torch.zeros(2)}), "key 3 that is not a string"),
+        (to_bytes({"0.weight": torch.zeros(8, 4).to_sparse()}), "0.weight: holds a torch.sparse_coo tensor"),
+    ],
+)
 def test_files_that_are_not_state_dicts_are_refused(data: bytes, message: str, tied) -> None:
     before = snapshot(tied)
     with pytest.raises(ParamsError, match=message):
@@ -229,12 +237,15 @@ def mismatch(tied: nn.Module, edit) -> dict[str, torch.Tensor]:
     return state
 
 
-@pytest.mark.parametrize(("edit", "named"), [
-    (lambda s: s.update({"0.weight": torch.zeros(8, 5)}), ["wrong shape", "0.weight", "(8, 4)", "(8, 5)"]),
-    (lambda s: s.pop("6.bias"), ["missing", "6.bias"]),
-    (lambda s: s.update({"7.weight": torch.zeros(1)}), ["unexpected", "7.weight"]),
-    (lambda s: (s.pop("0.weight"), s.update({"extra": torch.zeros(1)})), ["missing 0.weight", "unexpected extra"]),
-])
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda s: s.update({"0.weight": torch.zeros(8, 5)}), ["wrong shape", "0.weight", "(8, 4)", "(8, 5)"]),
+        (lambda s: s.pop("6.bias"), ["missing", "6.bias"]),
+        (lambda s: s.update({"7.weight": torch.zeros(1)}), ["unexpected", "7.weight"]),
+        (lambda s: (s.pop("0.weight"), s.update({"extra": torch.zeros(1)})), ["missing 0.weight", "unexpected extra"]),
+    ],
+)
 def test_mismatched_keys_and_shapes_are_refused_by_name(edit, named, tied) -> None:
     data = to_bytes(mismatch(tied, edit))
     for target in (tied, data):  # as a file, and as a state_dict already read
@@ -302,9 +313,16 @@ def test_partial_load_is_an_explicit_choice_and_reported(tied) -> None:
     table = report.table()
     assert list(table.columns) == ["key", "status", "detail"]
     assert dict(zip(table["key"], table["status"], strict=True)) == {
-        "0.bias": "matched", "2.weight": "matched", "2.bias": "matched", "4.weight": "matched",
-        "4.bias": "matched", "6.weight": "matched", "6.bias": "missing", "extra": "unexpected",
-        "0.weight": "wrong shape"}
+        "0.bias": "matched",
+        "2.weight": "matched",
+        "2.bias": "matched",
+        "4.weight": "matched",
+        "4.bias": "matched",
+        "6.weight": "matched",
+        "6.bias": "missing",
+        "extra": "unexpected",
+        "0.weight": "wrong shape",
+    }
     assert "5 matched" not in report.summary() and "1 missing" in report.summary()
 
 
@@ -341,8 +359,12 @@ def test_setting_one_value_changes_every_tied_position(tied) -> None:
 
 
 def test_layer_keys_frame_and_gradients(tied) -> None:
-    assert P.layer_keys(tied) == {"0": ["0.weight", "0.bias"], "2": ["2.weight", "2.bias"],
-                                  "4": ["4.weight", "4.bias"], "6": ["6.weight", "6.bias"]}
+    assert P.layer_keys(tied) == {
+        "0": ["0.weight", "0.bias"],
+        "2": ["2.weight", "2.bias"],
+        "4": ["4.weight", "4.bias"],
+        "6": ["6.weight", "6.bias"],
+    }
     frame = P.tensor_frame(tied[0].weight)
     assert frame.shape == (8, 4) and frame.iloc[1, 2] == pytest.approx(float(tied[0].weight.detach()[1, 2]))
     assert P.tensor_frame(tied[0].bias).shape == (8, 1)

@@ -17,7 +17,8 @@ SCHEMA_FILE = ROOT / "docs" / "design.schema.json"
 
 def test_schema_file_is_up_to_date() -> None:
     assert json.loads(SCHEMA_FILE.read_text()) == json_schema(), (
-        "regenerate: python -m builder.schema > docs/design.schema.json")
+        "regenerate: python -m builder.schema > docs/design.schema.json"
+    )
 
 
 def test_schema_is_valid_json_schema() -> None:
@@ -29,15 +30,18 @@ def test_examples_validate(name: str) -> None:
     jsonschema.validate(load_example(name).to_dict(), json_schema())
 
 
-@pytest.mark.parametrize("bad", [
-    {"type": "Relu"},
-    {"type": "Linear", "in_features": 0, "out_features": 3},
-    {"type": "Linear", "in_features": 2},
-    {"type": "Linear", "in_features": 2, "out_features": 3, "units": 1},
-    {"type": "Dropout", "p": 2},
-    {"type": "Sequential", "layers": []},
-    {"shared": "x", "type": "ReLU"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"type": "Relu"},
+        {"type": "Linear", "in_features": 0, "out_features": 3},
+        {"type": "Linear", "in_features": 2},
+        {"type": "Linear", "in_features": 2, "out_features": 3, "units": 1},
+        {"type": "Dropout", "p": 2},
+        {"type": "Sequential", "layers": []},
+        {"shared": "x", "type": "ReLU"},
+    ],
+)
 def test_schema_and_parser_refuse_the_same_layers(bad: dict) -> None:
     doc = {"format": 1, "input": {"shape": [2, 2]}, "shared": {"x": {"type": "ReLU"}}, "layers": [bad]}
     with pytest.raises(jsonschema.ValidationError):
@@ -46,23 +50,38 @@ def test_schema_and_parser_refuse_the_same_layers(bad: dict) -> None:
         Design.from_dict(doc)
 
 
-@pytest.mark.parametrize("doc", [
-    {"seed": 3, "init": "xavier_uniform"},
-    {"init": {"method": "normal", "std": 0.5, "bias": "default"}},
-    {"layers": [{"type": "Linear", "in_features": 2, "out_features": 2, "init": "my_init"}]},
-    {"layers": [{"type": "Sequential", "init": {"method": "kaiming_normal", "mode": "fan_out"},
-                 "layers": [{"type": "LazyLinear", "out_features": 2}]}]},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"seed": 3, "init": "xavier_uniform"},
+        {"init": {"method": "normal", "std": 0.5, "bias": "default"}},
+        {"layers": [{"type": "Linear", "in_features": 2, "out_features": 2, "init": "my_init"}]},
+        {
+            "layers": [
+                {
+                    "type": "Sequential",
+                    "init": {"method": "kaiming_normal", "mode": "fan_out"},
+                    "layers": [{"type": "LazyLinear", "out_features": 2}],
+                }
+            ]
+        },
+    ],
+)
 def test_init_and_seed_validate(doc: dict) -> None:
     full = {"format": 1, "input": {"shape": [2, 2]}, "layers": [{"type": "ReLU"}], **doc}
     Design.from_dict(full)
     jsonschema.validate(full, json_schema())
 
 
-@pytest.mark.parametrize("doc", [
-    {"seed": -1}, {"init": "uniform"}, {"init": {"method": "normal", "sigma": 1}},
-    {"layers": [{"type": "ReLU", "init": "zeros"}]},
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"seed": -1},
+        {"init": "uniform"},
+        {"init": {"method": "normal", "sigma": 1}},
+        {"layers": [{"type": "ReLU", "init": "zeros"}]},
+    ],
+)
 def test_bad_init_and_seed_are_refused_by_both(doc: dict) -> None:
     full = {"format": 1, "input": {"shape": [2, 2]}, "layers": [{"type": "ReLU"}], **doc}
     with pytest.raises(DesignError):

@@ -38,18 +38,21 @@ def test_share_url_carries_the_design_in_its_query() -> None:
     assert decode(" " + encode(design) + "\n") == design  # pasted with spaces around
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda t: t[: len(t) // 2], "cut short|damaged"),  # truncated when pasted
-    (lambda t: t[:-1], "cut short|damaged"),
-    (lambda t: t[:-3] + ("A" if t[-3] != "A" else "B") + t[-2:], "damaged|cut short"),  # checksum at the end
-    (lambda t: t[:20] + ("x" if t[20] != "x" else "y") + t[21:], "damaged|cut short|not valid"),
-    (lambda t: t + "AAAA", "extra data|damaged"),
-    (lambda t: t[:10] + "!" + t[10:], "character '!'"),
-    (lambda t: t.replace("-", "+"), "character '\\+'|damaged"),
-    (lambda t: "", "empty"),
-    (lambda t: "x", "damaged|cut short"),
-    (lambda t: "hello", "damaged|cut short"),
-])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda t: t[: len(t) // 2], "cut short|damaged"),  # truncated when pasted
+        (lambda t: t[:-1], "cut short|damaged"),
+        (lambda t: t[:-3] + ("A" if t[-3] != "A" else "B") + t[-2:], "damaged|cut short"),  # checksum at the end
+        (lambda t: t[:20] + ("x" if t[20] != "x" else "y") + t[21:], "damaged|cut short|not valid"),
+        (lambda t: t + "AAAA", "extra data|damaged"),
+        (lambda t: t[:10] + "!" + t[10:], "character '!'"),
+        (lambda t: t.replace("-", "+"), "character '\\+'|damaged"),
+        (lambda t: "", "empty"),
+        (lambda t: "x", "damaged|cut short"),
+        (lambda t: "hello", "damaged|cut short"),
+    ],
+)
 def test_a_tampered_link_is_a_clear_error(make, message: str) -> None:
     token = encode(load_example("lenet"))
     bad = make(token)
@@ -88,8 +91,10 @@ def test_oversized_links_are_refused_both_ways(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_a_design_too_large_for_a_link_says_what_to_do_instead() -> None:
-    layers = [{"type": "Linear", "in_features": 4, "out_features": 4, "name": f"layer_{i}_{i * 7919 % 1000}"}
-              for i in range(1500)]
+    layers = [
+        {"type": "Linear", "in_features": 4, "out_features": 4, "name": f"layer_{i}_{i * 7919 % 1000}"}
+        for i in range(1500)
+    ]
     big = Design.from_dict({"format": 1, "input": {"shape": [2, 4]}, "layers": layers})
     with pytest.raises(DesignError, match="too large to share by link.*library"):
         encode(big)

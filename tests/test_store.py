@@ -31,9 +31,18 @@ def library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def mlp(width: int) -> Design:
     """A small design told apart by its hidden width."""
-    return Design.from_dict({"format": 1, "name": "mlp", "input": {"shape": [2, 4]}, "layers": [
-        {"type": "Linear", "in_features": 4, "out_features": width}, {"type": "ReLU"},
-        {"type": "Linear", "in_features": width, "out_features": 1}]})
+    return Design.from_dict(
+        {
+            "format": 1,
+            "name": "mlp",
+            "input": {"shape": [2, 4]},
+            "layers": [
+                {"type": "Linear", "in_features": 4, "out_features": width},
+                {"type": "ReLU"},
+                {"type": "Linear", "in_features": width, "out_features": 1},
+            ],
+        }
+    )
 
 
 def width(design: Design) -> int:
@@ -171,7 +180,10 @@ def test_every_save_keeps_a_version_and_an_old_one_can_be_restored() -> None:
     for w in (3, 4, 5):
         store.save("net", mlp(w), note=f"width {w}")
     assert [(v.number, v.note, v.layers) for v in store.versions("net")] == [
-        (3, "width 5", 3), (2, "width 4", 3), (1, "width 3", 3)]
+        (3, "width 5", 3),
+        (2, "width 4", 3),
+        (1, "width 3", 3),
+    ]
     assert width(store.load("net")) == 5
     assert [width(store.load("net", n)) for n in (1, 2, 3)] == [3, 4, 5]
     assert store.restore("net", 1) == 4
@@ -325,8 +337,7 @@ def test_a_process_killed_inside_a_save_leaves_the_previous_version(tmp_path: Pa
     store.save("net", mlp(3))
     script = tmp_path / "child.py"
     script.write_text(CHILD.format(root=str(ROOT)))
-    done = subprocess.run([sys.executable, str(script), "die-mid-save"], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, str(script), "die-mid-save"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 9, done.stderr
     assert [v.number for v in store.versions("net")] == [1] and width(store.load("net")) == 3
     with sqlite3.connect(store.path) as con:

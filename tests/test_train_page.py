@@ -69,8 +69,10 @@ def test_training_moons_draws_curves_and_trains_the_sessions_network(app: AppTes
     no_errors(at)
     assert run.epoch == 25 and not run.history.stopped
     assert run.history.last.val_acc >= 0.95
-    charts = {json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "curves"): json.loads(c.proto.spec)
-              for c in at.get("plotly_chart")}
+    charts = {
+        json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "curves"): json.loads(c.proto.spec)
+        for c in at.get("plotly_chart")
+    }
     curves = charts["curves"]
     names = [(t["name"], t["xaxis"]) for t in curves["data"]]
     assert ("train", "x") in names and ("validation", "x") in names and ("validation", "x2") in names
@@ -157,8 +159,7 @@ def test_csv_upload_errors_are_named_and_a_good_file_trains(app: AppTest) -> Non
     assert any("column 'b' is not numeric: row 2 holds 'oops'" in e.value for e in at.error), at.error
     assert at.button(key="train_start").disabled
     rows = "".join(f"{x / 10},{-x / 10},{'pos' if x > 0 else 'neg'}\n" for x in range(-20, 20) if x)
-    at.file_uploader(key="train_csv_upload").set_value(("good.csv", ("a,b,label\n" + rows).encode(),
-                                                        "text/csv")).run()
+    at.file_uploader(key="train_csv_upload").set_value(("good.csv", ("a,b,label\n" + rows).encode(), "text/csv")).run()
     no_errors(at)
     assert at.selectbox(key="train_csv_target").value == "label"
     assert at.multiselect(key="train_csv_features").value == ["a", "b"]

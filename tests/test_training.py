@@ -141,8 +141,11 @@ def test_training_leaves_the_global_rng_and_the_mode_alone() -> None:
 
 def test_regression_with_sgd_finds_the_chapters_w_and_b() -> None:
     net = build(load_example("linear_regression"), seed=0)
-    history = train(net, make_dataset("linear regression", n=1000),
-                    TrainConfig(optimizer="sgd", lr=0.03, batch_size=10, epochs=3, seed=0))
+    history = train(
+        net,
+        make_dataset("linear regression", n=1000),
+        TrainConfig(optimizer="sgd", lr=0.03, batch_size=10, epochs=3, seed=0),
+    )
     assert history.task == "regression" and history.last.val_acc is None and history.last.val_loss < 1e-3
     torch.testing.assert_close(net[0].weight.detach(), torch.tensor([[2.0, -3.4]]), atol=0.02, rtol=0)
     torch.testing.assert_close(net[0].bias.detach(), torch.tensor([4.2]), atol=0.02, rtol=0)
@@ -150,8 +153,9 @@ def test_regression_with_sgd_finds_the_chapters_w_and_b() -> None:
 
 def test_a_small_conv_net_learns_the_digits() -> None:
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                        nn.Linear(8 * 4 * 4, 10))
+    net = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 4 * 4, 10)
+    )
     history = train(net, make_dataset("digits", n=600), TrainConfig(epochs=8, lr=0.01, seed=0))
     assert history.last.val_acc >= 0.85, history.frame()
 
@@ -170,18 +174,21 @@ def test_history_frame_and_decision_grid() -> None:
         decision_grid(net, make_dataset("linear regression", n=10))
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"optimizer": "rmsprop"}, "optimizer"),
-    ({"lr": 0}, "lr"),
-    ({"lr": float("nan")}, "lr"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"batch_size": 2.5}, "batch_size"),
-    ({"epochs": True}, "epochs"),
-    ({"weight_decay": -0.1}, "weight_decay"),
-    ({"momentum": 1.0}, "momentum"),
-    ({"val_fraction": 0.95}, "val_fraction"),
-    ({"seed": -1}, "seed"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"lr": 0}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"epochs": True}, "epochs"),
+        ({"weight_decay": -0.1}, "weight_decay"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"val_fraction": 0.95}, "val_fraction"),
+        ({"seed": -1}, "seed"),
+    ],
+)
 def test_bad_settings_name_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(TrainingError, match=f"^{field}: ") as e:
         TrainConfig(**kwargs)
@@ -234,8 +241,9 @@ def test_a_failing_step_ends_the_run_with_a_clear_message() -> None:
 
 def test_a_diverging_run_ends_with_advice() -> None:
     net = build(load_example("linear_regression"), seed=0)
-    trainer = Trainer(net, make_dataset("linear regression", n=200),
-                      TrainConfig(optimizer="sgd", lr=10.0, batch_size=10, epochs=50))
+    trainer = Trainer(
+        net, make_dataset("linear regression", n=200), TrainConfig(optimizer="sgd", lr=10.0, batch_size=10, epochs=50)
+    )
     with pytest.raises(TrainingError, match="diverged. Try a smaller learning rate"):
         trainer.run()
     assert trainer.history.stopped and trainer.epoch < 50

@@ -101,8 +101,7 @@ def test_a_mismatched_upload_is_refused_then_loaded_partially_by_choice(app: App
     message = at.error[0].value
     assert "missing 6.bias" in message and "0.weight (network (8, 4), file (8, 5))" in message
     assert all(torch.equal(state_of(at)[k], v) for k, v in before.items())
-    statuses = dict(zip(frame(at, "status")["key"], frame(at, "status")["status"],
-                        strict=True))
+    statuses = dict(zip(frame(at, "status")["key"], frame(at, "status")["status"], strict=True))
     assert statuses["6.bias"] == "missing" and statuses["0.weight"] == "wrong shape"
     at.button(key="partial_load").click().run()
     assert not at.exception
@@ -124,8 +123,9 @@ def test_tied_positions_that_disagree_are_refused_on_the_page(app: AppTest) -> N
 
 
 def test_a_network_on_an_unusable_device_falls_back_on_the_page(app: AppTest, monkeypatch) -> None:
-    monkeypatch.setattr(devices, "available_devices",
-                        lambda: [DeviceInfo("cpu", "CPU"), DeviceInfo("cuda:0", "cuda:0 — fake")])
+    monkeypatch.setattr(
+        devices, "available_devices", lambda: [DeviceInfo("cpu", "CPU"), DeviceInfo("cuda:0", "cuda:0 — fake")]
+    )
     app.session_state.device = "cuda:0"  # as if chosen; the page builds and tries to move there
     at = open_page(app, "weights")
     assert any("could not move the network to cuda:0" in w.value for w in at.warning)

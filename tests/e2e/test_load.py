@@ -13,6 +13,7 @@ import asyncio
 import io
 import os
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,10 +83,11 @@ async def student(browser, url: str, i: int, timings: dict[str, float]) -> bytes
         async with page.expect_download(timeout=WAIT_MS * 3) as info:
             await page.locator(".st-key-download_params button").click()
         download = await info.value
-        data = open(await download.path(), "rb").read()
+        data = Path(await download.path()).read_bytes()
         await step("download")
-        errors = await page.get_by_test_id("stException").count() + await page.get_by_test_id(
-            "stAlertContentError").count()
+        errors = (
+            await page.get_by_test_id("stException").count() + await page.get_by_test_id("stAlertContentError").count()
+        )
         assert errors == 0, f"student {i}: {errors} error boxes"
         return data
     except Exception:
@@ -117,7 +119,8 @@ def test_a_classroom_at_once(app_url: str, app_process) -> None:
                 start = time.monotonic()
                 try:
                     files = await asyncio.wait_for(
-                        asyncio.gather(*(student(browser, app_url, i, timings) for i in range(SESSIONS))), 600)
+                        asyncio.gather(*(student(browser, app_url, i, timings) for i in range(SESSIONS))), 600
+                    )
                 finally:
                     sampler.cancel()
                 return files, time.monotonic() - start
@@ -127,9 +130,11 @@ def test_a_classroom_at_once(app_url: str, app_process) -> None:
     files, elapsed = asyncio.run(classroom())
     before, peak = memory["before"], memory["peak"]
     per_session = (peak - before) / SESSIONS
-    print(f"\n{SESSIONS} sessions in {elapsed:.1f} s; server RSS {before:.0f} MiB before, {peak:.0f} MiB at peak "
-          f"({per_session:.1f} MiB per session); slowest step per kind: "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    print(
+        f"\n{SESSIONS} sessions in {elapsed:.1f} s; server RSS {before:.0f} MiB before, {peak:.0f} MiB at peak "
+        f"({per_session:.1f} MiB per session); slowest step per kind: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
+    )
     assert len(files) == SESSIONS
     for data in files:
         state = torch.load(io.BytesIO(data), weights_only=True)

@@ -36,7 +36,8 @@ def download(page: Page, key: str) -> bytes:
 
 def upload(page: Page, name: str, data: bytes) -> None:
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(
-        files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}])
+        files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}]
+    )
     page.wait_for_timeout(300)  # let the upload start the rerun
     wait_idle(page)
 
