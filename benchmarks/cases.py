@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from builder import Design, DesignError, build, graph, load_params, save_params, summary
+from builder.build import _RUNS
 
 from .timing import Comparison, compare
 
@@ -78,6 +79,23 @@ def bench_build(quick: bool) -> Iterator[Row]:
         design = mixed_design(n)
         c = compare(lambda d=design: build(d), lambda n=n: mixed_by_hand(n), repeats=3 if quick else 15)
         yield Row.of("build", f"{n} layers (lazy + shared) vs construction + dry run", c, 1.2)
+    # The first build of a design also dry-runs it on the meta device (budgets checked before allocating).
+    n = 100
+
+    def first_build(design: Design = mixed_design(n)) -> None:
+        _RUNS.clear()
+        build(design)
+
+    c = compare(first_build, lambda: mixed_by_hand(n), repeats=3 if quick else 9)
+    yield Row(
+        "build",
+        f"{n} layers, first build of a design (includes the meta dry run)",
+        _ms(c.ours),
+        _ms(c.theirs),
+        c.ratio,
+        "(info)",
+        None,
+    )
 
 
 # -- 2. forward + backward -----------------------------------------------------------------------------------
@@ -269,6 +287,12 @@ def bench_refuse(quick: bool) -> Iterator[Row]:
     )
 
 
+def bench_train(quick: bool) -> Iterator[Row]:
+    from .bench_training import bench_training  # training's own module (its hand-written loop lives there)
+
+    yield from bench_training(quick)
+
+
 CASES: dict[str, Callable[[bool], Iterator[Row]]] = {
     "build": bench_build,
     "step": bench_train_step,
@@ -276,4 +300,5 @@ CASES: dict[str, Callable[[bool], Iterator[Row]]] = {
     "params": bench_params,
     "ui": bench_ui,
     "refuse": bench_refuse,
+    "train": bench_train,
 }

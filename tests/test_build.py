@@ -368,3 +368,28 @@ def test_dry_runs_are_cached_by_design_and_limits(monkeypatch) -> None:
     monkeypatch.setenv("BLOCKWORK_MAX_ACTIVATION", "1000")  # a limit change is a different question
     with pytest.raises(DesignError, match="BLOCKWORK_MAX_ACTIVATION"):
         dry_run(design)
+
+
+def test_first_and_later_builds_of_a_design_agree() -> None:
+    """The first build dry-runs on meta; later ones (sizes known) materialize on the device: same network."""
+    from builder.build import _RUNS
+
+    design = Design.from_dict(
+        {
+            **load_example("vgg_block").to_dict(),
+            "name": "agree",
+            "seed": 5,
+            "shared": {"s": {"type": "LazyLinear", "out_features": 10}},
+            "layers": [*load_example("vgg_block").to_dict()["layers"], {"shared": "s"}],
+        }
+    )
+    _RUNS.clear()
+    torch.manual_seed(1)
+    first = build(design)
+    after_first = torch.rand(2)
+    torch.manual_seed(1)
+    later = build(design)  # the dry run is cached now
+    assert torch.equal(torch.rand(2), after_first)  # neither path touches the caller's RNG under a seed
+    assert [type(m) for m in first.modules()] == [type(m) for m in later.modules()]
+    for (k, a), b in zip(first.state_dict().items(), later.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
