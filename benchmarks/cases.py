@@ -81,8 +81,9 @@ def bench_build(quick: bool) -> Iterator[Row]:
         yield Row.of("build", f"{n} layers (lazy + shared) vs construction + dry run", c, 1.2)
     # The first build of a design also dry-runs it on the meta device (budgets checked before allocating).
     n = 100
+    design = mixed_design(n)
 
-    def first_build(design: Design = mixed_design(n)) -> None:
+    def first_build() -> None:
         _RUNS.clear()
         build(design)
 
