@@ -21,6 +21,7 @@ from torch.nn.parameter import is_lazy
 
 from .design import Block, Design, Layer, Node, Use, child_key
 from .errors import DesignError
+from .init import apply as apply_init
 from .init import initialize
 from .limits import Limits, limits
 from .registry import BLOCK_TYPE, REGISTRY, ArgError, check_args, check_input
@@ -116,10 +117,18 @@ def build(design: Design, device: str | torch.device = "cpu", *, seed: int | Non
     key, target = _run_key(design), torch.device(device)
     with _RUNS_LOCK:
         known = key in _RUNS
-    if known:
+    if known and (seed if seed is not None else design.seed) is None:
         # This design's meta dry run has passed (same limits): its sizes are known to fit, so torch's own
-        # dry run can run on the device, which is far cheaper than meta kernels for small networks.
-        net = _MetaBuilder(design).materialize(target)
+        # dry run can run on the device, far cheaper than meta kernels. Unseeded, construction's own
+        # initialization is PyTorch's default, as by hand; only the statistics the dry run moved are reset.
+        net = _MetaBuilder(design).materialize(target, keep_rng=False)
+        for module in net.modules():
+            if hasattr(module, "reset_running_stats"):
+                module.reset_running_stats()
+        apply_init(net, design)  # the design's init methods, after the defaults as always
+        return net
+    if known:  # seeded: `initialize` redraws every weight in one fixed order, whichever path built it
+        net = _MetaBuilder(design).materialize(target, keep_rng=True)
     else:
         net, run = _MetaBuilder(design).run()  # budgets checked before anything is allocated
         _remember(key, run)
@@ -173,11 +182,12 @@ class _MetaBuilder:
             parameters_per_use=per_use,
         )
 
-    def materialize(self, device: torch.device) -> nn.Module:
+    def materialize(self, device: torch.device, keep_rng: bool) -> nn.Module:
         """Construct on `device` and materialize lazy layers by a forward pass, as hand-written code does.
-        Only for a design whose meta dry run passed: nothing here checks sizes."""
-        # Construction draws random weights that `initialize` replaces; fork so the caller's RNG stays as it was.
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        Only for a design whose meta dry run passed: nothing here checks sizes. keep_rng: leave the caller's
+        RNG as it was (the weights drawn here are about to be redrawn under a seed)."""
+        fork = torch.random.fork_rng(devices=[device] if device.type == "cuda" else []) if keep_rng else None
+        with fork or contextlib.nullcontext():
             with torch.device(device) if device.type != "cpu" else contextlib.nullcontext():
                 net = self.sequential(self.design.layers, "layers")
             with torch.no_grad():
