@@ -103,7 +103,7 @@ if st.toggle(
 ):
     show_dry_run(current, run)
 
-left, right = st.columns([3, 2], gap="large")
+left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("Graph")
     with st.container(key="graph"):

@@ -10,6 +10,7 @@ Behind the `load` marker: `pytest -m load` (CI enables it in .ci/run).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import os
 import time
@@ -127,7 +128,9 @@ def test_a_classroom_at_once(app_url: str, app_process) -> None:
             finally:
                 await browser.close()
 
-    files, elapsed = asyncio.run(classroom())
+    # In a thread of its own: the other browser tests' sync Playwright keeps an event loop on this one.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        files, elapsed = pool.submit(asyncio.run, classroom()).result()
     before, peak = memory["before"], memory["peak"]
     per_session = (peak - before) / SESSIONS
     print(
