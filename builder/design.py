@@ -27,7 +27,7 @@ from typing import Any, TypeAlias
 
 from torch import nn
 
-from .errors import DesignError
+from .errors import DesignError, json_kind
 from .init import INIT_TYPES, check_init, check_seed
 from .limits import limits
 from .registry import BLOCK_TYPE, REGISTRY, ArgError, check_args
@@ -167,18 +167,6 @@ def _node_to_dict(node: Node) -> dict[str, Any]:
     return out
 
 
-def _describe(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
 class _Parser:
     """Turns plain data into a Design, counting layers and depth against the limits as it goes."""
 
@@ -188,7 +176,7 @@ class _Parser:
 
     def design(self, data: Any) -> Design:
         if not isinstance(data, dict):
-            raise DesignError(f"design must be a JSON object, got {_describe(data)}")
+            raise DesignError(f"design must be a JSON object, got {json_kind(data)}")
         unknown = sorted(set(data) - {"format", "name", "description", "input", "shared", "layers", "init", "seed"})
         if unknown:
             raise DesignError(f"design has an unknown field {unknown[0]!r}", unknown[0])
@@ -206,7 +194,7 @@ class _Parser:
         shape, dtype = self.input(data.get("input"))
         shared_raw = data.get("shared", {})
         if not isinstance(shared_raw, dict):
-            raise DesignError(f"shared: must be an object of name → layer, got {_describe(shared_raw)}", "shared")
+            raise DesignError(f"shared: must be an object of name → layer, got {json_kind(shared_raw)}", "shared")
         shared: dict[str, Layer | Block] = {}
         for key, spec in shared_raw.items():
             where = f"shared.{key}"
@@ -236,7 +224,7 @@ class _Parser:
 
     def text(self, value: Any, where: str, max_len: int) -> str:
         if not isinstance(value, str):
-            raise DesignError(f"{where}: must be a string, got {_describe(value)}", where)
+            raise DesignError(f"{where}: must be a string, got {json_kind(value)}", where)
         if len(value) > max_len:
             raise DesignError(f"{where}: at most {max_len} characters, got {len(value)}", where)
         return value
@@ -254,7 +242,7 @@ class _Parser:
 
     def input(self, raw: Any) -> tuple[tuple[int, ...], str]:
         if not isinstance(raw, dict):
-            raise DesignError(f'input: must be an object like {{"shape": [2, 20]}}, got {_describe(raw)}', "input")
+            raise DesignError(f'input: must be an object like {{"shape": [2, 20]}}, got {json_kind(raw)}', "input")
         unknown = sorted(set(raw) - {"shape", "dtype"})
         if unknown:
             raise DesignError(f"input has an unknown field {unknown[0]!r}", f"input.{unknown[0]}")
@@ -280,7 +268,7 @@ class _Parser:
 
     def nodes(self, raw: Any, where: str, depth: int, shared: Mapping[str, Any] | None) -> tuple[Node, ...]:
         if not isinstance(raw, list):
-            raise DesignError(f"{where}: must be a list of layers, got {_describe(raw)}", where)
+            raise DesignError(f"{where}: must be a list of layers, got {json_kind(raw)}", where)
         nodes = tuple(self.node(spec, f"{where}[{i}]", depth, shared) for i, spec in enumerate(raw))
         seen: dict[str, int] = {}
         for i, node in enumerate(nodes):
@@ -295,7 +283,7 @@ class _Parser:
 
     def node(self, spec: Any, where: str, depth: int, shared: Mapping[str, Any] | None) -> Node:
         if not isinstance(spec, dict):
-            raise DesignError(f'{where}: must be an object like {{"type": "ReLU"}}, got {_describe(spec)}', where)
+            raise DesignError(f'{where}: must be an object like {{"type": "ReLU"}}, got {json_kind(spec)}', where)
         self.count += 1
         if self.count > self.limits.max_layers:
             raise DesignError(

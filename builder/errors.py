@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DesignError(ValueError):
     """A design that cannot be read or built.
@@ -17,3 +19,16 @@ class DesignError(ValueError):
 
 class ParamsError(ValueError):
     """A weights file that is unsafe, corrupt or does not fit the network. The network is left untouched."""
+
+
+def json_kind(value: Any) -> str:
+    """What a JSON value is, as an error message says it: "an object", "a list", "null"…"""
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import DesignError
+from .errors import DesignError, json_kind
 
 # -- the methods: plain functions of a module, copied verbatim into exported code --------------------------
 
@@ -140,18 +140,6 @@ INIT_TYPES = frozenset(
 )
 
 
-def _describe(value: Any) -> str:
-    return {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
 def check_init(raw: Any, where: str) -> dict[str, Any]:
     """Validate an `init` spec from JSON (where = its path, e.g. "layers[0].init"); return it as a dict.
 
@@ -161,7 +149,7 @@ def check_init(raw: Any, where: str) -> dict[str, Any]:
         raw = {"method": raw}
     if not isinstance(raw, dict):
         raise DesignError(
-            f'{where}: must be an object like {{"method": "normal", "std": 0.01}}, got {_describe(raw)}', where
+            f'{where}: must be an object like {{"method": "normal", "std": 0.01}}, got {json_kind(raw)}', where
         )
     method = raw.get("method")
     if method not in METHODS:

@@ -130,7 +130,19 @@ with right:
             for r in run.layers
         ]
     )
-    st.dataframe(shapes, key="shapes", hide_index=True, width="stretch")
+    narrow = st.column_config.TextColumn(width="small")
+    st.dataframe(
+        shapes,
+        key="shapes",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "layer": narrow,
+            "type": narrow,
+            "parameters": st.column_config.NumberColumn("params", width="small"),
+            "note": st.column_config.TextColumn(width="medium"),
+        },
+    )
 
 st.subheader("Parameters")
 table = builder.summary(net)
