@@ -82,14 +82,10 @@ def set_design(new: Design) -> None:
     st.session_state.pop("net", None)
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def _dry_run(design_json: str) -> DryRun:
-    return builder.dry_run(Design.from_json(design_json))
-
-
 def dry_run(d: Design) -> DryRun:
-    """The design's dry run (meta device), cached by its JSON: a pure function, safe to share."""
-    return _dry_run(d.to_json())
+    """The design's dry run (meta device). builder caches it by the design's JSON and the limits in force, so
+    every page and session viewing the same design reuses one run (shapes and counts only, no tensors)."""
+    return builder.dry_run(d)
 
 
 def net() -> nn.Module | None:
