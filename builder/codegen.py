@@ -127,9 +127,10 @@ def bundle(design: Design, net: nn.Module) -> bytes:
     return buffer.getvalue()
 
 
-def file_stem(design: Design) -> str:
-    """The design's name made safe for a file name ("my net!" -> "my_net_"); "design" when empty."""
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in design.name).strip("._")
+def file_stem(design: Design | str) -> str:
+    """A design's name (or any name) made safe for a file name ("my net!" -> "my_net_"); "design" when empty."""
+    name = design if isinstance(design, str) else design.name
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._")
     return stem or "design"
 
 

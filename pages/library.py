@@ -12,6 +12,7 @@ import streamlit as st
 import builder
 import ui
 from builder import DesignError, lessons, share
+from builder.codegen import file_stem
 from builder.store import Store, StoreError
 
 NOTE = "lib_note"  # (kind, message) of the last action, shown once after its rerun
@@ -221,7 +222,7 @@ def saved_tab() -> None:
     c[1].download_button(
         "Export JSON",
         exported or "",
-        file_name=f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.json",
+        file_name=f"{file_stem(name)}.json",
         mime="application/json",
         key="lib_export",
         icon=":material/download:",
@@ -335,7 +336,7 @@ def import_design(to_library: bool) -> None:
 
 
 def import_tab() -> None:
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", current.name) or "design"
+    stem = file_stem(current)
     st.markdown("**Export** the session's design as JSON — the same format as the files in `examples/`.")
     st.download_button(
         f"Design · {stem}.json",

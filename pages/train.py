@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 import builder
 import ui
 from builder import DesignError
+from builder.codegen import file_stem
 from builder.data import (
     BUILTINS,
     DataError,
@@ -580,7 +581,7 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
             st.download_button(
                 "Download trained weights (.params)",
                 data=weights,
-                file_name=f"{design.name}.params",
+                file_name=f"{file_stem(design)}.params",
                 mime="application/octet-stream",
                 key="train_download",
                 icon=":material/download:",

@@ -248,3 +248,11 @@ def test_a_seed_alone_is_reproduced() -> None:
 def test_to_code_needs_a_design() -> None:
     with pytest.raises(TypeError, match="expects a Design"):
         to_code({"layers": []})
+
+
+def test_file_stem_makes_any_name_safe_for_a_file() -> None:
+    from builder.codegen import file_stem
+
+    assert file_stem("my net!/../x") == "my_net__.._x"  # no path separators survive
+    assert file_stem("") == file_stem("...") == "design"
+    assert file_stem(builder.load_example("tied")) == "tied"
