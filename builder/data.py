@@ -27,6 +27,8 @@ import torch
 
 from .limits import limits
 
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)  # features and targets become float32 tensors
+
 Task = Literal["classification", "regression"]
 
 MAX_CLASSES = 100  # a target with more distinct values than this is not treated as classes
@@ -499,6 +501,14 @@ def _numeric(column: pd.Series, name: str, role: str) -> pd.Series:
     if len(infinite):
         raise DataError(
             f"column {name!r} holds an infinite value in row {infinite[0] + 1}", column=name, row=int(infinite[0]) + 1
+        )
+    huge = (numbers.abs() > FLOAT32_MAX).to_numpy().nonzero()[0]  # finite here, infinite once float32
+    if len(huge):
+        raise DataError(
+            f"column {name!r} holds {column.iloc[huge[0]]!r} in row {huge[0] + 1}, too large for float32 "
+            f"(at most about 3.4e38); rescale the column",
+            column=name,
+            row=int(huge[0]) + 1,
         )
     return numbers.astype("float64")
 

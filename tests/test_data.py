@@ -206,3 +206,11 @@ def test_output_shape_is_checked_against_the_task() -> None:
         check_output_shape((32, 1), moons)
     with pytest.raises(DataError, match=r"predicting 1 value per sample of 'linear regression' needs \(32, 1\)"):
         check_output_shape((32, 10), regression)
+
+
+def test_a_value_too_large_for_float32_is_named() -> None:
+    """Found by tests/test_fuzz.py: 3.5e38 is a finite float64 but infinite as float32."""
+    table = read_csv_table(b"x,y\n0,0\n1,1\n3.5e38,0\n2,1\n")
+    with pytest.raises(DataError, match=r"column 'x' holds .* in row 3, too large for float32") as info:
+        dataset_from_table(table, "y")
+    assert (info.value.column, info.value.row) == ("x", 3)
