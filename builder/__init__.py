@@ -24,7 +24,8 @@ from .params import LoadReport, check_params, load_params, read_params, save_par
 from .registry import REGISTRY
 from .store import Store, StoreError
 from .table import Totals, summary, totals
-from .training import History, TrainConfig, Trainer, TrainingError, train
+from .training import TrainConfig, Trainer, TrainingError, TrainingHistory, train
+from .undo import UndoHistory
 
 __all__ = [
     "REGISTRY",
@@ -65,14 +66,14 @@ __all__ += [
     "tied_gradients",
 ]
 __all__ += ["bundle", "initialize", "to_code"]
-__all__ += ["Store", "StoreError"]
+__all__ += ["Store", "StoreError", "UndoHistory"]
 __all__ += [
     "DataError",
     "Dataset",
-    "History",
     "TrainConfig",
     "Trainer",
     "TrainingError",
+    "TrainingHistory",
     "make_dataset",
     "read_csv",
     "train",

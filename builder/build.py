@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from .design import Block, Design, Layer, Node, Use, child_key
-from .errors import DesignError
+from .errors import DesignError, first_line
 from .init import apply as apply_init
 from .init import initialize
 from .limits import Limits, limits
@@ -133,18 +133,8 @@ def build(design: Design, device: str | torch.device = "cpu", *, seed: int | Non
         net, run = _MetaBuilder(design).run()  # budgets checked before anything is allocated
         _remember(key, run)
         net.to_empty(device=target)
-    initialize(net, design, seed)  # _reset, then the design's init methods, under the seed
+    initialize(net, design, seed)  # reset_to_defaults, then the design's init methods, under the seed
     return net
-
-
-def _reset(net: nn.Module) -> None:
-    """Initialize every layer as its constructor would, in construction order (shared layers once)."""
-    for module in net.modules():
-        reset = getattr(module, "reset_parameters", None)
-        if reset is not None:
-            reset()
-        elif any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(False)):
-            raise AssertionError(f"{type(module).__name__} holds tensors but has no reset_parameters")
 
 
 def layer_kwargs(layer: Layer) -> dict[str, object]:
@@ -215,7 +205,7 @@ class _MetaBuilder:
         except ArgError as e:
             raise DesignError(str(e), f"{path}.{e.arg}" if e.arg else path) from None
         except (ValueError, TypeError, RuntimeError) as e:
-            raise DesignError(f"{path} {node.type}: {_first_line(e)}", path) from None
+            raise DesignError(f"{path} {node.type}: {first_line(e)}", path) from None
         self.leaves.append((path, node.type, module))
         return module
 
@@ -285,7 +275,7 @@ class _MetaBuilder:
             y = module(x)
         except (RuntimeError, ValueError, IndexError, TypeError) as e:
             raise DesignError(
-                f"{label}: cannot take an input of shape {tuple(x.shape)}: {_first_line(e)}", path
+                f"{label}: cannot take an input of shape {tuple(x.shape)}: {first_line(e)}", path
             ) from None
         if y.numel() > self.limits.max_activation:
             raise DesignError(
@@ -299,8 +289,3 @@ class _MetaBuilder:
             LayerRun(path, key, node.type, depth, tuple(x.shape), tuple(y.shape), count, shared, inferred, lt.is_lazy)
         )
         return y
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text if len(text) <= 300 else text[:297] + "..."

@@ -28,8 +28,9 @@ from collections.abc import Iterator
 
 from torch import nn
 
-from . import init as init_mod
+from . import init_methods, init_spec
 from .design import Block, Design, Layer, Node, Use
+from .init import plan as init_plan
 from .registry import REGISTRY
 
 _INDENT = "    "
@@ -286,7 +287,7 @@ class _Writer:
         else:
             model_expr = self.expr(Block(layers=d.layers), 1, "")
         lazy = any(REGISTRY[t].is_lazy for t in self.types)
-        plan = init_mod.plan(d)
+        plan = init_plan(d)
         seeded = d.seed is not None or bool(plan)
 
         out = [_docstring(d), "import sys", "", "import torch", "from torch import nn"]
@@ -302,9 +303,9 @@ class _Writer:
         if "CenteredLayer" in self.types:
             out += ["", _CENTERED]
         if plan:
-            fns = dict.fromkeys(init_mod.METHODS[spec["method"]].fn for _, _, spec in plan)
-            if any(init_mod.bias_zeroed(spec) for _, _, spec in plan):
-                fns[init_mod.zero_bias] = None
+            fns = dict.fromkeys(init_spec.METHODS[spec["method"]].fn for _, _, spec in plan)
+            if any(init_spec.bias_zeroed(spec) for _, _, spec in plan):
+                fns[init_methods.zero_bias] = None
             out += ["", "# Initialization (d2l 6.3): each function fills one layer's weights.", ""]
             for fn in fns:
                 out += [inspect.getsource(fn), ""]
@@ -399,9 +400,9 @@ def _initialize(plan: list[tuple[str, str, dict]]) -> str:
     if plan:
         lines.append("    with torch.no_grad():")
         for key, kind, spec in plan:
-            fn = init_mod.METHODS[spec["method"]].fn.__name__
-            kwargs = "".join(f", {k}={_py(v)}" for k, v in init_mod.kwargs_of(spec).items())
+            fn = init_spec.METHODS[spec["method"]].fn.__name__
+            kwargs = "".join(f", {k}={_py(v)}" for k, v in init_spec.kwargs_of(spec).items())
             lines.append(f'        {fn}(model.get_submodule("{key}"){kwargs})  # {kind}')
-            if init_mod.bias_zeroed(spec):
+            if init_spec.bias_zeroed(spec):
                 lines.append(f'        zero_bias(model.get_submodule("{key}"))')
     return "\n".join(lines)

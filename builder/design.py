@@ -28,7 +28,7 @@ from typing import Any, TypeAlias
 from torch import nn
 
 from .errors import DesignError, json_kind
-from .init import INIT_TYPES, check_init, check_seed
+from .init_spec import INIT_TYPES, check_init, check_seed
 from .limits import limits
 from .registry import BLOCK_TYPE, REGISTRY, ArgError, check_args
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .errors import first_line
+
 
 @dataclass(frozen=True)
 class DeviceInfo:
@@ -27,7 +29,7 @@ def available_devices() -> list[DeviceInfo]:
                 props = torch.cuda.get_device_properties(i)
                 label = f"cuda:{i} — {props.name} ({props.total_memory / 2**30:.1f} GB)"
             except (RuntimeError, AssertionError) as e:  # a device that is listed but broken
-                label = f"cuda:{i} — unavailable ({_first_line(e)})"
+                label = f"cuda:{i} — unavailable ({first_line(e, 200)})"
             found.append(DeviceInfo(f"cuda:{i}", label))
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
@@ -61,7 +63,7 @@ def probe(device: str) -> str | None:
     try:
         torch.empty(1, device=torch.device(device))
     except (RuntimeError, AssertionError, ValueError, TypeError) as e:
-        return f"could not use {device} ({_first_line(e)})"
+        return f"could not use {device} ({first_line(e, 200)})"
     return None
 
 
@@ -96,11 +98,6 @@ def move(net: nn.Module, device: str) -> Moved:
     except (RuntimeError, AssertionError, ValueError, TypeError) as e:
         net.to("cpu")  # a move can fail half-way: bring every tensor back
         return Moved(
-            "cpu", f"could not move the network to {device} ({_first_line(e)}); it is on the CPU.", failed=True
+            "cpu", f"could not move the network to {device} ({first_line(e, 200)}); it is on the CPU.", failed=True
         )
     return Moved(device, f"moved the network from {before} to {device}, weights kept.")
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text if len(text) <= 200 else text[:197] + "..."

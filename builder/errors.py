@@ -32,3 +32,10 @@ def json_kind(value: Any) -> str:
         float: "a number",
         type(None): "null",
     }.get(type(value), type(value).__name__)
+
+
+def first_line(e: BaseException, limit: int = 300) -> str:
+    """An exception's message as one line a person can read beside a layer: its first line, at most
+    `limit` characters (torch's messages can span many lines); the exception's class name when empty."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -32,7 +32,7 @@ from torch.nn.parameter import is_lazy
 
 from .build import example_input
 from .design import Block, Design, Layer
-from .errors import DesignError
+from .errors import DesignError, first_line
 
 # -- batches and losses -------------------------------------------------------------------------------
 
@@ -398,7 +398,7 @@ def _forward(
     try:
         out = net(x)
     except (RuntimeError, ValueError, IndexError, TypeError) as e:
-        raise DesignError(f"the network cannot take an input of shape {tuple(x.shape)}: {_first_line(e)}") from None
+        raise DesignError(f"the network cannot take an input of shape {tuple(x.shape)}: {first_line(e)}") from None
     if not isinstance(out, torch.Tensor):
         raise DesignError(f"the network returned {type(out).__name__}, not a tensor")
     try:
@@ -406,7 +406,7 @@ def _forward(
     except DesignError:
         raise
     except (RuntimeError, ValueError, IndexError, TypeError) as e:
-        raise DesignError(f"the loss cannot take the output of shape {tuple(out.shape)}: {_first_line(e)}") from None
+        raise DesignError(f"the loss cannot take the output of shape {tuple(out.shape)}: {first_line(e)}") from None
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
         raise DesignError(f"the loss must be a single number (a scalar tensor), got {shape}")
@@ -417,16 +417,11 @@ def _backward(step: Callable[[], Any]) -> Any:
     try:
         return step()
     except RuntimeError as e:  # e.g. out of memory on the device
-        raise DesignError(f"the backward pass failed: {_first_line(e)}") from None
+        raise DesignError(f"the backward pass failed: {first_line(e)}") from None
 
 
 def _cpu(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros(like.shape, dtype=like.dtype) if t is None else t.detach().to("cpu", copy=True)
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # -- figures (plotly; the caller renders them) ----------------------------------------------------------

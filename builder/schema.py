@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from .design import DTYPES, FORMAT
-from .init import BIAS_CHOICES, INIT_TYPES, METHODS, SEED_MAX, Method
+from .init_spec import BIAS_CHOICES, INIT_TYPES, METHODS, SEED_MAX, Method
 from .registry import BLOCK_TYPE, REGISTRY, REQUIRED, Arg, LayerType
 
 _ID = "^[A-Za-z_][A-Za-z0-9_]*$"

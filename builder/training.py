@@ -105,7 +105,7 @@ class EpochStats:
 
 
 @dataclass
-class History:
+class TrainingHistory:
     """Everything a run did, epoch by epoch."""
 
     task: str
@@ -132,7 +132,7 @@ class History:
         return pd.DataFrame([asdict(e) for e in self.epochs], columns=[f.name for f in fields(EpochStats)])
 
 
-Callback = Callable[[EpochStats, History], bool | None]
+Callback = Callable[[EpochStats, TrainingHistory], bool | None]
 
 
 @dataclass
@@ -190,7 +190,7 @@ class Trainer:
         with torch.random.fork_rng(devices=self._cuda()):
             torch.manual_seed(config.seed + 2)
             self._rng = self._rng_state()
-        self.history = History(task=data.task, config=config, data=data.name)
+        self.history = TrainingHistory(task=data.task, config=config, data=data.name)
         self._stop = False
         self._partial: _Epoch | None = None  # the epoch under way when a slice ended inside it
 
@@ -233,7 +233,7 @@ class Trainer:
 
     # -- running ---------------------------------------------------------------------------------------
 
-    def run(self, callback: Callback | None = None, max_seconds: float | None = None) -> History:
+    def run(self, callback: Callback | None = None, max_seconds: float | None = None) -> TrainingHistory:
         """Train until the planned epochs are done, a stop is asked, or `max_seconds` have passed.
 
         `callback(stats, history)` is called after every epoch; returning True asks to stop. With
@@ -367,7 +367,7 @@ class Trainer:
 
 def train(
     net: nn.Module, data: Dataset, config: TrainConfig | None = None, callback: Callback | None = None
-) -> History:
+) -> TrainingHistory:
     """Train `net` in place on `data` (see the module docstring); returns the run's history."""
     return Trainer(net, data, config).run(callback)
 

@@ -1,6 +1,6 @@
 """Design: build the session's network by clicking — add, edit, move, group, share, undo; or edit its JSON.
 
-The page edits a draft (the present of an undo history, builder.edit.History). Every edit is one of
+The page edits a draft (the present of an undo history, builder.UndoHistory). Every edit is one of
 builder.edit's pure functions; the draft is dry-run at once and the layer at fault is highlighted. The
 session's design (what the other pages show) follows the draft whenever the draft builds, so an edit
 that breaks the network never loses the last design that worked.
@@ -15,12 +15,12 @@ import streamlit as st
 
 import builder
 import ui
-from builder import Design, DesignError, DryRun, edit
+from builder import Design, DesignError, DryRun, UndoHistory, addressing, edit, forms
 from builder.design import DTYPES, Block, Layer, Node, Use
 from builder.diagram import brief
 from builder.registry import CATEGORIES, REGISTRY, Arg
 
-HISTORY = "design_history"  # edit.History of drafts; its present may not build (then the fault is shown)
+HISTORY = "design_history"  # UndoHistory of drafts; its present may not build (then the fault is shown)
 SYNCED = "design_synced"  # the session design this page last saw; a change made elsewhere becomes an edit
 EDITING = "design_editing"  # path of the row whose editor is open, or None
 REFUSED = "design_refused"  # message of the last edit that was refused
@@ -35,12 +35,12 @@ _WIDGETS = ("name", "share_name", "shared_name", "json", "input_shape", "input_d
 # -- session: the history of drafts --------------------------------------------------------------------
 
 
-def history() -> edit.History:
+def history() -> UndoHistory:
     """The session's undo history; a design set on another page (an example picked) is recorded as an edit."""
-    h: edit.History | None = st.session_state.get(HISTORY)
+    h: UndoHistory | None = st.session_state.get(HISTORY)
     current = ui.design()
     if h is None:
-        h = edit.History(current)
+        h = UndoHistory(current)
     elif st.session_state.get(SYNCED) is not current:
         h = h.push(current)
     st.session_state[HISTORY] = h
@@ -48,7 +48,7 @@ def history() -> edit.History:
     return h
 
 
-def commit(h: edit.History) -> None:
+def commit(h: UndoHistory) -> None:
     """Make `h` the history; the session's design follows its present when that builds."""
     st.session_state[HISTORY] = h
     draft = h.present
@@ -89,31 +89,31 @@ def apply(op: Callable[..., Design], *args: Any, **kwargs: Any) -> None:
 def read_args(type_name: str, prefix: str) -> dict[str, Any]:
     """The values of an argument form (see arg_inputs) as a layer's arguments."""
     out: dict[str, Any] = {}
-    lazy = edit.lazy_arg(type_name)
-    for arg in REGISTRY[edit.form_type(type_name)].args:
+    lazy = forms.lazy_arg(type_name)
+    for arg in REGISTRY[forms.form_type(type_name)].args:
         value = st.session_state.get(prefix + arg.name)
         if _widget(arg, lazy) == "text":
-            value = edit.parse_value(arg, value or "")
+            value = forms.parse_value(arg, value or "")
         out[arg.name] = value
     return out
 
 
 def add_layer() -> None:
-    choice, where = st.session_state["add_type"], edit.parse_path(st.session_state["add_where"])
+    choice, where = st.session_state["add_type"], addressing.parse_path(st.session_state["add_where"])
     name = (st.session_state.get("new_name") or "").strip() or None
 
     def op(d: Design) -> Design:
         if choice.startswith(USE):
             return edit.use_shared(d, where, choice.removeprefix(USE), name)
-        layer = edit.make_layer(choice, read_args(choice, "new_"), name, where=edit.format_path(where))
+        layer = forms.make_layer(choice, read_args(choice, "new_"), name, where=addressing.format_path(where))
         return edit.insert(d, where, layer)
 
     apply(op)
 
 
-def apply_edit(path: edit.Path) -> None:
+def apply_edit(path: addressing.Path) -> None:
     def op(d: Design) -> Design:
-        node = edit.node_at(d, path)
+        node = addressing.node_at(d, path)
         if isinstance(node, Layer):
             d = edit.set_args(d, path, read_args(node.type, "arg_"))
         elif isinstance(node, Use) and isinstance(d.shared[node.shared], Layer):
@@ -125,12 +125,12 @@ def apply_edit(path: edit.Path) -> None:
 
 def set_input() -> None:
     def op(d: Design) -> Design:
-        return edit.set_input(d, edit.parse_shape(st.session_state["input_shape"]), st.session_state["input_dtype"])
+        return edit.set_input(d, forms.parse_shape(st.session_state["input_shape"]), st.session_state["input_dtype"])
 
     apply(op)
 
 
-def share(path: edit.Path) -> None:
+def share(path: addressing.Path) -> None:
     apply(edit.share, path, (st.session_state.get("share_name") or "").strip())
 
 
@@ -139,7 +139,7 @@ def rename_shared(old: str) -> None:
 
 
 def group_selected() -> None:
-    chosen = [p for p, _ in edit.paths(history().present) if st.session_state.get(f"sel_{_k(p)}")]
+    chosen = [p for p, _ in addressing.paths(history().present) if st.session_state.get(f"sel_{_k(p)}")]
     apply(edit.group, chosen, (st.session_state.get("group_name") or "").strip() or None)
 
 
@@ -153,14 +153,14 @@ def apply_json() -> None:
 
 
 def undo() -> None:
-    apply_history(edit.History.undo)
+    apply_history(UndoHistory.undo)
 
 
 def redo() -> None:
-    apply_history(edit.History.redo)
+    apply_history(UndoHistory.redo)
 
 
-def apply_history(step: Callable[[edit.History], edit.History]) -> None:
+def apply_history(step: Callable[[UndoHistory], UndoHistory]) -> None:
     try:
         commit(step(history()))
     except DesignError as e:
@@ -171,7 +171,7 @@ def load_example() -> None:
     apply(lambda _: builder.load_example(st.session_state["start"]))
 
 
-def open_editor(path: edit.Path | None) -> None:
+def open_editor(path: addressing.Path | None) -> None:
     for key in list(st.session_state):
         if isinstance(key, str) and (key.startswith("arg_") or key in ("name", "share_name", "shared_name")):
             del st.session_state[key]
@@ -195,7 +195,7 @@ def seed(key: str, value: Any) -> str:
     return key
 
 
-def _k(path: edit.Path) -> str:
+def _k(path: addressing.Path) -> str:
     return "_".join(map(str, path))
 
 
@@ -211,8 +211,8 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
     """One input per argument of `type_name`'s form, pre-filled with `values`; two to a row."""
-    base = REGISTRY[edit.form_type(type_name)]
-    lazy = edit.lazy_arg(type_name)
+    base = REGISTRY[forms.form_type(type_name)]
+    lazy = forms.lazy_arg(type_name)
     if not base.args:
         st.caption(f"{base.name} has no arguments.")
         return
@@ -228,7 +228,7 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
             )
             box.text_input(
                 arg.name,
-                key=seed(key, edit.format_value(value)),
+                key=seed(key, forms.format_value(value)),
                 help=st_help,
                 placeholder="empty: lazy, torch infers it",
             )
@@ -261,7 +261,7 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
             }[arg.kind]
             box.text_input(
                 arg.name,
-                key=seed(key, edit.format_value(value)),
+                key=seed(key, forms.format_value(value)),
                 help=f"{help_ or ''} ({hint})",
                 placeholder="empty: default" if arg.optional else None,
             )
@@ -289,12 +289,12 @@ def row_label(node: Node, key: str, depth: int, draft: Design, run: Any) -> str:
 
 def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> None:
     """One row per node: select box, label, output shape and the row's actions; the editor under its row."""
-    at_fault = set(edit.locate(draft, fault.path)) if fault is not None else set()
+    at_fault = set(addressing.locate(draft, fault.path)) if fault is not None else set()
     editing = st.session_state.get(EDITING)
     walked = list(draft.walk())
-    for (path, node), (dpath, key, _) in zip(edit.paths(draft), walked, strict=True):
+    for (path, node), (dpath, key, _) in zip(addressing.paths(draft), walked, strict=True):
         k, run = _k(path), runs.get(dpath)
-        siblings = len(edit.node_at(draft, path[:-1]).layers) if len(path) > 1 else len(draft.layers)
+        siblings = len(addressing.node_at(draft, path[:-1]).layers) if len(path) > 1 else len(draft.layers)
         # wide: one line; narrow: the label on one line, the shape and the actions together on the next
         with st.container(key=f"row_{k}", horizontal=True, vertical_alignment="center", gap="small"):
             st.checkbox(
@@ -358,15 +358,15 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
             editor(draft, path, node)
 
 
-def editor(draft: Design, path: edit.Path, node: Node) -> None:
+def editor(draft: Design, path: addressing.Path, node: Node) -> None:
     """The open row's editor: its arguments (a use: the shared layer's, for every use), name, and the
     actions that only make sense for one node (share, unshare, ungroup)."""
-    where = edit.format_path(path)
+    where = addressing.format_path(path)
     with st.container(border=True, key="editor"):
         spec = draft.shared[node.shared] if isinstance(node, Use) else node
         with st.form("edit_form", border=False):
             if isinstance(node, Use):
-                n = len(edit.uses(draft, node.shared))
+                n = len(addressing.uses(draft, node.shared))
                 st.markdown(
                     f"**{where}** uses shared layer **'{node.shared}'** — changing its arguments "
                     f"changes all {n} uses (one set of weights)."
@@ -374,7 +374,7 @@ def editor(draft: Design, path: edit.Path, node: Node) -> None:
             else:
                 st.markdown(f"**{where}** · {'Sequential block' if isinstance(node, Block) else node.type}")
             if isinstance(spec, Layer):
-                arg_inputs(spec.type, edit.form_values(spec), "arg_")
+                arg_inputs(spec.type, forms.form_values(spec), "arg_")
             st.text_input(
                 "Name",
                 key=seed("name", node.name or ""),
@@ -449,7 +449,7 @@ def add_panel(draft: Design, run: DryRun | None) -> None:
         lt = REGISTRY[choice]
         return choice if lt.category == choice else f"{choice} · {lt.category}"
 
-    spots = edit.insert_points(draft)
+    spots = forms.insert_points(draft)
     with st.container(border=True, key="add_panel"):
         st.markdown("**Add a layer**")
         c = st.columns(2)
@@ -466,16 +466,16 @@ def add_panel(draft: Design, run: DryRun | None) -> None:
                     "weights, at a second place in the network."
                 )
             else:
-                lazy = edit.lazy_arg(choice)
+                lazy = forms.lazy_arg(choice)
                 if lazy:
                     st.caption(f"Leave **{lazy}** empty to make it lazy: torch infers it from the input.")
-                before = edit.input_shape_at(draft, edit.parse_path(where), run)
-                arg_inputs(choice, edit.new_values(choice, before), "new_")
+                before = forms.input_shape_at(draft, addressing.parse_path(where), run)
+                arg_inputs(choice, forms.new_values(choice, before), "new_")
             st.text_input("Name (optional)", key=seed("new_name", ""), placeholder="empty: indexed by position")
             st.form_submit_button("Add", key="add", type="primary", icon=":material/add:", on_click=add_layer)
 
 
-def toolbar(h: edit.History) -> None:
+def toolbar(h: UndoHistory) -> None:
     with st.container(horizontal=True, vertical_alignment="bottom", key="toolbar"):
         st.button("Undo", key="undo", icon=":material/undo:", disabled=not h.can_undo, on_click=undo)
         st.button("Redo", key="redo", icon=":material/redo:", disabled=not h.can_redo, on_click=redo)
@@ -527,7 +527,7 @@ def input_row(draft: Design) -> None:
 
 
 def group_row(draft: Design) -> None:
-    chosen = [p for p, _ in edit.paths(draft) if st.session_state.get(f"sel_{_k(p)}")]
+    chosen = [p for p, _ in addressing.paths(draft) if st.session_state.get(f"sel_{_k(p)}")]
     c = st.columns([2.2, 1.6], vertical_alignment="bottom")
     c[0].text_input(
         "Block name (optional)",
@@ -598,7 +598,7 @@ def main() -> None:
         with tab_stack:
             input_row(draft)
             if fault is not None:
-                if edit.locate(draft, fault.path):
+                if addressing.locate(draft, fault.path):
                     st.warning(
                         "The design does not build: fix the highlighted layer (or Undo). The other pages "
                         "keep the last design that built.",

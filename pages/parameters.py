@@ -6,7 +6,7 @@ import streamlit as st
 
 import builder
 import ui
-from builder import DesignError, ParamsError, params
+from builder import DesignError, ParamsError, init_spec, params
 from builder import init as inits
 
 st.title("Parameters")
@@ -140,7 +140,7 @@ if targets:
             {
                 "layer": k,
                 "type": kinds.get(f"{plan_key(k)}.weight", ""),
-                "init": inits.describe(planned.get(plan_key(k))),
+                "init": init_spec.describe(planned.get(plan_key(k))),
             }
             for _, k in targets
         ],
@@ -153,9 +153,11 @@ options = [ALL, *(p for p, _ in targets)]
 labels = {ALL: "all layers (the design's default)", **{p: f"{k}  ({p})" for p, k in targets}}
 c1, c2 = st.columns(2)
 target = c1.selectbox("Apply to", options, key="init_target", format_func=labels.get)
-method = c2.selectbox("Method", list(inits.METHODS), key="init_method", format_func=lambda m: inits.METHODS[m].label)
+method = c2.selectbox(
+    "Method", list(init_spec.METHODS), key="init_method", format_func=lambda m: init_spec.METHODS[m].label
+)
 spec: dict = {"method": method}
-opts = inits.METHODS[method].options
+opts = init_spec.METHODS[method].options
 if opts or method != "default":
     ocols = st.columns(len(opts) + 1)
     for col, opt in zip(ocols, opts, strict=False):
@@ -170,7 +172,7 @@ if opts or method != "default":
     if method != "default":
         spec["bias"] = ocols[-1].selectbox(
             "bias",
-            inits.BIAS_CHOICES,
+            init_spec.BIAS_CHOICES,
             key="init_bias",
             format_func={"zeros": "zeros", "default": "PyTorch default"}.get,
         )
@@ -199,7 +201,7 @@ if s3.button(
         ui.show_error(e)
     else:
         ui.set_design(new)
-        st.session_state.init_note = f"Initialization set for {labels[target]}: {inits.describe(spec)}."
+        st.session_state.init_note = f"Initialization set for {labels[target]}: {init_spec.describe(spec)}."
         st.rerun()
 if s4.button(
     "Re-initialize",

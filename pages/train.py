@@ -30,7 +30,7 @@ from builder.data import (
     make_dataset,
     read_csv_table,
 )
-from builder.training import History, TrainConfig, Trainer, TrainingError, decision_grid, reset_weights
+from builder.training import TrainConfig, Trainer, TrainingError, TrainingHistory, decision_grid, reset_weights
 
 SLICE_SECONDS = 0.3  # training per rerun: short, so a click is answered at once
 REFRESH_SECONDS = 0.5  # how often a running fragment reruns (and the curves redraw)
@@ -379,7 +379,7 @@ def stale(run: Trainer) -> str | None:
     return None
 
 
-def curves(history: History) -> go.Figure:
+def curves(history: TrainingHistory) -> go.Figure:
     """Loss (and accuracy) per epoch, train and validation: the figure that grows while it trains."""
     frame = history.frame()
     classify = history.task == "classification"

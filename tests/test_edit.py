@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from builder import Design, DesignError, build, dry_run, edit, load_example
+from builder import Design, DesignError, UndoHistory, addressing, build, dry_run, edit, forms, load_example
 from builder.design import Block, Layer, Use
 from builder.registry import REGISTRY
 
@@ -14,7 +14,7 @@ from .chapter import tied as hand_tied
 
 
 def linear(i: int | None, o: int, name: str | None = None) -> Layer:
-    return edit.make_layer("Linear", {"in_features": i, "out_features": o}, name)
+    return forms.make_layer("Linear", {"in_features": i, "out_features": o}, name)
 
 
 RELU = Layer("ReLU")
@@ -56,24 +56,24 @@ def same_structure(a: nn.Module, b: nn.Module) -> None:
 
 def test_paths_follow_design_walk() -> None:
     d = load_example("nested")
-    ours = [(edit.format_path(p), n) for p, n in edit.paths(d)]
+    ours = [(addressing.format_path(p), n) for p, n in addressing.paths(d)]
     assert ours == [(path, node) for path, _, node in d.walk()]
     for path, _, node in d.walk():
-        assert edit.node_at(d, edit.parse_path(path)) == node
+        assert addressing.node_at(d, addressing.parse_path(path)) == node
 
 
 def test_parse_and_format_path_round_trip() -> None:
-    assert edit.parse_path("layers[0].layers[2]") == (0, 2)
-    assert edit.format_path((0, 2)) == "layers[0].layers[2]"
+    assert addressing.parse_path("layers[0].layers[2]") == (0, 2)
+    assert addressing.format_path((0, 2)) == "layers[0].layers[2]"
     with pytest.raises(DesignError, match="not a path"):
-        edit.parse_path("shared.x")
+        addressing.parse_path("shared.x")
 
 
 def test_node_at_a_missing_path_says_so() -> None:
     with pytest.raises(DesignError, match=r"no layer at layers\[9\]"):
-        edit.node_at(mlp(), (9,))
+        addressing.node_at(mlp(), (9,))
     with pytest.raises(DesignError, match="not a block"):
-        edit.node_at(mlp(), (0, 1))
+        addressing.node_at(mlp(), (0, 1))
 
 
 # -- insert / delete ----------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_insert_at_start_middle_end_and_inside_a_block() -> None:
     assert types(edit.insert(d, (5,), Layer("Identity")))[-1] == "Identity"
     assert types(edit.insert(d, (2,), Layer("Tanh")))[2] == "Tanh"
     n = edit.insert(nested(), (0, 1), Layer("Tanh"))
-    assert edit.node_at(n, (0, 1)) == Layer("Tanh")
+    assert addressing.node_at(n, (0, 1)) == Layer("Tanh")
     assert len(n.layers[0].layers) == 4
     with pytest.raises(DesignError, match="cannot insert"):
         edit.insert(d, (7,), RELU)
@@ -113,7 +113,7 @@ def test_deleting_the_last_use_drops_the_shared_definition() -> None:
     assert gone.shared == {} and all(not isinstance(n, Use) for n in gone.layers)
     twice = edit.use_shared(d, (4,), "tie")
     once = edit.delete(twice, (2,))
-    assert "tie" in once.shared and edit.uses(once, "tie") == [(3,)]
+    assert "tie" in once.shared and addressing.uses(once, "tie") == [(3,)]
 
 
 def test_deleting_a_shared_layer_still_used_is_refused_unless_asked_to_remove_every_use() -> None:
@@ -170,7 +170,7 @@ def test_duplicate_layer_block_and_named_node() -> None:
 
 def test_duplicating_a_use_adds_another_use_of_the_same_weights() -> None:
     d = edit.duplicate(edit.share(mlp(), (2,), "tie"), (2,))
-    assert edit.uses(d, "tie") == [(2,), (3,)]
+    assert addressing.uses(d, "tie") == [(2,), (3,)]
     net = build(d)
     assert net[2] is net[3]
 
@@ -200,7 +200,7 @@ def test_group_refuses_gaps_mixed_levels_and_empty_selections() -> None:
 
 def test_group_inside_a_block_and_ungroup_restore() -> None:
     d = edit.group(nested(), [(0, 1), (0, 2)], name="inner")
-    assert edit.node_at(d, (0, 1)).name == "inner"
+    assert addressing.node_at(d, (0, 1)).name == "inner"
     assert edit.ungroup(d, (0, 1)) == nested()
     assert edit.ungroup(edit.group(mlp(), [(1,), (2,), (3,)]), (1,)) == mlp()
 
@@ -236,9 +236,9 @@ def test_building_the_tied_network_by_edits_equals_the_example_and_hand_written_
 
 def test_sharing_inside_a_nested_block_ties_the_block_layer_to_a_top_level_use() -> None:
     d = edit.share(nested(), (0, 2), "tie")  # layers[0].layers[2] becomes the first use
-    assert edit.node_at(d, (0, 2)) == Use("tie")
+    assert addressing.node_at(d, (0, 2)) == Use("tie")
     d = edit.use_shared(d, (1,), "tie")  # and another use at the top level, before the output layer
-    assert edit.uses(d, "tie") == [(0, 2), (1,)]
+    assert addressing.uses(d, "tie") == [(0, 2), (1,)]
     net = build(d)
     assert net[0][2] is net[1]
     shared = nn.Linear(8, 8)
@@ -246,7 +246,7 @@ def test_sharing_inside_a_nested_block_ties_the_block_layer_to_a_top_level_use()
     same_structure(net, torch_net)
     # a use may also go inside a block
     d2 = edit.use_shared(d, (0, 0), "tie")
-    assert edit.uses(d2, "tie") == [(0, 0), (0, 3), (1,)]
+    assert addressing.uses(d2, "tie") == [(0, 0), (0, 3), (1,)]
 
 
 def test_share_keeps_the_node_name_on_the_use_and_refuses_bad_requests() -> None:
@@ -280,7 +280,7 @@ def test_sharing_a_block_shares_all_its_weights() -> None:
 def test_unshare_gives_an_own_copy_and_drops_the_definition_with_its_last_use() -> None:
     d = edit.use_shared(edit.share(mlp(), (2,), "tie"), (4,), "tie")
     one = edit.unshare(d, (4,))
-    assert one.layers[4] == linear(8, 8) and edit.uses(one, "tie") == [(2,)]
+    assert one.layers[4] == linear(8, 8) and addressing.uses(one, "tie") == [(2,)]
     net = build(one)
     assert net[2] is not net[4]
     none = edit.unshare(one, (2,))
@@ -292,7 +292,7 @@ def test_unshare_gives_an_own_copy_and_drops_the_definition_with_its_last_use() 
 def test_rename_shared_renames_every_use() -> None:
     d = edit.use_shared(edit.share(mlp(), (2,), "tie"), (4,), "tie")
     r = edit.rename_shared(d, "tie", "hidden")
-    assert list(r.shared) == ["hidden"] and edit.uses(r, "hidden") == [(2,), (4,)]
+    assert list(r.shared) == ["hidden"] and addressing.uses(r, "hidden") == [(2,), (4,)]
     with pytest.raises(DesignError, match="no shared layer"):
         edit.rename_shared(d, "nope", "x")
 
@@ -338,9 +338,9 @@ def test_set_args_at_a_use_changes_the_shared_layer_for_every_use() -> None:
 def test_lazy_layers_built_by_edits_match_the_chapter() -> None:
     d = edit.clear(mlp())
     d = edit.set_input(d, (2, 20))
-    d = edit.insert(d, (0,), edit.make_layer("Linear", {"in_features": None, "out_features": 256}))
+    d = edit.insert(d, (0,), forms.make_layer("Linear", {"in_features": None, "out_features": 256}))
     d = edit.insert(d, (1,), RELU)
-    d = edit.insert(d, (2,), edit.make_layer("LazyLinear", {"out_features": 10}))
+    d = edit.insert(d, (2,), forms.make_layer("LazyLinear", {"out_features": 10}))
     assert d.layers == load_example("lazy_mlp").layers
     hand = nn.Sequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10))
     hand(torch.randn(2, 20))
@@ -358,7 +358,7 @@ def test_set_input_shape_and_dtype() -> None:
 
 
 def test_make_layer_drops_defaults_and_checks_values() -> None:
-    conv = edit.make_layer(
+    conv = forms.make_layer(
         "Conv2d",
         {
             "in_channels": 1,
@@ -371,38 +371,38 @@ def test_make_layer_drops_defaults_and_checks_values() -> None:
         },
     )
     assert conv == Layer("Conv2d", {"in_channels": 1, "out_channels": 6, "kernel_size": 5, "padding": 2})
-    assert edit.make_layer("Conv2d", {"in_channels": None, "out_channels": 6, "kernel_size": 3}).type == "LazyConv2d"
-    assert edit.make_layer("MaxPool2d", {"kernel_size": 2, "stride": None}) == Layer("MaxPool2d", {"kernel_size": 2})
+    assert forms.make_layer("Conv2d", {"in_channels": None, "out_channels": 6, "kernel_size": 3}).type == "LazyConv2d"
+    assert forms.make_layer("MaxPool2d", {"kernel_size": 2, "stride": None}) == Layer("MaxPool2d", {"kernel_size": 2})
     with pytest.raises(DesignError, match="out_features is needed"):
-        edit.make_layer("Linear", {"in_features": 4, "out_features": None})
+        forms.make_layer("Linear", {"in_features": 4, "out_features": None})
     with pytest.raises(DesignError, match="no argument 'units'"):
-        edit.make_layer("Linear", {"units": 3})
+        forms.make_layer("Linear", {"units": 3})
 
 
 def test_form_values_show_lazy_sizes_empty() -> None:
-    assert edit.form_type("LazyLinear") == "Linear" and edit.lazy_arg("LazyLinear") == "in_features"
-    assert edit.form_values(Layer("LazyLinear", {"out_features": 8})) == {
+    assert forms.form_type("LazyLinear") == "Linear" and forms.lazy_arg("LazyLinear") == "in_features"
+    assert forms.form_values(Layer("LazyLinear", {"out_features": 8})) == {
         "in_features": None,
         "out_features": 8,
         "bias": True,
     }
-    assert edit.lazy_arg("ReLU") is None
+    assert forms.lazy_arg("ReLU") is None
 
 
 def test_parse_value_and_shape() -> None:
     reg = REGISTRY
     ks = reg["Conv2d"].arg_index["kernel_size"]
-    assert edit.parse_value(ks, "3") == 3 and edit.parse_value(ks, "3, 5") == [3, 5]
-    assert edit.parse_value(ks, "(3, 5)") == [3, 5] and edit.parse_value(ks, "") is None
-    assert edit.parse_value(reg["Conv2d"].arg_index["padding"], "same") == "same"
-    assert edit.format_value((3, 5)) == "3, 5" and edit.format_value(None) == ""
+    assert forms.parse_value(ks, "3") == 3 and forms.parse_value(ks, "3, 5") == [3, 5]
+    assert forms.parse_value(ks, "(3, 5)") == [3, 5] and forms.parse_value(ks, "") is None
+    assert forms.parse_value(reg["Conv2d"].arg_index["padding"], "same") == "same"
+    assert forms.format_value((3, 5)) == "3, 5" and forms.format_value(None) == ""
     with pytest.raises(DesignError, match="whole number"):
-        edit.parse_value(ks, "three")
-    assert edit.parse_shape("2, 4") == (2, 4) and edit.parse_shape("(1, 1, 28, 28)") == (1, 1, 28, 28)
-    assert edit.parse_shape("2x20") == (2, 20)
+        forms.parse_value(ks, "three")
+    assert forms.parse_shape("2, 4") == (2, 4) and forms.parse_shape("(1, 1, 28, 28)") == (1, 1, 28, 28)
+    assert forms.parse_shape("2x20") == (2, 20)
     for bad in ("", "2, a", "2, 0"):
         with pytest.raises(DesignError, match="input.shape"):
-            edit.parse_shape(bad)
+            forms.parse_shape(bad)
 
 
 def test_edits_keep_other_fields_of_a_layer() -> None:
@@ -430,7 +430,7 @@ def test_clear_keeps_the_input_and_the_empty_design_can_grow() -> None:
 
 def test_history_undo_redo_and_a_new_edit_forgets_redo() -> None:
     a, b, c = mlp(), edit.delete(mlp(), (1,)), edit.delete(mlp(), (3,))
-    h = edit.History(a).push(b)
+    h = UndoHistory(a).push(b)
     assert h.present == b and h.can_undo and not h.can_redo
     h = h.undo()
     assert h.present == a and h.can_redo and not h.can_undo
@@ -440,12 +440,12 @@ def test_history_undo_redo_and_a_new_edit_forgets_redo() -> None:
     with pytest.raises(DesignError, match="nothing to redo"):
         h.redo()
     with pytest.raises(DesignError, match="nothing to undo"):
-        edit.History(a).undo()
-    assert edit.History(a).push(a).can_undo is False  # an edit that changes nothing is not recorded
+        UndoHistory(a).undo()
+    assert UndoHistory(a).push(a).can_undo is False  # an edit that changes nothing is not recorded
 
 
 def test_history_keeps_at_most_its_limit() -> None:
-    h = edit.History(mlp(), limit=3)
+    h = UndoHistory(mlp(), limit=3)
     for n in range(10, 15):
         h = h.push(edit.set_input(mlp(), (n, 4)))
     assert [p.input_shape[0] for p in h.past] == [11, 12, 13] and h.present.input_shape == (14, 4)
@@ -453,38 +453,38 @@ def test_history_keeps_at_most_its_limit() -> None:
 
 def test_locate_points_at_the_node_of_an_error_path() -> None:
     d = edit.use_shared(edit.share(nested(), (0, 2), "tie"), (1,), "tie")
-    assert edit.locate(d, "layers[0].layers[1]") == [(0, 1)]
-    assert edit.locate(d, "layers[1].in_features") == [(1,)]
-    assert edit.locate(d, "shared.tie.out_features") == [(0, 2), (1,)]
-    assert edit.locate(d, None) == [] and edit.locate(d, "input.shape") == []
+    assert addressing.locate(d, "layers[0].layers[1]") == [(0, 1)]
+    assert addressing.locate(d, "layers[1].in_features") == [(1,)]
+    assert addressing.locate(d, "shared.tie.out_features") == [(0, 2), (1,)]
+    assert addressing.locate(d, None) == [] and addressing.locate(d, "input.shape") == []
 
 
 def test_the_dry_run_error_of_an_edit_points_at_the_edited_layer() -> None:
     d = edit.set_args(mlp(), (2,), {"in_features": 5, "out_features": 8})
     with pytest.raises(DesignError) as info:
         dry_run(d)
-    assert edit.locate(d, info.value.path) == [(2,)]
+    assert addressing.locate(d, info.value.path) == [(2,)]
 
 
 # -- what the add form offers ----------------------------------------------------------------------------
 
 
 def test_new_values_prefill_defaults_examples_and_the_input_size() -> None:
-    assert edit.new_values("Linear") == {"in_features": 20, "out_features": 256, "bias": True}
-    assert edit.new_values("Linear", (2, 8))["in_features"] == 8
-    assert edit.new_values("Conv2d", (1, 3, 28, 28))["in_channels"] == 3
-    assert edit.new_values("BatchNorm1d", (2, 16))["num_features"] == 16
-    assert edit.new_values("LazyLinear", (2, 8))["in_features"] is None  # lazy: left empty
-    assert edit.new_values("MaxPool2d") == {
+    assert forms.new_values("Linear") == {"in_features": 20, "out_features": 256, "bias": True}
+    assert forms.new_values("Linear", (2, 8))["in_features"] == 8
+    assert forms.new_values("Conv2d", (1, 3, 28, 28))["in_channels"] == 3
+    assert forms.new_values("BatchNorm1d", (2, 16))["num_features"] == 16
+    assert forms.new_values("LazyLinear", (2, 8))["in_features"] is None  # lazy: left empty
+    assert forms.new_values("MaxPool2d") == {
         "kernel_size": 2,
         "stride": None,
         "padding": 0,
         "dilation": 1,
         "ceil_mode": False,
     }
-    assert edit.new_values("Linear", ())["in_features"] == 20  # no feature axis to read: the example
+    assert forms.new_values("Linear", ())["in_features"] == 20  # no feature axis to read: the example
     for name in REGISTRY:  # every type's pre-filled form makes a layer that reads back
-        layer = edit.make_layer(name, edit.new_values(name))
+        layer = forms.make_layer(name, forms.new_values(name))
         assert (
             Design.from_dict(
                 {"format": 1, "input": {"shape": [1]}, "layers": [{"type": layer.type, **layer.args}]}
@@ -495,22 +495,22 @@ def test_new_values_prefill_defaults_examples_and_the_input_size() -> None:
 
 def test_insert_points_cover_every_position_once() -> None:
     d = edit.use_shared(edit.share(nested(), (0, 2), "tie"), (1,), "tie")
-    points = edit.insert_points(d)
+    points = forms.insert_points(d)
     assert list(points)[0] == "layers[3]" and points["layers[3]"] == "at the end"
     assert points["layers[0]"] == "at the start"
     assert points["layers[0].layers[0]"] == "first inside 0 · Sequential"
     assert points["layers[0].layers[3]"] == "after 0.2 · shared 'tie'"
     assert points["layers[2]"] == "after 1 · shared 'tie'"
     for where in points:  # each one is a valid place to insert
-        edit.insert(d, edit.parse_path(where), RELU)
-    assert edit.insert_points(edit.clear(d)) == {"layers[0]": "at the end"}
+        edit.insert(d, addressing.parse_path(where), RELU)
+    assert forms.insert_points(edit.clear(d)) == {"layers[0]": "at the end"}
 
 
 def test_input_shape_at_reads_the_dry_run() -> None:
     d = nested()  # (2, 4) -> block(Linear 4→8, ReLU, Linear 8→8) -> Linear 8→1
     run = dry_run(d)
-    assert edit.input_shape_at(d, (0,), run) == (2, 4)
-    assert edit.input_shape_at(d, (0, 0), run) == (2, 4)
-    assert edit.input_shape_at(d, (0, 1), run) == (2, 8)
-    assert edit.input_shape_at(d, (2,), run) == (2, 1)
-    assert edit.input_shape_at(d, (2,), None) is None and edit.input_shape_at(d, (0,), None) == (2, 4)
+    assert forms.input_shape_at(d, (0,), run) == (2, 4)
+    assert forms.input_shape_at(d, (0, 0), run) == (2, 4)
+    assert forms.input_shape_at(d, (0, 1), run) == (2, 8)
+    assert forms.input_shape_at(d, (2,), run) == (2, 1)
+    assert forms.input_shape_at(d, (2,), None) is None and forms.input_shape_at(d, (0,), None) == (2, 4)

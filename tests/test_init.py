@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import builder
-from builder import Design, DesignError, build, initialize, load_example
+from builder import Design, DesignError, build, init_spec, initialize, load_example
 from builder import init as inits
 from builder.examples import EXAMPLES_DIR
 
@@ -250,6 +250,6 @@ def test_with_init_and_with_seed() -> None:
 
 
 def test_describe() -> None:
-    assert inits.describe(None) == "PyTorch default"
-    assert inits.describe({"method": "normal", "std": 0.01}) == "normal(std=0.01), bias zeros"
-    assert inits.describe({"method": "my_init", "bias": "default"}) == "my_init()"
+    assert init_spec.describe(None) == "PyTorch default"
+    assert init_spec.describe({"method": "normal", "std": 0.01}) == "normal(std=0.01), bias zeros"
+    assert init_spec.describe({"method": "my_init", "bias": "default"}) == "my_init()"

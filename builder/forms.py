@@ -1,0 +1,224 @@
+"""The Design page's form model: what an editor shows for a layer and how typed text becomes a layer.
+
+Pure functions, no Streamlit. An argument's text box shows `format_value(v)` and reads back with
+`parse_value(arg, text)`; `form_values(layer)` fills an editor and `make_layer(type, values)` turns the
+submitted values into a layer (leaving a lazy-able size empty gives the Lazy* type); `new_values` pre-fills
+the add panel, `insert_points` lists where a new node may go and `input_shape_at` what it would receive.
+The edits themselves are `builder.edit`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .addressing import Path, format_path, paths
+from .build import DryRun
+from .design import Block, Design, Layer, Use
+from .errors import DesignError
+from .registry import REGISTRY, Arg, LayerType, check_value
+
+__all__ = [
+    "form_type",
+    "form_values",
+    "format_value",
+    "input_shape_at",
+    "insert_points",
+    "lazy_arg",
+    "make_layer",
+    "new_values",
+    "parse_shape",
+    "parse_value",
+]
+
+
+def form_type(type_name: str) -> str:
+    """The type whose arguments an editor shows: the eager one for a lazy type (LazyLinear -> Linear), so
+    the inferred size appears as an input that may be left empty."""
+    lt = _layer_type(type_name)
+    return lt.eager or lt.name
+
+
+def lazy_arg(type_name: str) -> str | None:
+    """The argument of `form_type(type_name)` that may be left empty to make the layer lazy, if any."""
+    base = REGISTRY[form_type(type_name)]
+    return REGISTRY[base.lazy].infers if base.lazy else None
+
+
+def form_values(layer: Layer) -> dict[str, Any]:
+    """Every argument of the layer's form type, as given or torch's default; a lazy layer's inferred size
+    is None (empty). Required arguments missing from the layer are None too."""
+    base = REGISTRY[form_type(layer.type)]
+    out: dict[str, Any] = {}
+    for arg in base.args:
+        if arg.name in layer.args:
+            out[arg.name] = layer.args[arg.name]
+        else:
+            out[arg.name] = None if arg.required else arg.default
+    return out
+
+
+def make_layer(
+    type_name: str, values: Mapping[str, Any], name: str | None = None, *, where: str = "new layer"
+) -> Layer:
+    """A layer of `type_name` (or its lazy / eager twin) from form values.
+
+    Leaving the lazy argument empty (None or missing) gives the lazy type: Linear without in_features is
+    LazyLinear; giving it turns a lazy type back into the eager one. Arguments equal to torch's default are
+    not stored, so the JSON stays as short as hand-written PyTorch (`Linear(4, 8)`, not `bias=True`).
+    """
+    base = REGISTRY[form_type(type_name)]
+    values = dict(values)
+    target = base
+    infers = lazy_arg(type_name)
+    if infers is not None and values.get(infers) is None:
+        target = REGISTRY[base.lazy]  # type: ignore[index]
+        values.pop(infers, None)
+    known = {a.name for a in base.args}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DesignError(
+            f"{where} ({base.name}): no argument {unknown[0]!r} (its arguments: {', '.join(sorted(known)) or 'none'})",
+            f"{where}.{unknown[0]}",
+        )
+    args: dict[str, Any] = {}
+    for arg in target.args:
+        if arg.name not in values:
+            continue
+        value = values[arg.name]
+        if value is None and not arg.optional:
+            if arg.required:
+                raise DesignError(f"{where} ({target.name}): {arg.name} is needed", f"{where}.{arg.name}")
+            continue  # empty optional input: torch's default
+        try:
+            value = check_value(arg, value, f"{where}.{arg.name}")
+        except ValueError as e:
+            raise DesignError(str(e), f"{where}.{arg.name}") from None
+        if not arg.required and _is_default(value, arg.default):
+            continue
+        args[arg.name] = value
+    return Layer(type=target.name, args=args, name=name or None)
+
+
+def new_values(type_name: str, input_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """Form values for a new layer of `type_name`: torch's defaults, the registry's examples for required
+    arguments, and the input size the layer will see when it is known (a Linear after (2, 8) starts at
+    8 → …). A Lazy* type starts with that size empty."""
+    lt = _layer_type(type_name)
+    base = REGISTRY[form_type(type_name)]
+    out = {a.name: (a.example if a.required else a.default) for a in base.args}
+    lazy = lazy_arg(type_name)
+    if lazy:
+        axis = base.feature_axis
+        if lt.is_lazy:
+            out[lazy] = None
+        elif input_shape is not None and axis is not None and -len(input_shape) <= axis < len(input_shape):
+            out[lazy] = input_shape[axis]
+    return out
+
+
+def insert_points(design: Design) -> dict[str, str]:
+    """Where a new node can go, as {insertion path: label}, the end first: at the start, after every node
+    and first inside every block. Labels use module keys ("after 0.net.1 · ReLU")."""
+    out = {format_path((len(design.layers),)): "at the end"}
+    if design.layers:
+        out[format_path((0,))] = "at the start"
+    for (path, node), (_, key, _) in zip(paths(design), design.walk(), strict=True):
+        if isinstance(node, Block):
+            out.setdefault(format_path((*path, 0)), f"first inside {key} · Sequential")
+            kind = "Sequential"
+        else:
+            kind = f"shared '{node.shared}'" if isinstance(node, Use) else node.type
+        out.setdefault(format_path((*path[:-1], path[-1] + 1)), f"after {key} · {kind}")
+    return out
+
+
+def input_shape_at(design: Design, path: Path, run: DryRun | None) -> tuple[int, ...] | None:
+    """The shape a node inserted at `path` would receive, when the dry run `run` of `design` knows it."""
+    if path[-1] == 0 and len(path) == 1:
+        return tuple(design.input_shape)
+    if run is None:
+        return None
+    runs = {r.path: r for r in run.layers}
+    if path[-1] > 0:
+        before = runs.get(format_path((*path[:-1], path[-1] - 1)))
+        return before.output_shape if before else None
+    block = runs.get(format_path(path[:-1]))
+    return block.input_shape if block else None
+
+
+def parse_value(arg: Arg, text: str) -> Any:
+    """What a person typed into an argument's text box, as JSON would carry it.
+
+    "" -> None (empty: lazy size or optional), "3" -> 3, "3, 5" or "(3, 5)" -> [3, 5], "same" -> "same",
+    "0.1" -> 0.1, "true"/"false" -> bool. Validity against the argument's range is `check_value`'s job.
+    """
+    text = text.strip()
+    if not text or text.lower() in ("none", "null"):
+        return None
+    if arg.kind == "bool":
+        if text.lower() in ("true", "yes", "1"):
+            return True
+        if text.lower() in ("false", "no", "0"):
+            return False
+        raise DesignError(f"{arg.name}: type true or false, got {text!r}", arg.name)
+    if arg.kind == "choice" or (arg.kind.startswith("padding") and text.isalpha()):
+        return text
+    inner = text.strip("()[] ")
+    parts = [p.strip() for p in inner.replace("×", ",").replace("x", ",").split(",") if p.strip()]
+    try:
+        numbers = [float(p) if arg.kind == "float" else int(p) for p in parts]
+    except ValueError:
+        want = {"float": "a number", "int": "a whole number"}.get(arg.kind, "a whole number or a list like 3, 5")
+        raise DesignError(f"{arg.name}: type {want}, got {text!r}", arg.name) from None
+    if arg.kind in ("int", "float"):
+        if len(numbers) != 1:
+            raise DesignError(f"{arg.name}: type one number, got {text!r}", arg.name)
+        return numbers[0]
+    is_list = "," in text or "×" in text or text.startswith(("(", "["))
+    return numbers if is_list or len(numbers) != 1 else numbers[0]
+
+
+def format_value(value: Any) -> str:
+    """The text an argument's box shows for `value` (inverse of `parse_value`)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """ "2, 4" or "(2, 4)" or "2x4" -> (2, 4): the example input's shape as typed."""
+    inner = text.strip().strip("()[] ")
+    parts = [p.strip() for p in inner.replace("×", ",").replace("x", ",").split(",") if p.strip()]
+    if not parts:
+        raise DesignError(
+            "input.shape: type the example input's sizes, e.g. 2, 20 (batch of 2, 20 features)", "input.shape"
+        )
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise DesignError(
+            f"input.shape: type whole numbers separated by commas, e.g. 2, 20; got {text!r}", "input.shape"
+        ) from None
+    for i, s in enumerate(sizes):
+        if s < 1:
+            raise DesignError(f"input.shape[{i}]: must be a positive whole number, got {s}", f"input.shape[{i}]")
+    return sizes
+
+
+def _layer_type(type_name: str) -> LayerType:
+    lt = REGISTRY.get(type_name)
+    if lt is None:
+        raise DesignError(f"unknown layer type {type_name!r}")
+    return lt
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    """Equal to torch's default, a bool never standing for a number (True == 1 in Python)."""
+    if isinstance(value, bool) != isinstance(default, bool):
+        return False
+    return value == default
