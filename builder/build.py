@@ -201,7 +201,7 @@ class _MetaBuilder:
             return self.sequential(node.layers, f"{path}.layers")
         lt = REGISTRY[node.type]
         try:
-            module = lt.module(**check_args(lt, node.args, f"{path} ({node.type})"))
+            module = lt.module(**check_args(lt, node.args, path))
         except ArgError as e:
             raise DesignError(str(e), f"{path}.{e.arg}" if e.arg else path) from None
         except (ValueError, TypeError, RuntimeError) as e:

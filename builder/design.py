@@ -30,7 +30,7 @@ from torch import nn
 from .errors import DesignError, json_kind
 from .init_spec import INIT_TYPES, check_init, check_seed
 from .limits import limits
-from .registry import BLOCK_TYPE, REGISTRY, ArgError, check_args
+from .registry import BLOCK_TYPE, REGISTRY, ArgError, check_args, unknown_type
 
 FORMAT = 1
 DTYPES = ("float32", "int64")  # example input dtypes; int64 feeds Embedding
@@ -333,17 +333,14 @@ class _Parser:
             return Block(layers=children, name=name, init=self.init(spec, where))
         lt = REGISTRY.get(kind) if isinstance(kind, str) else None
         if lt is None:
-            known = ", ".join(sorted(REGISTRY))
-            raise DesignError(
-                f"{where}.type: unknown layer type {kind!r}; known types: {BLOCK_TYPE}, {known}", f"{where}.type"
-            )
+            raise DesignError(f"{where}.type: {unknown_type(kind)}", f"{where}.type")
         if "layers" in spec:
             raise DesignError(
                 f"{where}: {kind} is a layer, not a block; only {BLOCK_TYPE} has 'layers'", f"{where}.layers"
             )
         args = {k: v for k, v in spec.items() if k not in _RESERVED}
         try:
-            kwargs = check_args(lt, args, f"{where} ({kind})")
+            kwargs = check_args(lt, args, where)
         except ArgError as e:
             raise DesignError(str(e), f"{where}.{e.arg}" if e.arg else where) from None
         # keep the arguments as given (not defaults), in canonical form (tuples for lists)

@@ -8,6 +8,7 @@ alone, and `check_input` explains a shape mismatch in the layer's own terms befo
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -476,29 +477,50 @@ def check_value(arg: Arg, value: Any, where: str) -> Any:
 
 
 def check_args(lt: LayerType, given: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Validate a layer's arguments; return all of them (defaults filled in) as keyword arguments for torch."""
+    """Validate a layer's arguments; return all of them (defaults filled in) as keyword arguments for torch.
+
+    `where` is the layer's path in the design ("layers[0]"). Each message starts with the path of the
+    argument at fault and says the layer's type once: "layers[0].in_features (Linear): must be ...".
+    """
     unknown = [k for k in given if k not in lt.arg_index]
     if unknown:
         names = ", ".join(a.name for a in lt.args) or "none"
         hint = ""
         if lt.infers == unknown[0]:
             hint = f"; {lt.name} infers {lt.infers} from its input (use {lt.eager} to give it)"
-        raise ArgError(f"{where}: {lt.name} has no argument {unknown[0]!r} (its arguments: {names}){hint}", unknown[0])
+        raise ArgError(
+            f"{where}.{unknown[0]}: {lt.name} has no argument {unknown[0]!r} (its arguments: {names}){hint}",
+            unknown[0],
+        )
     kwargs: dict[str, Any] = {}
     for arg in lt.args:
         if arg.name in given:
             try:
-                kwargs[arg.name] = check_value(arg, given[arg.name], f"{where}.{arg.name}")
+                kwargs[arg.name] = check_value(arg, given[arg.name], f"{where}.{arg.name} ({lt.name})")
             except ValueError as e:
                 raise ArgError(str(e), arg.name) from None
         elif arg.required:
             hint = ""
             if lt.lazy and arg.name == lt.feature_arg:
                 hint = f" (or use {lt.lazy} to let torch infer it)"
-            raise ArgError(f"{where}: {lt.name} needs {arg.name!r}{hint}", arg.name)
+            raise ArgError(f"{where}.{arg.name}: {lt.name} needs {arg.name!r}{hint}", arg.name)
         else:
             kwargs[arg.name] = arg.default
     return kwargs
+
+
+def unknown_type(name: object) -> str:
+    """Why `name` is not a layer type, with the closest known names ("did you mean 'Linear'?") when there are
+    any, else the full list."""
+    if isinstance(name, str) and name:
+        by_lower = {t.lower(): t for t in (*REGISTRY, BLOCK_TYPE)}
+        if name.lower() in by_lower:  # only the case is wrong: "relu" -> "ReLU"
+            close = [by_lower[name.lower()]]
+        else:
+            close = [by_lower[m] for m in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.75)]
+        if close:
+            return f"unknown layer type {name!r}; did you mean {' or '.join(map(repr, close))}?"
+    return f"unknown layer type {name!r}; known types: {BLOCK_TYPE}, {', '.join(sorted(REGISTRY))}"
 
 
 def check_input(lt: LayerType, kwargs: Mapping[str, Any], shape: tuple[int, ...]) -> str | None:
