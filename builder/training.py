@@ -193,6 +193,10 @@ class Trainer:
         self.history = TrainingHistory(task=data.task, config=config, data=data.name)
         self._stop = False
         self._partial: _Epoch | None = None  # the epoch under way when a slice ended inside it
+        # the epoch a stop cut short, for `resume`, and whether it is in the history (as incomplete): an epoch
+        # stopped before its first batch is not, but its shuffled order is already drawn and must be kept
+        self._cut: _Epoch | None = None
+        self._cut_recorded = False
 
     # -- state -----------------------------------------------------------------------------------------
 
@@ -230,6 +234,33 @@ class Trainer:
         moved under it, and nothing more can be computed with the run's tensors."""
         self.stop()
         self._partial = None
+        self._cut, self._cut_recorded = None, False
+
+    @property
+    def resumable(self) -> bool:
+        """Whether `resume` can go on: the run was stopped on request before its planned epochs."""
+        finished = self.epoch - (1 if self._cut_recorded else 0)  # complete epochs
+        return self.history.stopped and self.history.problem is None and finished < self.config.epochs
+
+    def resume(self) -> None:
+        """Go on with a stopped run as if it had not been stopped: the epoch a stop cut short continues from the
+        batch where it stopped (its incomplete record is taken back and completed), with the same shuffled
+        order, optimizer state and random streams. The history keeps every epoch before it, so the curves go
+        on where they were; a run stopped and resumed ends with the weights an uninterrupted run reaches.
+        """
+        if not self.resumable:
+            why = (
+                f"it ended with a problem ({self.history.problem})"
+                if self.history.problem
+                else ("it was not stopped" if not self.history.stopped else "its planned epochs are done")
+            )
+            raise TrainingError(f"this run cannot be continued: {why}; start a new one")
+        if self._cut is not None:
+            if self._cut_recorded:
+                self.history.epochs.pop()  # the cut epoch's incomplete record: the epoch goes on
+            self._partial, self._cut, self._cut_recorded = self._cut, None, False
+        self._stop = False
+        self.history.stopped = False
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -298,6 +329,8 @@ class Trainer:
             return None
         self._partial = None
         steps = len(ep.losses)
+        if ep.seen < n:  # cut short by a stop: kept, so that `resume` can finish it
+            self._cut, self._cut_recorded = ep, steps > 0
         if steps == 0:  # stopped before the first batch of this epoch
             return self.history.epochs[-1] if self.history.epochs else self._empty()
         sizes = torch.tensor([min(bs, n - i * bs) for i in range(steps)], dtype=torch.float32, device=self.device)

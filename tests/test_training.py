@@ -15,6 +15,7 @@ from builder.training import (
     TrainConfig,
     Trainer,
     TrainingError,
+    _Epoch,
     accuracy,
     decision_grid,
     predict,
@@ -278,3 +279,79 @@ def test_stop_between_slices_records_the_epoch_under_way() -> None:
     last = trainer.history.last
     assert last.epoch == 1 and not last.complete and last.steps == steps == trainer.steps
     assert_same_state(state(net), after_stop)  # recording it took no step
+
+
+def _comparable(history) -> list[tuple]:
+    """An epoch's figures without its wall-clock seconds."""
+    return [(e.epoch, e.train_loss, e.val_loss, e.train_acc, e.val_acc, e.steps, e.complete) for e in history.epochs]
+
+
+@pytest.mark.parametrize("stop_after_steps", [1, 7, 10, 23])  # inside epochs, at an epoch's end (10 steps each)
+def test_a_stopped_run_continues_to_the_same_weights_and_history(stop_after_steps: int) -> None:
+    """Issue 13, defect 6: Stop, then Continue gives what one uninterrupted run gives (same curves)."""
+
+    def net() -> nn.Module:
+        torch.manual_seed(3)
+        return nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 2))
+
+    data = make_dataset("moons", n=400)
+    config = TrainConfig(epochs=4, batch_size=32, seed=5)  # 320 training samples: 10 steps per epoch
+    a = net()
+    whole = train(a, data, config)
+
+    b = net()
+    trainer = Trainer(b, data, config)
+    while trainer.steps < stop_after_steps:
+        trainer.run(max_seconds=0)  # one step per call
+    trainer.stop()
+    trainer.run()  # records the epoch the stop cut short
+    assert trainer.done and trainer.history.stopped and trainer.resumable
+    stopped_at = len(trainer.history.epochs)
+    assert stopped_at == -(-stop_after_steps // 10)
+    torch.rand(5)  # the global RNG moves on meanwhile (other sessions)
+    trainer.resume()
+    assert not trainer.done and not trainer.history.stopped
+    trainer.run()
+    assert trainer.done and not trainer.resumable
+    assert_same_state(state(a), state(b))
+    assert _comparable(trainer.history) == _comparable(whole)
+
+
+def test_a_run_stopped_before_an_epochs_first_batch_continues_with_that_epochs_order() -> None:
+    def net() -> nn.Module:
+        torch.manual_seed(4)
+        return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+
+    data = make_dataset("moons", n=400)
+    config = TrainConfig(epochs=3, seed=1)
+    a = net()
+    train(a, data, config)
+    b = net()
+    trainer = Trainer(b, data, config)
+    trainer.run_epoch()
+    # A stop from another thread (the page's Stop) landing after the second epoch's order is drawn, before its
+    # first step: what run_epoch's first line does, then the stop.
+    trainer._partial = _Epoch(torch.randperm(len(trainer.X_train), generator=trainer._shuffle))
+    trainer.stop()
+    trainer.run()
+    assert len(trainer.history.epochs) == 1 and trainer.resumable
+    trainer.resume()
+    trainer.run()
+    assert len(trainer.history.epochs) == 3
+    assert_same_state(state(a), state(b))
+
+
+def test_runs_that_cannot_continue_say_why() -> None:
+    data = make_dataset("moons", n=200)
+    trainer = Trainer(build(load_example("tied_moons"), seed=0), data, TrainConfig(epochs=1))
+    with pytest.raises(TrainingError, match="it was not stopped"):
+        trainer.resume()
+    trainer.run()
+    with pytest.raises(TrainingError, match="it was not stopped"):
+        trainer.resume()
+    diverging = Trainer(build(load_example("tied_moons"), seed=0), data, TrainConfig(lr=10, optimizer="sgd"))
+    with pytest.raises(TrainingError):
+        diverging.run()
+    assert not diverging.resumable
+    with pytest.raises(TrainingError, match="ended with a problem"):
+        diverging.resume()
