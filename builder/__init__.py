@@ -17,6 +17,7 @@ from .diagram import graph
 from .errors import DesignError, ParamsError
 from .examples import example_names, load_example
 from .gradients import LOSSES, Loss, SharedGradient, TiedGradients, make_batch, make_loss, tied_gradients
+from .importing import OutlineNode, ParamsOutline, TensorInfo, guess_design, outline_params
 from .init import initialize
 from .lazy import instantiate, lazy_parameters
 from .limits import limits
@@ -67,6 +68,7 @@ __all__ += [
 ]
 __all__ += ["bundle", "initialize", "to_code"]
 __all__ += ["Store", "StoreError", "UndoHistory"]
+__all__ += ["OutlineNode", "ParamsOutline", "TensorInfo", "guess_design", "outline_params"]
 __all__ += [
     "DataError",
     "Dataset",
