@@ -28,8 +28,8 @@ $(VENV)/.bench-installed: $(VENV)/.installed benchmarks/requirements.txt
 bench: $(VENV)/.bench-installed  ## full benchmarks; rewrites docs/performance.md
 	$(PY) -m benchmarks.run
 
-lint: $(VENV)/.installed
-	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+lint: $(VENV)/.installed  ## ruff on everything, mypy --strict on builder/ (settings in pyproject.toml)
+	$(PY) -m ruff check . && $(PY) -m ruff format --check . && $(PY) -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -123,8 +123,9 @@ def build(design: Design, device: str | torch.device = "cpu", *, seed: int | Non
         # initialization is PyTorch's default, as by hand; only the statistics the dry run moved are reset.
         net = _MetaBuilder(design).materialize(target, keep_rng=False)
         for module in net.modules():
-            if hasattr(module, "reset_running_stats"):
-                module.reset_running_stats()
+            reset_stats = getattr(module, "reset_running_stats", None)
+            if reset_stats is not None:
+                reset_stats()
         apply_init(net, design)  # the design's init methods, after the defaults as always
         return net
     if known:  # seeded: `initialize` redraws every weight in one fixed order, whichever path built it
@@ -234,7 +235,7 @@ class _MetaBuilder:
     def forward(
         self,
         nodes: tuple[Node, ...],
-        seq: nn.Module,
+        seq: nn.Sequential,
         x: torch.Tensor,
         path: str,
         prefix: str,
@@ -251,6 +252,7 @@ class _MetaBuilder:
             if isinstance(node, Block):
                 sub = f"shared.{use}.layers" if use and use != shared else f"{node_path}.layers"
                 start = len(self.records)
+                assert isinstance(module, nn.Sequential)
                 y = self.forward(node.layers, module, x, sub, key + ".", depth + 1, use)
                 count = sum(p.numel() for p in module.parameters())
                 self.records.insert(
@@ -272,7 +274,7 @@ class _MetaBuilder:
         if node.type == "Embedding" and x.dtype != torch.int64:
             raise DesignError(f"{label}: expects integer indices; set the input dtype to int64", path)
         try:
-            y = module(x)
+            y: torch.Tensor = module(x)
         except (RuntimeError, ValueError, IndexError, TypeError) as e:
             raise DesignError(
                 f"{label}: cannot take an input of shape {tuple(x.shape)}: {first_line(e)}", path

@@ -25,6 +25,7 @@ import keyword
 import textwrap
 import zipfile
 from collections.abc import Iterator
+from typing import Any
 
 from torch import nn
 
@@ -303,7 +304,7 @@ class _Writer:
         if "CenteredLayer" in self.types:
             out += ["", _CENTERED]
         if plan:
-            fns = dict.fromkeys(init_spec.METHODS[spec["method"]].fn for _, _, spec in plan)
+            fns = dict.fromkeys(init_spec.method_fn(spec["method"]) for _, _, spec in plan)
             if any(init_spec.bias_zeroed(spec) for _, _, spec in plan):
                 fns[init_methods.zero_bias] = None
             out += ["", "# Initialization (d2l 6.3): each function fills one layer's weights.", ""]
@@ -387,7 +388,7 @@ def _docstring(d: Design) -> str:
     return "\n".join(lines)
 
 
-def _initialize(plan: list[tuple[str, str, dict]]) -> str:
+def _initialize(plan: list[tuple[str, str, dict[str, Any]]]) -> str:
     lines = [
         "def initialize(model, seed=SEED):",
         '    """The design\'s initialization: PyTorch\'s default for every layer, then the chosen methods."""',
@@ -400,7 +401,7 @@ def _initialize(plan: list[tuple[str, str, dict]]) -> str:
     if plan:
         lines.append("    with torch.no_grad():")
         for key, kind, spec in plan:
-            fn = init_spec.METHODS[spec["method"]].fn.__name__
+            fn = init_spec.method_fn(spec["method"]).__name__
             kwargs = "".join(f", {k}={_py(v)}" for k, v in init_spec.kwargs_of(spec).items())
             lines.append(f'        {fn}(model.get_submodule("{key}"){kwargs})  # {kind}')
             if init_spec.bias_zeroed(spec):

@@ -162,7 +162,7 @@ def _node_to_dict(node: Node) -> dict[str, Any]:
         out = {"type": node.type, **{k: list(v) if isinstance(v, tuple) else v for k, v in node.args.items()}}
     if node.name is not None:
         out["name"] = node.name
-    if getattr(node, "init", None) is not None:
+    if not isinstance(node, Use) and node.init is not None:
         out["init"] = dict(node.init)
     return out
 

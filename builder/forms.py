@@ -221,4 +221,4 @@ def _is_default(value: Any, default: Any) -> bool:
     """Equal to torch's default, a bool never standing for a number (True == 1 in Python)."""
     if isinstance(value, bool) != isinstance(default, bool):
         return False
-    return value == default
+    return bool(value == default)

@@ -145,7 +145,7 @@ class SharedGradient(Sequence[torch.Tensor]):
     grad: torch.Tensor  # .grad after an ordinary backward of the same loss
     max_abs_diff: float  # max |total - grad|: zero up to float rounding
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i: int) -> torch.Tensor:  # type: ignore[override]
         return self.uses[i]
 
     def __len__(self) -> int:
@@ -198,7 +198,8 @@ class TiedGradients(Mapping[str, SharedGradient]):
     training: bool  # whether the top module ran in train mode (Dropout on, BatchNorm batch statistics)
     shared: Mapping[str, SharedGradient]  # in state_dict order
     grads: Mapping[str, torch.Tensor]  # ordinary .grad of every trainable parameter by first key (zeros if unused)
-    keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # every state_dict key of each parameter
+    # every state_dict key of each parameter (named so as not to hide Mapping.keys())
+    tied_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> SharedGradient:
         return self.shared[name]
@@ -218,7 +219,7 @@ class TiedGradients(Mapping[str, SharedGradient]):
                     "shape": str(tuple(g.shape)),
                     "grad norm": float(g.norm()),
                     "uses": len(self.shared[name]) if name in self.shared else 1,
-                    "tied_with": ", ".join(self.keys.get(name, (name,))[1:]),
+                    "tied_with": ", ".join(self.tied_keys.get(name, (name,))[1:]),
                 }
                 for name, g in self.grads.items()
             ],
@@ -277,7 +278,7 @@ def tied_gradients(
     with _seeded(seed, device):
         loss, out = _forward(work, x, loss_fn)
         if loss.requires_grad:
-            _backward(lambda: loss.backward())
+            _backward(loss.backward)
     training = work.training
     work_params = dict(zip((id(p) for p in net.parameters()), work.parameters(), strict=True))
     grads = {names[i]: _cpu(work_params[i].grad, work_params[i]) for i in (id(p) for p in params)}
@@ -316,7 +317,7 @@ def tied_gradients(
         training=training,
         shared=shared,
         grads=grads,
-        keys={names[id(p)]: tuple(keys[id(p)]) for p in params},
+        tied_keys={names[id(p)]: tuple(keys[id(p)]) for p in params},
     )
 
 
@@ -336,8 +337,8 @@ class _PerUse:
                 self.handles.append(module.register_forward_pre_hook(self._pre(held)))
                 self.handles.append(module.register_forward_hook(self._post(), always_call=True))
 
-    def _pre(self, held: Mapping[str, int]):
-        def hook(module: nn.Module, args):
+    def _pre(self, held: Mapping[str, int]) -> Callable[[nn.Module, tuple[Any, ...]], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
             stack = module.__dict__.setdefault("_blockwork_saved", [])
             stack.append({n: module._parameters[n] for n in held})
             for n, i in held.items():
@@ -348,8 +349,8 @@ class _PerUse:
         return hook
 
     @staticmethod
-    def _post():
-        def hook(module: nn.Module, args, output):
+    def _post() -> Callable[[nn.Module, tuple[Any, ...], Any], None]:
+        def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             module._parameters.update(module.__dict__["_blockwork_saved"].pop())
 
         return hook
@@ -486,8 +487,9 @@ def heatmaps_figure(sg: SharedGradient, color: str | None = None) -> go.Figure |
 
     None when the parameter is not a small matrix (see as_matrix).
     """
-    mats = [as_matrix(g) for g in (*sg.uses, sg.total, sg.grad)]
-    if any(m is None for m in mats):
+    tensors = (*sg.uses, sg.total, sg.grad)
+    mats = [m for m in map(as_matrix, tensors) if m is not None]
+    if len(mats) != len(tensors):
         return None
     titles = [f"use {i + 1} · at {w}" if not w.startswith("use ") else w for i, w in enumerate(sg.where)]
     titles += ["sum of the uses", ".grad"]

@@ -31,7 +31,7 @@ from .addressing import parse_path
 from .design import Block, Design, Layer, Node, Use, child_key
 from .errors import DesignError
 from .init_methods import zero_bias
-from .init_spec import INIT_TYPES, METHODS, bias_zeroed, check_init, check_seed, kwargs_of
+from .init_spec import INIT_TYPES, bias_zeroed, check_init, check_seed, kwargs_of, method_fn
 
 # -- which layer gets what ---------------------------------------------------------------------------------
 
@@ -83,9 +83,7 @@ def apply(net: nn.Module, design: Design) -> None:
     with torch.no_grad():
         for key, _, spec in plan(design):
             module = net.get_submodule(key)
-            fn = METHODS[spec["method"]].fn
-            assert fn is not None  # plan() leaves out "default"
-            fn(module, **kwargs_of(spec))
+            method_fn(spec["method"])(module, **kwargs_of(spec))
             if bias_zeroed(spec):
                 zero_bias(module)
 

@@ -141,13 +141,21 @@ def check_seed(raw: Any, where: str = "seed") -> int | None:
     return raw
 
 
+def method_fn(name: str) -> Callable[..., None]:
+    """The function of a method other than "default" (whose function is each layer's reset_parameters)."""
+    fn = METHODS[name].fn
+    if fn is None:
+        raise ValueError(f"the method {name!r} runs no function of its own (PyTorch's reset_parameters)")
+    return fn
+
+
 def kwargs_of(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The method's keyword arguments in a spec (method and bias removed)."""
     return {k: v for k, v in spec.items() if k not in ("method", "bias")}
 
 
 def bias_zeroed(spec: Mapping[str, Any]) -> bool:
-    return spec["method"] != "default" and spec.get("bias", "zeros") == "zeros"
+    return bool(spec["method"] != "default" and spec.get("bias", "zeros") == "zeros")
 
 
 def describe(spec: Mapping[str, Any] | None) -> str:

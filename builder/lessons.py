@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import torch
@@ -273,7 +274,8 @@ def forward(net: nn.Module, design: Design) -> torch.Tensor:
     was = net.training
     try:
         with torch.no_grad():
-            return net.eval()(_input(design, net)).detach().cpu()
+            out: torch.Tensor = net.eval()(_input(design, net))
+            return out.detach().cpu()
     finally:
         net.train(was)
 
@@ -305,7 +307,7 @@ def named_parameters(net: nn.Module) -> pd.DataFrame:
     )
 
 
-INIT_CHOICES = {  # the chapter's initializations, as builder.init specs
+INIT_CHOICES: dict[str, dict[str, Any]] = {  # the chapter's initializations, as builder.init specs
     "normal(0, 0.01), bias 0": {"method": "normal", "mean": 0.0, "std": 0.01},
     "constant 1, bias 0": {"method": "constant", "value": 1.0},
     "Xavier uniform": {"method": "xavier_uniform"},

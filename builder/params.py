@@ -27,7 +27,7 @@ from .errors import ParamsError
 from .limits import limits
 
 
-def save_params(net: nn.Module, f: str | os.PathLike | IO[bytes] | None = None, *, cpu: bool = False) -> bytes:
+def save_params(net: nn.Module, f: str | os.PathLike[str] | IO[bytes] | None = None, *, cpu: bool = False) -> bytes:
     """Write `net.state_dict()` as torch.save does; return the bytes (also written to `f` when given).
 
     Tensors are saved from wherever they live, so the bytes are exactly `torch.save(net.state_dict(), f)`;
@@ -96,7 +96,7 @@ class LoadReport:
         return pd.DataFrame(rows, columns=["key", "status", "detail"])
 
 
-def read_params(f: str | os.PathLike | bytes | IO[bytes]) -> dict[str, torch.Tensor]:
+def read_params(f: str | os.PathLike[str] | bytes | IO[bytes]) -> dict[str, torch.Tensor]:
     """Safely read a `.params` file into a dict of CPU tensors. ParamsError on anything else.
 
     torch.load(weights_only=True) refuses pickles that would run code or build custom classes; what it does
@@ -224,7 +224,7 @@ def check_params(net: nn.Module, state: Mapping[str, torch.Tensor]) -> LoadRepor
 
 
 def load_params(
-    net: nn.Module, f: str | os.PathLike | bytes | IO[bytes] | Mapping[str, torch.Tensor], *, strict: bool = True
+    net: nn.Module, f: str | os.PathLike[str] | bytes | IO[bytes] | Mapping[str, torch.Tensor], *, strict: bool = True
 ) -> LoadReport:
     """Load a `.params` file (or a state_dict already read by `read_params`) into `net`; return the report.
 
@@ -411,4 +411,4 @@ def values(net: nn.Module, key: str, limit: int = 200_000) -> torch.Tensor:
     flat = state[key].detach().reshape(-1).to("cpu", torch.float64)
     if flat.numel() > limit:
         flat = flat[torch.linspace(0, flat.numel() - 1, limit).long()]
-    return flat
+    return flat  # type: ignore[no-any-return]  # torch's indexing is typed Any

@@ -112,7 +112,7 @@ def check_name(name: object) -> str:
 class Store:
     """A design library in one SQLite file. Cheap to create: pages make one per request."""
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else default_path()
         if self.path.exists():
             self._ensure()  # an existing file is checked now; a missing one is created by the first save
@@ -324,7 +324,8 @@ class Store:
 
     def __len__(self) -> int:
         with self._read() as con:
-            return con.execute("SELECT count(*) FROM designs").fetchone()[0]
+            count: int = con.execute("SELECT count(*) FROM designs").fetchone()[0]
+            return count
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -334,7 +335,7 @@ class Store:
         ).fetchone()
         if row is None:
             raise StoreError(f"the library has no design named {name!r}")
-        return row
+        return int(row[0]), str(row[1])
 
     def _text(self, con: sqlite3.Connection, design_id: int, name: str, version: int | None) -> str:
         if version is None:
@@ -351,7 +352,7 @@ class Store:
             ).fetchone()
         if row is None:
             raise StoreError(f"{name!r} has no version {version}")
-        return row[0]
+        return str(row[0])
 
 
 def _validated(design: Design, name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import pandas as pd
+import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
@@ -90,5 +91,5 @@ def _others(keys: list[str], key: str, shown: int = 6) -> str:
     return ", ".join(others) + (f" and {rest} more" if rest else "")
 
 
-def _numel(t) -> int:
+def _numel(t: torch.Tensor) -> int:
     return 0 if is_lazy(t) else t.numel()
