@@ -227,12 +227,12 @@ class _Guesser:
         out: list[Any] = []
         i = 0
         while i < len(slots):
-            child = slots[i]
-            if child is not None:
+            slot = slots[i]
+            if slot is not None:
                 start = len(self.leaves)
                 if out and not numbered and isinstance(out[-1], dict):
                     out.append(_Gap(node.path, start, 0, f"between {names[i - 1]} and {names[i]}"))
-                out.append(self.child(child, names[i]))
+                out.append(self.child(slot, names[i]))
                 i += 1
                 continue
             j = i

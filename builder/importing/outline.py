@@ -139,7 +139,7 @@ class ParamsOutline:
         return "\n".join(lines)
 
 
-def outline_params(data: str | os.PathLike | bytes | IO[bytes] | Mapping[str, torch.Tensor]) -> ParamsOutline:
+def outline_params(data: str | os.PathLike[str] | bytes | IO[bytes] | Mapping[str, torch.Tensor]) -> ParamsOutline:
     """Outline a `.params` file (bytes, a path, a binary file, or a state_dict already in memory).
 
     Files are read by `read_params` with every check `load_params` makes (torch.load with weights_only, the
