@@ -16,7 +16,7 @@ from .addressing import Path, format_path, paths
 from .build import DryRun
 from .design import Block, Design, Layer, Use
 from .errors import DesignError
-from .registry import REGISTRY, Arg, LayerType, check_value
+from .registry import REGISTRY, Arg, LayerType, check_value, unknown_type
 
 __all__ = [
     "form_type",
@@ -213,7 +213,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
 def _layer_type(type_name: str) -> LayerType:
     lt = REGISTRY.get(type_name)
     if lt is None:
-        raise DesignError(f"unknown layer type {type_name!r}")
+        raise DesignError(unknown_type(type_name))
     return lt
 
 

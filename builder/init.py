@@ -9,7 +9,9 @@ A design may say how its weights start, for all layers or per layer:
 `init` on the design is the default for every layer with a weight matrix or kernel (Linear, convolutions,
 MyLinear, Embedding); `init` on a block applies to the layers inside it; `init` on a layer wins. A shared
 layer takes its `init` from its own definition (or the design's default), never from a block that uses it,
-because it is one module wherever it sits. Biases are set to zero unless the spec says `"bias": "default"`.
+because it is one module wherever it sits. Biases are set to zero unless the spec says `"bias": "default"`;
+`with_init` (what editors call) always writes the bias down, as the chapter treats it beside the method (zeros
+beside normal and constant, kept beside Xavier, Kaiming and my_init).
 
 Order matters for reproducibility: every layer is first reset by its own `reset_parameters` (PyTorch's
 default) in `net.modules()` order, then the chosen methods run in the same order. The exported code
@@ -31,7 +33,7 @@ from .addressing import parse_path
 from .design import Block, Design, Layer, Node, Use, child_key
 from .errors import DesignError
 from .init_methods import zero_bias
-from .init_spec import INIT_TYPES, bias_zeroed, check_init, check_seed, kwargs_of, method_fn
+from .init_spec import INIT_TYPES, bias_zeroed, check_init, check_seed, describe, kwargs_of, method_fn, with_bias
 
 # -- which layer gets what ---------------------------------------------------------------------------------
 
@@ -119,8 +121,10 @@ def eligible(design: Design) -> list[tuple[str, str]]:
 
 def with_init(design: Design, path: str | None, spec: Mapping[str, Any] | None) -> Design:
     """A copy of `design` with `spec` as the init at `path` (None: the design's default; a spec of None
-    removes it). `path` is a design path such as "layers[2]", "layers[0].layers[1]" or "shared.name"."""
-    checked = None if spec is None else check_init(dict(spec), "init")
+    removes it: the layer goes back to using the design's default). `path` is a design path such as
+    "layers[2]", "layers[0].layers[1]" or "shared.name". A spec without "bias" gets the chapter's bias for its
+    method (`init_spec.with_bias`)."""
+    checked = None if spec is None else with_bias(check_init(dict(spec), "init"))
     if path is None:
         return dataclasses.replace(design, init=checked)
     if path.startswith("shared."):
@@ -162,3 +166,91 @@ def _set_node_init(node: Node, spec: Mapping[str, Any] | None, path: str) -> Lay
     if isinstance(node, Layer) and spec is not None and node.type not in INIT_TYPES:
         raise DesignError(f"{path}: {node.type} has no weight matrix or kernel to initialize", path)
     return dataclasses.replace(node, init=spec)
+
+
+def own_inits(design: Design) -> list[str]:
+    """The design paths of every layer, block and shared definition with its own init, in design order:
+    the places a design-wide default does not reach."""
+    out = [p for p, _, n in design.walk() if not isinstance(n, Use) and n.init is not None]
+    for name, node in design.shared.items():
+        if node.init is not None:
+            out.append(f"shared.{name}")
+        if isinstance(node, Block):
+            out += [
+                f"shared.{name}.{p}" for p, _, n in _walk_block(node) if not isinstance(n, Use) and n.init is not None
+            ]
+    return out
+
+
+def with_init_everywhere(design: Design, spec: Mapping[str, Any] | None) -> Design:
+    """A copy of `design` with `spec` as its default and every layer's, block's and shared definition's own
+    init removed, so that the one method reaches every layer (None: PyTorch's default everywhere)."""
+    checked = None if spec is None else with_bias(check_init(dict(spec), "init"))
+
+    def clear(node: Node) -> Node:
+        if isinstance(node, Use):
+            return node
+        if isinstance(node, Block):
+            return dataclasses.replace(node, init=None, layers=tuple(clear(n) for n in node.layers))
+        return dataclasses.replace(node, init=None)
+
+    shared = {name: clear(node) for name, node in design.shared.items()}
+    return dataclasses.replace(
+        design,
+        init=checked,
+        layers=tuple(clear(n) for n in design.layers),
+        shared=shared,  # type: ignore[arg-type]
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class InitRow:
+    """How one layer's weights start, and why: the row of a per-layer initialization table."""
+
+    path: str  # design path, e.g. "layers[2]" or "shared.name"
+    key: str  # module key at its first use, e.g. "2" (a shared definition: "shared 'name'")
+    type: str  # layer type, e.g. "Linear"
+    own: str  # its own setting described, or "" when it has none (it uses what it inherits)
+    applied: str  # what it gets, described: "normal(std=0.01), bias zeros", "PyTorch default"
+    source: str  # where that comes from: "its own", "block layers[1]", "the design's default", "nothing chosen"
+
+
+def init_table(design: Design) -> list[InitRow]:
+    """One row per layer an init applies to (`eligible`), saying what it gets and from where."""
+    rows: list[InitRow] = []
+
+    def source_of(inherited: tuple[Mapping[str, Any] | None, str]) -> tuple[Mapping[str, Any] | None, str]:
+        return inherited if inherited[0] is not None else (None, "nothing chosen: PyTorch's default")
+
+    def visit(nodes: tuple[Node, ...], path: str, prefix: str, inherited: tuple[Mapping[str, Any] | None, str]) -> None:
+        for i, node in enumerate(nodes):
+            p, k = f"{path}[{i}]", prefix + child_key(node, i)
+            if isinstance(node, Use):
+                continue
+            if isinstance(node, Block):
+                visit(node.layers, f"{p}.layers", k + ".", (node.init, f"block {p}") if node.init else inherited)
+            elif node.type in INIT_TYPES:
+                spec, source = (node.init, "its own") if node.init is not None else source_of(inherited)
+                rows.append(InitRow(p, k, node.type, describe(node.init) if node.init else "", describe(spec), source))
+
+    default = (design.init, "the design's default")
+    visit(design.layers, "layers", "", default)
+    for name, node in design.shared.items():
+        if isinstance(node, Layer) and node.type in INIT_TYPES:
+            spec, source = (node.init, "its own") if node.init is not None else source_of(default)
+            own = describe(node.init) if node.init else ""
+            rows.append(InitRow(f"shared.{name}", f"shared '{name}'", node.type, own, describe(spec), source))
+    return rows
+
+
+def _walk_block(block: Block) -> list[tuple[str, str, Node]]:
+    out: list[tuple[str, str, Node]] = []
+
+    def visit(nodes: tuple[Node, ...], path: str) -> None:
+        for i, node in enumerate(nodes):
+            out.append((f"{path}[{i}]", "", node))
+            if isinstance(node, Block):
+                visit(node.layers, f"{path}[{i}].layers")
+
+    visit(block.layers, "layers")
+    return out

@@ -43,6 +43,10 @@ class Method:
     label: str  # what a person reads in a menu
     fn: Callable[..., None] | None  # one of builder.init_methods; None for "default"
     options: tuple[Option, ...] = ()
+    # What the chapter (d2l 6.3) does with the bias beside this method: init_normal and init_constant zero
+    # it; init_xavier, init_42 and my_init leave it as PyTorch set it. Editors fill it in (`with_bias`); a
+    # spec read from JSON without "bias" still means zeros, as format 1 always did.
+    bias: str = "zeros"
 
 
 _GAIN = Option("gain", "float", 1.0, positive=True, help="scales the range (nn.init.calculate_gain)")
@@ -63,11 +67,11 @@ METHODS: dict[str, Method] = {
         ),
         Method("constant", "constant", init_constant, (Option("value", "float", 1.0),)),
         Method("zeros", "zeros", init_zeros),
-        Method("xavier_uniform", "Xavier uniform", init_xavier_uniform, (_GAIN,)),
-        Method("xavier_normal", "Xavier normal", init_xavier_normal, (_GAIN,)),
-        Method("kaiming_uniform", "Kaiming uniform", init_kaiming_uniform, _KAIMING),
-        Method("kaiming_normal", "Kaiming normal", init_kaiming_normal, _KAIMING),
-        Method("my_init", "the chapter's my_init: U(-10, 10), |w| < 5 zeroed", my_init),
+        Method("xavier_uniform", "Xavier uniform", init_xavier_uniform, (_GAIN,), bias="default"),
+        Method("xavier_normal", "Xavier normal", init_xavier_normal, (_GAIN,), bias="default"),
+        Method("kaiming_uniform", "Kaiming uniform", init_kaiming_uniform, _KAIMING, bias="default"),
+        Method("kaiming_normal", "Kaiming normal", init_kaiming_normal, _KAIMING, bias="default"),
+        Method("my_init", "the chapter's my_init: U(-10, 10), |w| < 5 zeroed", my_init, bias="default"),
     )
 }
 BIAS_CHOICES = ("zeros", "default")
@@ -158,9 +162,17 @@ def bias_zeroed(spec: Mapping[str, Any]) -> bool:
     return bool(spec["method"] != "default" and spec.get("bias", "zeros") == "zeros")
 
 
+def with_bias(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """`spec` with its bias said: as given, else as the chapter does beside this method (`Method.bias`)."""
+    out = dict(spec)
+    if out["method"] != "default" and "bias" not in out:
+        out["bias"] = METHODS[out["method"]].bias
+    return out
+
+
 def describe(spec: Mapping[str, Any] | None) -> str:
-    """A short human form: "normal(std=0.01), bias zeros"."""
+    """A short human form: "normal(std=0.01), bias zeros", "xavier_uniform(), bias kept"."""
     if spec is None or spec["method"] == "default":
         return "PyTorch default"
     args = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in kwargs_of(spec).items())
-    return f"{spec['method']}({args})" + (", bias zeros" if bias_zeroed(spec) else "")
+    return f"{spec['method']}({args})" + (", bias zeros" if bias_zeroed(spec) else ", bias kept")

@@ -168,26 +168,114 @@ def test_precedence_layer_over_block_over_design_and_shared_from_its_own() -> No
 # -- seeds and the chapter's own code -------------------------------------------------------------------------
 
 
-def init_normal(m: nn.Module) -> None:  # the chapter's (d2l 6.3.1)
+def init_normal(m: nn.Module) -> None:  # the chapter's (d2l 6.3.1), verbatim but for `type(m) is`
     if type(m) is nn.Linear:
         nn.init.normal_(m.weight, mean=0, std=0.01)
         nn.init.zeros_(m.bias)
 
 
-def init_xavier(m: nn.Module) -> None:
+def init_constant(m: nn.Module) -> None:
     if type(m) is nn.Linear:
-        nn.init.xavier_uniform_(m.weight)
+        nn.init.constant_(m.weight, 1)
         nn.init.zeros_(m.bias)
 
 
-@pytest.mark.parametrize(("spec", "fn"), [("normal", init_normal), ("xavier_uniform", init_xavier)])
-def test_equal_to_the_chapters_net_apply_under_the_same_seed(spec: str, fn) -> None:
-    torch.manual_seed(5)
-    truth = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))
-    truth.apply(fn)
-    ours = build(mlp(init=spec, seed=5))
+def init_xavier(m: nn.Module) -> None:  # leaves the bias as PyTorch set it
+    if type(m) is nn.Linear:
+        nn.init.xavier_uniform_(m.weight)
+
+
+def init_42(m: nn.Module) -> None:  # leaves the bias too
+    if type(m) is nn.Linear:
+        nn.init.constant_(m.weight, 42)
+
+
+def chapter_my_init(m: nn.Module) -> None:  # d2l 6.3.1.2, without its print
+    if type(m) is nn.Linear:
+        nn.init.uniform_(m.weight, -10, 10)
+        m.weight.data *= m.weight.data.abs() >= 5
+
+
+def chapter_mlp(seed: int) -> nn.Sequential:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+def assert_same(ours: nn.Module, truth: nn.Module) -> None:
     for k, v in truth.state_dict().items():
         assert torch.equal(ours.state_dict()[k], v), k
+
+
+@pytest.mark.parametrize(
+    ("spec", "fn"),
+    [
+        ({"method": "normal"}, init_normal),
+        ({"method": "constant", "value": 1}, init_constant),
+        ({"method": "xavier_uniform"}, init_xavier),
+        ({"method": "constant", "value": 42, "bias": "default"}, init_42),
+        ({"method": "my_init"}, chapter_my_init),
+    ],
+)
+def test_set_for_all_layers_equals_the_chapters_net_apply_under_the_same_seed(spec: dict, fn) -> None:
+    """Issue 13, defect 2: biases zeroed beside normal and constant, left alone beside Xavier, 42 and my_init."""
+    truth = chapter_mlp(5)
+    truth.apply(fn)
+    ours = build(inits.with_init(mlp(seed=5), None, spec))
+    assert_same(ours, truth)
+
+
+def test_xavier_on_the_first_layer_and_42_on_the_third_as_the_chapter() -> None:
+    truth = chapter_mlp(5)
+    truth[0].apply(init_xavier)
+    truth[2].apply(init_42)
+    design = inits.with_init(mlp(seed=5), "layers[0]", {"method": "xavier_uniform"})
+    design = inits.with_init(design, "layers[2]", {"method": "constant", "value": 42, "bias": "default"})
+    assert_same(build(design), truth)
+
+
+def test_a_spec_from_json_without_bias_still_zeroes_it_as_format_1_did() -> None:
+    truth = chapter_mlp(5)
+    truth.apply(init_xavier)
+    with torch.no_grad():
+        for m in (truth[0], truth[2]):
+            m.bias.zero_()
+    assert_same(build(mlp(init="xavier_uniform", seed=5)), truth)
+
+
+def test_for_all_layers_reaches_layers_with_their_own_setting_only_when_asked() -> None:
+    """Issue 13, defect 2: a design-wide default does not reach a layer with its own init; `own_inits` says
+    which ones, `with_init_everywhere` reaches them, `with_init(path, None)` returns one to the default."""
+    own = inits.with_init(mlp(seed=1), "layers[0]", {"method": "xavier_uniform"})
+    default_only = inits.with_init(own, None, {"method": "my_init"})
+    assert inits.own_inits(default_only) == ["layers[0]"]
+    table = {r.path: r for r in inits.init_table(default_only)}
+    assert table["layers[0]"].source == "its own" and table["layers[0]"].applied.startswith("xavier_uniform")
+    assert table["layers[2]"].source == "the design's default" and table["layers[2]"].applied.startswith("my_init")
+    assert table["layers[2]"].own == "" and table["layers[0]"].own == table["layers[0]"].applied
+
+    everywhere = inits.with_init_everywhere(own, {"method": "my_init"})
+    assert inits.own_inits(everywhere) == []
+    truth = chapter_mlp(1)
+    truth.apply(chapter_my_init)
+    assert_same(build(everywhere), truth)
+
+    back = inits.with_init(default_only, "layers[0]", None)  # "use the design's default"
+    assert back == everywhere
+    assert {r.source for r in inits.init_table(mlp())} == {"nothing chosen: PyTorch's default"}
+
+
+def test_own_inits_and_the_table_see_blocks_and_shared_layers() -> None:
+    design = inits.with_init(load_example("nested"), "layers[0].layers[1]", {"method": "zeros"})
+    design = inits.with_init(design, "layers[0]", {"method": "normal"})
+    assert inits.own_inits(design) == ["layers[0]", "layers[0].layers[1]"]
+    rows = {r.path: r for r in inits.init_table(design)}
+    assert rows["layers[0].layers[0].layers[0]"].source == "block layers[0]"
+    assert rows["layers[0].layers[1]"].source == "its own"
+    assert rows["layers[1]"].source == "nothing chosen: PyTorch's default"
+    tied = inits.with_init(load_example("tied"), "shared.shared", {"method": "zeros"})
+    assert inits.own_inits(tied) == ["shared.shared"]
+    assert {r.path: r.source for r in inits.init_table(tied)}["shared.shared"] == "its own"
+    assert inits.own_inits(inits.with_init_everywhere(tied, None)) == []
 
 
 def test_seed_reproducible_and_global_rng_untouched() -> None:
@@ -228,10 +316,11 @@ def test_with_init_and_with_seed() -> None:
         "layers[1]",
     ]
     changed = inits.with_init(design, "layers[0].layers[1]", {"method": "zeros"})
-    assert changed.layers[0].layers[1].init == {"method": "zeros"} and design.layers[0].layers[1].init is None
+    assert changed.layers[0].layers[1].init == {"method": "zeros", "bias": "zeros"}
+    assert design.layers[0].layers[1].init is None
     assert torch.all(build(changed)[0].linear.weight == 0)
     everything = inits.with_seed(inits.with_init(design, None, {"method": "constant", "value": 0.5}), 3)
-    assert everything.init == {"method": "constant", "value": 0.5} and everything.seed == 3
+    assert everything.init == {"method": "constant", "value": 0.5, "bias": "zeros"} and everything.seed == 3
     assert Design.from_json(everything.to_json()) == everything
     removed = inits.with_init(changed, "layers[0].layers[1]", None)
     assert removed == design
@@ -252,4 +341,4 @@ def test_with_init_and_with_seed() -> None:
 def test_describe() -> None:
     assert init_spec.describe(None) == "PyTorch default"
     assert init_spec.describe({"method": "normal", "std": 0.01}) == "normal(std=0.01), bias zeros"
-    assert init_spec.describe({"method": "my_init", "bias": "default"}) == "my_init()"
+    assert init_spec.describe({"method": "my_init", "bias": "default"}) == "my_init(), bias kept"
