@@ -268,6 +268,12 @@ class _MetaBuilder:
     ) -> torch.Tensor:
         lt = REGISTRY[node.type]
         label = f"{path} {node.type}" + (f" (shared {shared!r})" if shared else "")
+        if lt.returns_tuple or lt.self_attention:
+            raise DesignError(
+                f"{label}: returns a tuple ({', '.join(lt.outputs)}), which an nn.Sequential would hand on whole; "
+                f"call it from a block's flow, which takes its {lt.default_output!r} (or the output you name)",
+                path,
+            )
         problem = check_input(lt, layer_kwargs(node), tuple(x.shape))
         if problem:
             raise DesignError(f"{label}: {problem}", path)

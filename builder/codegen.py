@@ -33,6 +33,7 @@ from . import init_methods, init_spec
 from .design import Block, Design, Layer, Node, Use
 from .init import plan as init_plan
 from .registry import REGISTRY
+from .reset import NOT_BY_RESET_PARAMETERS, reset_like_construction
 
 _INDENT = "    "
 _WIDTH = 110
@@ -49,6 +50,17 @@ _POSITIONAL = {
     "num_features",
     "num_embeddings",
     "embedding_dim",
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "embed_dim",
+    "num_heads",
+    "d_model",
+    "nhead",
+    "dim_feedforward",
+    "encoder_layer",
+    "num_groups",
+    "num_channels",
 }
 _TAKEN = {
     "torch",
@@ -165,7 +177,10 @@ class _Writer:
     def layer(self, node: Layer) -> str:
         lt = REGISTRY[node.type]
         try:
-            order = list(inspect.signature(lt.module).parameters)
+            params = inspect.signature(lt.module).parameters.values()
+            order = [p.name for p in params]
+            if any(p.kind is p.VAR_POSITIONAL for p in params):  # nn.LSTM(*args): torch reads them in this order
+                order = [a.name for a in lt.args]
         except (TypeError, ValueError):
             order = []
         parts, positional = [], True
@@ -174,11 +189,15 @@ class _Writer:
                 positional = False
                 continue
             value = node.args[arg.name]
+            if arg.kind == "layer" and value is not None:  # a nested layer: its constructor call
+                text = self.layer(Layer(value["type"], {k: v for k, v in value.items() if k != "type"}))
+            else:
+                text = _py(value)
             if positional and arg.name in _POSITIONAL and i < len(order) and order[i] == arg.name:
-                parts.append(_py(value))
+                parts.append(text)
             else:
                 positional = False
-                parts.append(f"{arg.name}={_py(value)}")
+                parts.append(f"{arg.name}={text}")
         prefix = "" if node.type in ("MyLinear", "CenteredLayer") else "nn."
         return f"{prefix}{node.type}({', '.join(parts)})"
 
@@ -313,8 +332,11 @@ class _Writer:
         for cls in self.classes:
             out += ["", cls]
 
+        by_construction = bool(self.types & NOT_BY_RESET_PARAMETERS)
+        if seeded and by_construction:
+            out += ["", inspect.getsource(reset_like_construction)]
         if seeded:
-            out += ["", _initialize(plan), ""]
+            out += ["", _initialize(plan, by_construction), ""]
         body = [*shared_lines, f"model = {model_expr}"]
         if lazy:
             dtype = (
@@ -388,16 +410,21 @@ def _docstring(d: Design) -> str:
     return "\n".join(lines)
 
 
-def _initialize(plan: list[tuple[str, str, dict[str, Any]]]) -> str:
+def _initialize(plan: list[tuple[str, str, dict[str, Any]]], by_construction: bool = False) -> str:
     lines = [
         "def initialize(model, seed=SEED):",
         '    """The design\'s initialization: PyTorch\'s default for every layer, then the chosen methods."""',
         "    if seed is not None:",
         "        torch.manual_seed(seed)",
-        "    for m in model.modules():  # PyTorch's default, in construction order",
-        '        if hasattr(m, "reset_parameters"):',
-        "            m.reset_parameters()",
     ]
+    if by_construction:
+        lines.append("    reset_like_construction(model)  # PyTorch's default, in construction order")
+    else:
+        lines += [
+            "    for m in model.modules():  # PyTorch's default, in construction order",
+            '        if hasattr(m, "reset_parameters"):',
+            "            m.reset_parameters()",
+        ]
     if plan:
         lines.append("    with torch.no_grad():")
         for key, kind, spec in plan:

@@ -33,6 +33,8 @@ _CATEGORY_FILL = {
     "Shape": "#f1f5f9",
     "Activation": "#dcfce7",
     "Custom": "#f3e8ff",
+    "Recurrent": "#ccfbf1",
+    "Attention": "#fce7f3",
 }
 # Distinct, colour-blind-friendly hues for shared layers (Okabe–Ito), light fill + strong outline.
 _SHARED = [

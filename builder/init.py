@@ -34,6 +34,7 @@ from .design import Block, Design, Layer, Node, Use, child_key
 from .errors import DesignError
 from .init_methods import zero_bias
 from .init_spec import INIT_TYPES, bias_zeroed, check_init, check_seed, describe, kwargs_of, method_fn, with_bias
+from .reset import reset_like_construction
 
 # -- which layer gets what ---------------------------------------------------------------------------------
 
@@ -72,12 +73,7 @@ def plan(design: Design) -> list[tuple[str, str, dict[str, Any]]]:
 
 def reset_to_defaults(net: nn.Module) -> None:
     """Initialize every layer as its constructor would, in construction order (shared layers once)."""
-    for module in net.modules():
-        reset = getattr(module, "reset_parameters", None)
-        if reset is not None:
-            reset()
-        elif any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(False)):
-            raise AssertionError(f"{type(module).__name__} holds tensors but has no reset_parameters")
+    reset_like_construction(net)
 
 
 def apply(net: nn.Module, design: Design) -> None:

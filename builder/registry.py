@@ -25,9 +25,12 @@ REQUIRED: Any = object()  # marks an argument without a default
 #   int1 / int2              an int, or a list of 1 / 2 ints (kernel_size=3 or [3, 5])
 #   padding1 / padding2      int1 / int2, or "same" / "valid" (convolutions)
 #   ints                     an int or a list of ints (LayerNorm's normalized_shape)
+#   floats                   a number or a list of numbers (Upsample's scale_factor)
 #   choice                   one of `choices`
+#   layer                    a nested layer, {"type": <one of `layer_types`>, <its arguments>...}, that the
+#                            constructor takes as a module (TransformerEncoder's encoder_layer and norm)
 # Any kind may be `optional` (null allowed), e.g. a pool's stride, whose default None means kernel_size.
-KINDS = ("int", "float", "bool", "int1", "int2", "padding1", "padding2", "ints", "choice")
+KINDS = ("int", "float", "bool", "int1", "int2", "padding1", "padding2", "ints", "floats", "choice", "layer")
 
 SIZE_MAX = 2**31 - 1  # keeps products of sizes far from int64 overflow; budgets refuse big designs anyway
 
@@ -43,6 +46,7 @@ class Arg:
     optional: bool = False  # null is a valid value
     example: Any = None  # what an editor pre-fills for a required argument
     help: str = ""
+    layer_types: tuple[str, ...] = ()  # kind "layer": the registry types the nested layer may be
 
     @property
     def required(self) -> bool:
@@ -67,6 +71,18 @@ class LayerType:
     feature_arg: str | None = None
     # Short form for diagrams: a format string over the arguments, e.g. "{in_features} → {out_features}".
     brief: str = ""
+    # Layers whose forward returns a tuple (RNN: (output, h_n); LSTM: (output, (h_n, c_n))): each output a flow
+    # may take, by name, as the index path into the result; `call` takes `default_output` unless told.
+    # Empty: forward returns one tensor.
+    outputs: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    default_output: str | None = None
+    # Called as self-attention, m(x, x, x), instead of m(x) (MultiheadAttention).
+    self_attention: bool = False
+    # Checks between arguments that torch would make with an assert or not at all: (message, argument at
+    # fault) or None. E.g. embed_dim must divide by num_heads.
+    check: Callable[[Mapping[str, Any]], tuple[str, str] | None] | None = None
+    # What an input of the wrong rank means, said for this layer (e.g. "(batch, sequence, features)").
+    layout: Callable[[Mapping[str, Any]], str] | None = None
     arg_index: Mapping[str, Arg] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +91,10 @@ class LayerType:
     @property
     def is_lazy(self) -> bool:
         return self.infers is not None
+
+    @property
+    def returns_tuple(self) -> bool:
+        return bool(self.outputs)
 
 
 def _size(name: str, default: Any = REQUIRED, example: Any = None, help: str = "") -> Arg:
@@ -131,6 +151,94 @@ def _pool_args(n: int, avg: bool) -> tuple[Arg, ...]:
     if avg:
         return (*head, Arg("ceil_mode", "bool", False), Arg("count_include_pad", "bool", True))
     return (*head, Arg("dilation", ints, 1, min=1, max=SIZE_MAX), Arg("ceil_mode", "bool", False))
+
+
+def _recurrent_args(kind: str) -> tuple[Arg, ...]:
+    """Constructor arguments of nn.RNN / nn.LSTM / nn.GRU, in the order torch documents them."""
+    args = [
+        _size("input_size", example=32, help="features of each time step of the input"),
+        _size("hidden_size", example=64, help="features of the hidden state"),
+        Arg("num_layers", "int", 1, min=1, max=1024, help="recurrent layers stacked on each other"),
+    ]
+    if kind == "RNN":
+        args.append(Arg("nonlinearity", "choice", "tanh", choices=("tanh", "relu")))
+    args += [
+        Arg("bias", "bool", True, help="learn the biases b_ih and b_hh"),
+        Arg("batch_first", "bool", False, help="input and output are (batch, sequence, features)"),
+        Arg("dropout", "float", 0.0, min=0, max=1, help="dropout on the outputs of each layer but the last"),
+        Arg("bidirectional", "bool", False, help="also run the sequence backwards; output features double"),
+    ]
+    if kind == "LSTM":
+        args.append(
+            Arg("proj_size", "int", 0, min=0, max=SIZE_MAX, help="project the hidden state to this size (0: off)")
+        )
+    return tuple(args)
+
+
+def _sequence_layout(kwargs: Mapping[str, Any]) -> str:
+    return "(batch, sequence, features)" if kwargs.get("batch_first") else "(sequence, batch, features)"
+
+
+def _divides(total: str, parts: str, what: str) -> Callable[[Mapping[str, Any]], tuple[str, str] | None]:
+    def check(kwargs: Mapping[str, Any]) -> tuple[str, str] | None:
+        if kwargs[total] % kwargs[parts]:
+            return f"{total} ({kwargs[total]}) must be divisible by {parts} ({kwargs[parts]}), {what}", parts
+        return None
+
+    return check
+
+
+def _check_lstm(kwargs: Mapping[str, Any]) -> tuple[str, str] | None:
+    if kwargs["proj_size"] >= kwargs["hidden_size"]:
+        return f"proj_size ({kwargs['proj_size']}) must be smaller than hidden_size ({kwargs['hidden_size']})", (
+            "proj_size"
+        )
+    return None
+
+
+def _check_attention(kwargs: Mapping[str, Any]) -> tuple[str, str] | None:
+    found = _divides("embed_dim", "num_heads", "each head gets embed_dim / num_heads features")(kwargs)
+    if found:
+        return found
+    for arg in ("kdim", "vdim"):
+        if kwargs[arg] not in (None, kwargs["embed_dim"]):
+            return (
+                f"{arg} must be null or embed_dim ({kwargs['embed_dim']}): Blockwork calls MultiheadAttention as "
+                f"self-attention, m(x, x, x), so keys and values have the input's embed_dim features",
+                arg,
+            )
+    return None
+
+
+def _nested(spec: Mapping[str, Any] | None) -> nn.Module | None:
+    """The module a nested layer spec (kind "layer", already checked) describes, e.g. an encoder layer."""
+    if spec is None:
+        return None
+    lt = REGISTRY[spec["type"]]
+    return lt.module(**check_args(lt, {k: v for k, v in spec.items() if k != "type"}, spec["type"]))
+
+
+def _transformer_encoder(
+    encoder_layer: Mapping[str, Any],
+    num_layers: int,
+    norm: Mapping[str, Any] | None = None,
+    enable_nested_tensor: bool = True,
+    mask_check: bool = True,
+) -> nn.TransformerEncoder:
+    """nn.TransformerEncoder from JSON: its encoder_layer (and norm) given as nested layer specs.
+
+    As by hand, one encoder layer is constructed and torch copies it num_layers times (keys
+    layers.0.self_attn.in_proj_weight, ...).
+    """
+    layer = _nested(encoder_layer)
+    assert isinstance(layer, nn.TransformerEncoderLayer)  # the argument's layer_types say so
+    return nn.TransformerEncoder(
+        layer,
+        num_layers,
+        norm=_nested(norm),
+        enable_nested_tensor=enable_nested_tensor,
+        mask_check=mask_check,
+    )
 
 
 _CONV_BRIEF = "{in_channels} → {out_channels}, k{kernel_size}"
@@ -256,17 +364,19 @@ def _types() -> list[LayerType]:
                 brief=_POOL_BRIEF,
             ),
         ]
-    t.append(
-        LayerType(
-            "AdaptiveAvgPool2d",
-            nn.AdaptiveAvgPool2d,
-            "Pooling",
-            (Arg("output_size", "int2", REQUIRED, min=1, max=SIZE_MAX, example=1),),
-            doc="average pooling to a fixed output size",
-            ranks=(3, 4),
-            brief="→ {output_size}",
-        )
-    )
+    for n in (1, 2):
+        for how in ("Avg", "Max"):
+            t.append(
+                LayerType(
+                    f"Adaptive{how}Pool{n}d",
+                    getattr(nn, f"Adaptive{how}Pool{n}d"),
+                    "Pooling",
+                    (Arg("output_size", f"int{n}", REQUIRED, min=1, max=SIZE_MAX, example=1),),
+                    doc=f"{ {'Avg': 'average', 'Max': 'maximum'}[how] } pooling to a fixed output size",
+                    ranks=(n + 1, n + 2),
+                    brief="→ {output_size}",
+                )
+            )
     # Normalization
     for n, ranks in ((1, (2, 3)), (2, (4,))):
         t += [
@@ -324,6 +434,35 @@ def _types() -> list[LayerType]:
             doc="zeroes elements at random while training",
             brief="p={p}",
         ),
+        *(
+            LayerType(
+                f"Dropout{n}d",
+                getattr(nn, f"Dropout{n}d"),
+                "Regularization",
+                (Arg("p", "float", 0.5, min=0, max=1, help="probability of zeroing a whole channel"),),
+                doc=f"zeroes whole channels of a {n}-D feature map at random while training",
+                ranks=(n + 1, n + 2),
+                brief="p={p}",
+            )
+            for n in (1, 2, 3)
+        ),
+        LayerType(
+            "GroupNorm",
+            nn.GroupNorm,
+            "Normalization",
+            (
+                _size("num_groups", example=2, help="groups the channels are split into"),
+                _size("num_channels", example=8, help="channels of the input"),
+                Arg("eps", "float", 1e-5, min=0, help="added to the variance for stability"),
+                Arg("affine", "bool", True, help="learn a per-channel scale and shift"),
+                _BIAS,
+            ),
+            doc="normalizes each group of channels of each example",
+            feature_axis=1,
+            feature_arg="num_channels",
+            check=_divides("num_channels", "num_groups", "each group gets the same number of channels"),
+            brief="{num_groups} groups of {num_channels}",
+        ),
     ]
     # Shape
     t += [
@@ -356,6 +495,136 @@ def _types() -> list[LayerType]:
             ),
             doc="looks up a vector per integer index (input dtype int64)",
             brief="{num_embeddings} × {embedding_dim}",
+        ),
+    ]
+    t.append(
+        LayerType(
+            "Upsample",
+            nn.Upsample,
+            "Shape",
+            (
+                Arg("size", "ints", None, min=1, max=SIZE_MAX, optional=True, help="output size (or scale_factor)"),
+                Arg("scale_factor", "floats", None, min=0, max=1024, optional=True, help="multiplies each size"),
+                Arg(
+                    "mode",
+                    "choice",
+                    "nearest",
+                    choices=("nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"),
+                ),
+                Arg("align_corners", "bool", None, optional=True, help="linear modes only"),
+                Arg("recompute_scale_factor", "bool", None, optional=True),
+            ),
+            doc="enlarges the trailing (spatial) dimensions; give size or scale_factor (torch checks when it runs)",
+            ranks=(3, 4, 5),
+        )
+    )
+    # Recurrent: forward returns (output, state); a flow takes the output unless told otherwise.
+    # A flow's value is one tensor, so LSTM's state (h_n, c_n) is taken as h or c.
+    rnn_outputs = {"output": (0,), "state": (1,), "h": (1,)}
+    for kind in ("RNN", "LSTM", "GRU"):
+        t.append(
+            LayerType(
+                kind,
+                getattr(nn, kind),
+                "Recurrent",
+                _recurrent_args(kind),
+                doc={
+                    "RNN": "Elman recurrent layer; returns (output, h_n)",
+                    "LSTM": "long short-term memory; returns (output, (h_n, c_n))",
+                    "GRU": "gated recurrent unit; returns (output, h_n)",
+                }[kind],
+                ranks=(3,),
+                feature_axis=-1,
+                feature_arg="input_size",
+                brief="{input_size} → {hidden_size}",
+                outputs={"output": (0,), "h": (1, 0), "c": (1, 1)} if kind == "LSTM" else rnn_outputs,
+                default_output="output",
+                check=_check_lstm if kind == "LSTM" else None,
+                layout=_sequence_layout,
+            )
+        )
+    # Attention
+    t += [
+        LayerType(
+            "MultiheadAttention",
+            nn.MultiheadAttention,
+            "Attention",
+            (
+                _size("embed_dim", example=32, help="features of each position (split across the heads)"),
+                _size("num_heads", example=4, help="attention heads; must divide embed_dim"),
+                Arg("dropout", "float", 0.0, min=0, max=1, help="dropout on the attention weights"),
+                _BIAS,
+                Arg("add_bias_kv", "bool", False, help="learn a bias added to keys and values"),
+                Arg("add_zero_attn", "bool", False, help="add a batch of zeros to keys and values"),
+                Arg("kdim", "int", None, min=1, max=SIZE_MAX, optional=True, help="key features (null: embed_dim)"),
+                Arg("vdim", "int", None, min=1, max=SIZE_MAX, optional=True, help="value features (null: embed_dim)"),
+                Arg("batch_first", "bool", False, help="input and output are (batch, sequence, features)"),
+            ),
+            doc="multi-head self-attention, called m(x, x, x); returns (output, attention weights)",
+            ranks=(3,),
+            feature_axis=-1,
+            feature_arg="embed_dim",
+            brief="{embed_dim}, {num_heads} heads",
+            outputs={"output": (0,), "weights": (1,)},
+            default_output="output",
+            self_attention=True,
+            check=_check_attention,
+            layout=_sequence_layout,
+        ),
+        LayerType(
+            "TransformerEncoderLayer",
+            nn.TransformerEncoderLayer,
+            "Attention",
+            (
+                _size("d_model", example=32, help="features of each position"),
+                _size("nhead", example=4, help="attention heads; must divide d_model"),
+                _size("dim_feedforward", 2048, help="hidden size of the feed-forward network"),
+                Arg("dropout", "float", 0.1, min=0, max=1),
+                Arg("activation", "choice", "relu", choices=("relu", "gelu"), help="of the feed-forward network"),
+                Arg("layer_norm_eps", "float", 1e-5, min=0),
+                Arg("batch_first", "bool", False, help="input and output are (batch, sequence, features)"),
+                Arg("norm_first", "bool", False, help="layer norm before attention and feed-forward (pre-LN)"),
+                _BIAS,
+            ),
+            doc="self-attention and a feed-forward network, each with a residual connection and layer norm",
+            ranks=(3,),
+            feature_axis=-1,
+            feature_arg="d_model",
+            brief="{d_model}, {nhead} heads",
+            check=_divides("d_model", "nhead", "each head gets d_model / nhead features"),
+            layout=_sequence_layout,
+        ),
+        LayerType(
+            "TransformerEncoder",
+            _transformer_encoder,
+            "Attention",
+            (
+                Arg(
+                    "encoder_layer",
+                    "layer",
+                    REQUIRED,
+                    example={"type": "TransformerEncoderLayer", "d_model": 32, "nhead": 4},
+                    layer_types=("TransformerEncoderLayer",),
+                    help="the layer torch copies num_layers times",
+                ),
+                Arg("num_layers", "int", REQUIRED, min=1, max=1024, example=2, help="copies of encoder_layer"),
+                Arg(
+                    "norm",
+                    "layer",
+                    None,
+                    optional=True,
+                    layer_types=("LayerNorm",),
+                    help="a layer norm after the last layer (null: none)",
+                ),
+                Arg("enable_nested_tensor", "bool", True, help="a faster path for padded batches at inference"),
+                Arg("mask_check", "bool", True),
+            ),
+            doc="a stack of num_layers copies of one TransformerEncoderLayer",
+            ranks=(3,),
+            feature_axis=-1,
+            feature_arg="encoder_layer.d_model",
+            brief="{num_layers} layers",
+            layout=lambda kwargs: _sequence_layout(kwargs["encoder_layer"]),
         ),
     ]
     # Activations
@@ -451,10 +720,7 @@ def check_value(arg: Arg, value: Any, where: str) -> Any:
     if kind == "int":
         return _int(arg, value, where)
     if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ValueError(f"{where}: must be a number, got {value!r}")
-        _check_number(arg, value, where)
-        return float(value)
+        return _float(arg, value, where)
     if kind == "bool":
         if not isinstance(value, bool):
             raise ValueError(f"{where}: must be true or false, got {value!r}")
@@ -473,7 +739,39 @@ def check_value(arg: Arg, value: Any, where: str) -> Any:
         return _ints(arg, value, where, int(kind[-1]))
     if kind == "ints":
         return _ints(arg, value, where, None)
+    if kind == "floats":
+        if isinstance(value, list | tuple):
+            if not 1 <= len(value) <= 64:
+                raise ValueError(f"{where}: must be a number or a list of 1 to 64 numbers, got {value!r}")
+            return tuple(_float(arg, v, f"{where}[{i}]") for i, v in enumerate(value))
+        return _float(arg, value, where)
+    if kind == "layer":
+        return _layer_spec(arg, value, where)
     raise AssertionError(f"unknown argument kind {kind!r}")
+
+
+def _float(arg: Arg, value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{where}: must be a number, got {value!r}")
+    _check_number(arg, value, where)
+    return float(value)
+
+
+def _layer_spec(arg: Arg, value: Any, where: str) -> dict[str, Any]:
+    """A nested layer, e.g. {"type": "TransformerEncoderLayer", "d_model": 32, "nhead": 4}, checked like a
+    layer of the design; returned with its arguments as given, in canonical form."""
+    kinds = " or ".join(arg.layer_types)
+    if not isinstance(value, Mapping) or "type" not in value:
+        raise ValueError(f'{where}: must be a layer like {{"type": "{arg.layer_types[0]}", ...}}, got {value!r}')
+    if value["type"] not in arg.layer_types:
+        raise ValueError(f"{where}: must be a {kinds}, got type {value['type']!r}")
+    lt = REGISTRY[value["type"]]
+    given = {k: v for k, v in value.items() if k != "type"}
+    try:
+        kwargs = check_args(lt, given, where.partition(" (")[0])  # "layers[0].encoder_layer.nhead: ..."
+    except ArgError as e:
+        raise ValueError(str(e)) from None
+    return {"type": lt.name, **{k: kwargs[k] for k in given}}
 
 
 def check_args(lt: LayerType, given: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -506,6 +804,11 @@ def check_args(lt: LayerType, given: Mapping[str, Any], where: str) -> dict[str,
             raise ArgError(f"{where}.{arg.name}: {lt.name} needs {arg.name!r}{hint}", arg.name)
         else:
             kwargs[arg.name] = arg.default
+    if lt.check is not None:
+        found = lt.check(kwargs)
+        if found:
+            message, arg_name = found
+            raise ArgError(f"{where}.{arg_name} ({lt.name}): {message}", arg_name)
     return kwargs
 
 
@@ -530,17 +833,62 @@ def check_input(lt: LayerType, kwargs: Mapping[str, Any], shape: tuple[int, ...]
     """
     if lt.ranks and len(shape) not in lt.ranks:
         ranks = " or ".join(f"{r}-D" for r in lt.ranks)
-        return f"expects a {ranks} input, gets shape {tuple(shape)}"
+        if lt.layout is None:
+            return f"expects a {ranks} input, gets shape {tuple(shape)}"
+        # torch would read a 2-D input as one unbatched sequence: almost always a missing batch dimension
+        # (or a missing Embedding), so Blockwork asks for the batch dimension rather than guess.
+        return f"expects a {ranks} input {lt.layout(kwargs)}, gets shape {tuple(shape)}"
     if lt.feature_axis is not None and lt.feature_arg:
         if len(shape) < abs(lt.feature_axis) + (1 if lt.feature_axis >= 0 else 0):
             return f"expects at least {abs(lt.feature_axis)} dimensions, gets shape {tuple(shape)}"
-        expected, got = kwargs[lt.feature_arg], shape[lt.feature_axis]
+        expected, got = _feature(kwargs, lt.feature_arg), shape[lt.feature_axis]
         if expected != got:
             what = {
                 "in_features": "input features",
                 "in_units": "input features",
                 "in_channels": "input channels",
                 "num_features": "features (channels)",
-            }[lt.feature_arg]
+                "num_channels": "channels",
+                "input_size": "input features (input_size)",
+                "embed_dim": "input features (embed_dim)",
+                "d_model": "input features (d_model)",
+            }[lt.feature_arg.rpartition(".")[2]]
             return f"expects {expected} {what}, gets {got} (input shape {tuple(shape)})"
     return None
+
+
+def _feature(kwargs: Mapping[str, Any], arg: str) -> Any:
+    """The argument a feature size is checked against; "encoder_layer.d_model" looks into a nested layer."""
+    value: Any = kwargs
+    for part in arg.split("."):
+        value = value[part]
+    return value
+
+
+def call(lt: LayerType, module: nn.Module, x: Any, output: str | None = None) -> Any:
+    """Run one layer on `x` as a hand-written forward would: m(x), or m(x, x, x) for self-attention; from a
+    tuple-returning layer take `output` (default: its default_output), e.g. LSTM "output" is m(x)[0],
+    "h" is m(x)[1][0]. The one place build, dry run and training call a layer."""
+    result = module(x, x, x) if lt.self_attention else module(x)
+    if not lt.outputs:
+        if output is not None:
+            raise ValueError(f"{lt.name} returns one tensor; it has no output {output!r}")
+        return result
+    for index in lt.outputs[_output_name(lt, output)]:
+        result = result[index]
+    return result
+
+
+def call_code(lt: LayerType, module: str, x: str, output: str | None = None) -> str:
+    """The Python expression `call` evaluates, e.g. call_code(LSTM, "self.rnn", "X") == "self.rnn(X)[0]"."""
+    text = f"{module}({x}, {x}, {x})" if lt.self_attention else f"{module}({x})"
+    if not lt.outputs:
+        return text
+    return text + "".join(f"[{i}]" for i in lt.outputs[_output_name(lt, output)])
+
+
+def _output_name(lt: LayerType, output: str | None) -> str:
+    name = output if output is not None else lt.default_output
+    if name is None or name not in lt.outputs:
+        raise ValueError(f"{lt.name} has no output {name!r} (its outputs: {', '.join(lt.outputs)})")
+    return name

@@ -46,6 +46,14 @@ def _arg_schema(arg: Arg) -> dict[str, Any]:
         out = {"anyOf": [*_ints(arg, int(kind[-1]))["anyOf"], {"enum": ["same", "valid"]}]}
     elif kind == "ints":
         out = _ints(arg, None)
+    elif kind == "floats":
+        one = _number(arg, "number")
+        out = {"anyOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": 64}]}
+    elif kind == "layer":  # a nested layer: one of the allowed types, without a name or init of its own
+        out = {
+            "allOf": [{"anyOf": [{"$ref": f"#/$defs/{t}"} for t in arg.layer_types]}],
+            "not": {"anyOf": [{"required": ["name"]}, {"required": ["init"]}]},
+        }
     else:
         raise AssertionError(kind)
     if arg.optional:

@@ -256,3 +256,44 @@ def test_file_stem_makes_any_name_safe_for_a_file() -> None:
     assert file_stem("my net!/../x") == "my_net__.._x"  # no path separators survive
     assert file_stem("") == file_stem("...") == "design"
     assert file_stem(builder.load_example("tied")) == "tied"
+
+
+def test_sequence_layers_export_as_torch_calls_with_the_same_seeded_weights() -> None:
+    """A nested encoder layer is written as its constructor call; under a seed the exported code draws the
+    weights build draws (MultiheadAttention's out_proj before in_proj, the encoder's layers as copies)."""
+    design = Design.from_dict(
+        {
+            "format": 1,
+            "seed": 5,
+            "input": {"shape": [2, 6, 16]},
+            "layers": [
+                {
+                    "type": "TransformerEncoder",
+                    "name": "encoder",
+                    "num_layers": 2,
+                    "enable_nested_tensor": False,
+                    "norm": {"type": "LayerNorm", "normalized_shape": 16},
+                    "encoder_layer": {
+                        "type": "TransformerEncoderLayer",
+                        "d_model": 16,
+                        "nhead": 2,
+                        "batch_first": True,
+                    },
+                },
+                {"type": "GroupNorm", "num_groups": 2, "num_channels": 6},
+                {"type": "Upsample", "scale_factor": 2},
+            ],
+        }
+    )
+    code = to_code(design)
+    assert (
+        "nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, batch_first=True), 2, "
+        "norm=nn.LayerNorm(normalized_shape=16), enable_nested_tensor=False)" in code
+    )
+    assert "nn.GroupNorm(2, 6)" in code and "reset_like_construction(model)" in code
+    made = run_module(code)["make_model"]()
+    net = build(design)
+    assert_same_state(made, net)
+    x = example_input(design, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(made.eval()(x), net.eval()(x))
