@@ -306,7 +306,7 @@ def test_bad_inputs_name_the_layer_before_anything_is_allocated(layer, shape, me
             "layers[0].num_groups",
             "num_channels (8) must be divisible by num_groups (3)",
         ),
-        ({"type": "Upsample", "scale_factor": [2, "x"]}, "layers[0].scale_factor", "scale_factor[1]: must be a num"),
+        ({"type": "Upsample", "scale_factor": [2, "x"]}, "layers[0].scale_factor", "[1]: must be a number, got 'x'"),
         (
             {**ENCODER, "encoder_layer": {"type": "Linear", "in_features": 2, "out_features": 2}},
             "layers[0].encoder_layer",
