@@ -17,7 +17,15 @@ from .diagram import graph
 from .errors import DesignError, ParamsError
 from .examples import example_names, load_example
 from .gradients import LOSSES, Loss, SharedGradient, TiedGradients, make_batch, make_loss, tied_gradients
-from .importing import OutlineNode, ParamsOutline, TensorInfo, guess_design, outline_params
+from .importing import (
+    OutlineNode,
+    ParamsOutline,
+    TensorInfo,
+    from_code,
+    from_module,
+    guess_design,
+    outline_params,
+)
 from .init import initialize
 from .lazy import instantiate, lazy_parameters
 from .limits import limits
@@ -68,7 +76,15 @@ __all__ += [
 ]
 __all__ += ["bundle", "initialize", "to_code"]
 __all__ += ["Store", "StoreError", "UndoHistory"]
-__all__ += ["OutlineNode", "ParamsOutline", "TensorInfo", "guess_design", "outline_params"]
+__all__ += [
+    "OutlineNode",
+    "ParamsOutline",
+    "TensorInfo",
+    "from_code",
+    "from_module",
+    "guess_design",
+    "outline_params",
+]
 __all__ += [
     "DataError",
     "Dataset",

@@ -1,7 +1,9 @@
 """Ways in: a design from a bare `.params` file (outline and guess), from pasted PyTorch source (parsed, never
 run) and from a live nn.Module (traced)."""
 
+from .code import from_code
 from .guess import guess_design
+from .module import from_module
 from .outline import OutlineNode, ParamsOutline, TensorInfo, outline_params
 
-__all__ = ["OutlineNode", "ParamsOutline", "TensorInfo", "guess_design", "outline_params"]
+__all__ = ["from_module", "from_code", "OutlineNode", "ParamsOutline", "TensorInfo", "guess_design", "outline_params"]

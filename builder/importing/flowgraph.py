@@ -1,0 +1,96 @@
+"""Forward passes as data: a DAG of symbolic tensors over the input, and its series-parallel flow (FLOW-SPEC).
+
+Both importers record what forward does as `T` nodes — the input, a step applied to one tensor (a child call
+or a parameter-free operation), a merge of several tensors — and `to_steps` turns the DAG into flow steps:
+a chain from the input, and for every merge, branches that start at the nearest tensor all the merged parts
+come from (an empty branch is the skip connection).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+# Activations a flow step names like F.<name> (FLOW-SPEC ops), with the arguments each takes.
+ACTIVATIONS: dict[str, tuple[str, ...]] = {
+    "relu": (),
+    "gelu": (),
+    "sigmoid": (),
+    "tanh": (),
+    "silu": (),
+    "elu": (),
+    "leaky_relu": ("negative_slope",),
+    "softmax": ("dim",),
+    "log_softmax": ("dim",),
+}
+MERGES = {"cat": "cat", "concat": "cat", "concatenate": "cat", "stack": "stack"}
+
+
+# Symbolic tensors of a forward pass: a DAG over the input, turned into flow steps afterwards.
+@dataclass(eq=False)
+class T:
+    kind: str  # "input" | "step" | "merge"
+    parent: T | None = None  # "step": the tensor the step applies to
+    step: Any = None  # "step": a FLOW-SPEC step (a child key, {"call": ...}, {"op": ...})
+    parts: tuple[T, ...] = ()  # "merge": the joined tensors in order
+    merge: str = ""
+    dim: int | None = None
+
+
+# -- symbolic tensors → flow steps ------------------------------------------------------------------------------
+
+
+def to_steps(result: T, x: T, fail: Callable[[str], Exception]) -> list[Any]:
+    """The DAG of forward as a series-parallel flow: a chain from the input, a merge as branches from the
+    nearest tensor every merged part comes from."""
+    memo: dict[int, T | None] = {}
+
+    def parent(t: T) -> T | None:
+        if t.kind == "input":
+            return None
+        if t.kind == "step":
+            return t.parent
+        if id(t) not in memo:
+            memo[id(t)] = common(t.parts)
+        return memo[id(t)]
+
+    def spine(t: T) -> list[T]:
+        out = []
+        cur: T | None = t
+        while cur is not None:
+            out.append(cur)
+            cur = parent(cur)
+        return out
+
+    def common(parts: tuple[T, ...]) -> T:
+        spines = [spine(p) for p in parts]
+        others = [{id(s) for s in sp} for sp in spines[1:]]
+        for candidate in spines[0]:
+            if all(id(candidate) in o for o in others):
+                return candidate
+        raise fail("forward joins tensors that do not come from one input")
+
+    def chain(t: T, base: T) -> list[Any]:
+        steps: list[Any] = []
+        cur = t
+        while cur is not base:
+            if cur.kind == "input":
+                raise fail("forward's branches do not nest (each branch must start where the others do)")
+            if cur.kind == "step":
+                steps.append(cur.step)
+                assert cur.parent is not None
+                cur = cur.parent
+            else:
+                start = parent(cur)
+                assert start is not None
+                merge: dict[str, Any] = {"branches": [chain(p, start) for p in cur.parts], "merge": cur.merge}
+                if cur.dim is not None:
+                    merge["dim"] = cur.dim
+                steps.append(merge)
+                cur = start
+        return steps[::-1]
+
+    if x not in spine(result):
+        raise fail("forward's result does not come from its input")
+    return chain(result, x)
