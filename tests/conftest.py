@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from . import pgserver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,3 +30,42 @@ def open_page(at: AppTest, page: str) -> AppTest:
     at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server's URL: $BLOCKWORK_TEST_PG (what .ci/run starts), else a throwaway one started here
+    (tests/pgserver.py: needs Debian's postgresql), else the PostgreSQL variants skip, saying why."""
+    given = os.environ.get("BLOCKWORK_TEST_PG", "").strip()
+    if given:
+        yield given
+        return
+    reason = pgserver.unavailable()
+    if reason is not None:
+        pytest.skip(f"no PostgreSQL for the tests: {reason}; or set BLOCKWORK_TEST_PG to a server URL")
+    folder = tempfile.mkdtemp(prefix="blockwork-pg-")  # under /tmp: the server's user must reach it
+    try:
+        yield pgserver.start(folder)
+    finally:
+        pgserver.stop(folder)
+
+
+@pytest.fixture
+def postgres_db(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the test server; its URL. Dropped afterwards."""
+    import psycopg
+    import sqlalchemy as sa
+
+    from builder.store import close_engines
+
+    server = sa.make_url(postgres_server)
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        close_engines()
+        with psycopg.connect(admin, autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
