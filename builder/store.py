@@ -46,6 +46,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -212,14 +213,14 @@ def refusal(name: str, owner: str | None, user: str | None) -> str | None:
 class Store:
     """A design library in one database. Cheap to create: pages make one per request (engines are shared)."""
 
-    def __init__(self, location: str | os.PathLike | None = None) -> None:
+    def __init__(self, location: str | os.PathLike[str] | None = None) -> None:
         """`location`: a file path (SQLite) or a database URL; default: BLOCKWORK_DB / BLOCKWORK_DATA_DIR."""
         if location is None:
             path = default_path()
             location = path if path is not None else os.environ["BLOCKWORK_DB"].strip()
         self.url = _url(location)
-        self.path: Path | None = Path(self.url.database) if self.sqlite else None  # the file, for SQLite
-        if self.sqlite and self.path.exists():
+        self.path: Path | None = Path(self.url.database or "") if self.sqlite else None  # the file, for SQLite
+        if self.path is not None and self.path.exists():
             self._ensure()  # an existing file is checked now; a missing one is created by the first save
         # a server database is checked by the first call: constructing a Store never waits for a network
 
@@ -247,13 +248,13 @@ class Store:
     def _ensure(self) -> None:
         """Create the schema, or migrate an older one, once per process and database."""
         key = (os.getpid(), self.url.render_as_string(hide_password=False))
-        if key in _ready and (not self.sqlite or self.path.exists()):
+        if key in _ready and not self._missing():
             return
-        if self.sqlite and key in _ready:  # the file went away: pooled connections still point at the old one
+        if self.path is not None and key in _ready:  # the file went away: pooled connections still point at it
             with _engines_lock:
                 _engines.pop(key).dispose()
                 _ready.discard(key)
-        if self.sqlite:
+        if self.path is not None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
@@ -287,19 +288,19 @@ class Store:
             try:
                 raw = self.engine.raw_connection()
                 try:
-                    raw.driver_connection.execute("PRAGMA journal_mode = WAL")
+                    raw.cursor().execute("PRAGMA journal_mode = WAL")
                 finally:
                     raw.close()
                 return
             except (sqlite3.Error, sa_exc.DBAPIError) as e:
-                orig = e.orig if isinstance(e, sa_exc.DBAPIError) else e
+                orig: BaseException | None = e.orig if isinstance(e, sa_exc.DBAPIError) else e
                 if not isinstance(orig, sqlite3.OperationalError) or "locked" not in str(orig):
-                    raise self._error(orig, "opened") from None
+                    raise self._error(e, "opened") from None
                 time.sleep(0.05)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        if self.sqlite and not self.path.exists():  # nothing saved yet: an empty library, no file made just to look
+        if self._missing():  # nothing saved yet: an empty library, no file made just to look
             with _empty_lock, _empty().connect() as con:
                 yield con
             return
@@ -331,6 +332,10 @@ class Store:
             raise self._error(e, "written") from None
         except sa_exc.TimeoutError:
             raise self._busy() from None
+
+    def _missing(self) -> bool:
+        """A SQLite library whose file does not exist (yet)."""
+        return self.path is not None and not self.path.exists()
 
     def _error(self, e: BaseException, done: str) -> StoreError:
         """A database failure as a StoreError naming the library and the driver's reason (never a password)."""
@@ -420,7 +425,7 @@ class Store:
             row = _trashed(con, name)
             _allow(row, user)
             con.execute(designs.update().where(designs.c.id == row.id).values(deleted=None, deleted_by=None))
-        return row.name
+        return str(row.name)
 
     def purge(self, name: str, *, user: str | None = None) -> None:
         """Remove a design in the trash and every version of it, for good. A design not in the trash is refused
@@ -517,7 +522,7 @@ class Store:
 # -- engines ---------------------------------------------------------------------------------------------------
 
 
-def _url(location: str | os.PathLike) -> URL:
+def _url(location: str | os.PathLike[str]) -> URL:
     text = str(location).strip()
     if "://" not in text:
         return URL.create("sqlite", database=str(Path(text).expanduser()))
@@ -584,14 +589,17 @@ def close_engines() -> None:
 # -- rows ------------------------------------------------------------------------------------------------------
 
 
-def _listing() -> sa.Select:
+def _listing() -> sa.Select[Any]:
     return sa.select(
         designs.c.name, designs.c.description, designs.c.head, designs.c.created, designs.c.updated,
         designs.c.owner, designs.c.deleted, designs.c.deleted_by,
     ).join(versions, sa.and_(versions.c.design_id == designs.c.id, versions.c.number == designs.c.head))  # fmt: skip
 
 
-def _row(con: Connection, name: str) -> Row | None:
+DesignRow = Row[int, str, int, str | None, float | None]  # id, name, head, owner, deleted
+
+
+def _row(con: Connection, name: str) -> DesignRow | None:
     """The design called `name` (ignoring case and extra spaces), in the library or the trash."""
     key = " ".join(name.split()) if isinstance(name, str) else ""
     return con.execute(
@@ -601,7 +609,7 @@ def _row(con: Connection, name: str) -> Row | None:
     ).first()
 
 
-def _live(con: Connection, name: str) -> Row:
+def _live(con: Connection, name: str) -> DesignRow:
     row = _row(con, name)
     if row is None:
         raise StoreError(f"the library has no design named {name!r}")
@@ -610,7 +618,7 @@ def _live(con: Connection, name: str) -> Row:
     return row
 
 
-def _trashed(con: Connection, name: str) -> Row:
+def _trashed(con: Connection, name: str) -> DesignRow:
     row = _row(con, name)
     if row is None:
         raise StoreError(f"the library has no design named {name!r}, not even in the trash")
@@ -619,7 +627,7 @@ def _trashed(con: Connection, name: str) -> Row:
     return row
 
 
-def _allow(row: Row, user: str | None) -> None:
+def _allow(row: DesignRow, user: str | None) -> None:
     reason = refusal(row.name, row.owner, user)
     if reason is not None:
         raise NotAllowed(reason)
@@ -636,13 +644,15 @@ def _free(con: Connection, name: str, design_id: int | None) -> None:
 def _insert(con: Connection, name: str, description: str, owner: str | None) -> int:
     now = time.time()
     values = {"name": name, "description": description, "created": now, "updated": now, "head": 0, "owner": owner}
-    return con.execute(designs.insert().values(**values)).inserted_primary_key[0]
+    key = con.execute(designs.insert().values(**values)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def _append(con: Connection, design_id: int, text: str, description: str, note: str, user: str | None) -> int:
     """Write the next version of a design (the caller holds the write lock); returns its number."""
     now = time.time()
-    head = con.execute(sa.select(designs.c.head).where(designs.c.id == design_id)).scalar_one()
+    head: int = con.execute(sa.select(designs.c.head).where(designs.c.id == design_id)).scalar_one()
     number = head + 1
     con.execute(
         versions.insert().values(design_id=design_id, number=number, saved=now, note=note, json=text, author=user)
@@ -653,7 +663,7 @@ def _append(con: Connection, design_id: int, text: str, description: str, note: 
     return number
 
 
-def _text(con: Connection, row: Row, version: int | None) -> str:
+def _text(con: Connection, row: DesignRow, version: int | None) -> str:
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise StoreError(f"a version is a whole number, got {version!r}")
     number = row.head if version is None else version
@@ -662,7 +672,7 @@ def _text(con: Connection, row: Row, version: int | None) -> str:
     ).scalar()
     if text is None:
         raise StoreError(f"{row.name!r} has no version {version}")
-    return text
+    return str(text)
 
 
 def _layer_count(text: str) -> int:
