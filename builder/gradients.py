@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,20 +32,25 @@ from torch.nn import functional as F
 from torch.nn.parameter import is_lazy
 
 from .build import example_input
-from .design import Block, Design, Layer
+from .design import Block, Design, Layer, Use
 from .errors import DesignError, first_line
 
 # -- batches and losses -------------------------------------------------------------------------------
 
 BATCHES: dict[str, str] = {
-    "example": "the example input (the dry run's batch)",
-    "random": "random data of the same shape, drawn with the seed",
+    "example": "the example input (the dry run's batch): torch.randn with seed 0",
+    "random": "random data of the same shape: torch.rand (uniform in [0, 1), as the chapter's X) with the seed",
 }
 
 LOSSES: dict[str, str] = {
-    "sum": "sum of all outputs",
+    "sum": "the sum of all outputs: not an error measure (it can be negative), just one number to differentiate",
     "mse": "mean squared error against a random target",
     "cross_entropy": "cross-entropy against random class labels",
+}
+LOSS_NAMES: dict[str, str] = {  # what the number is called where it is shown
+    "sum": "Sum of the outputs",
+    "mse": "MSE loss",
+    "cross_entropy": "Cross-entropy loss",
 }
 
 
@@ -53,9 +59,10 @@ def make_batch(
 ) -> torch.Tensor:
     """A batch of the design's input shape.
 
-    source "example": `example_input(design)` (seed 0), the batch the dry run used; "random": standard
-    normal data drawn with `seed`, or for int64 inputs (Embedding) random indices below the smallest
-    `num_embeddings` in the design.
+    source "example": `example_input(design)` (torch.randn, seed 0), the batch the dry run used; "random":
+    uniform data in [0, 1) drawn with `seed` (the chapter's `torch.rand`; so never the example batch, even
+    with seed 0), or for int64 inputs (Embedding) random indices below the smallest `num_embeddings`.
+    `check_code` writes the same recipe as plain PyTorch.
     """
     if source not in BATCHES:
         raise DesignError(f"batch must be one of {', '.join(map(repr, BATCHES))}, got {source!r}")
@@ -65,7 +72,7 @@ def make_batch(
     if design.input_dtype == "int64":
         high = min(_embedding_sizes(design), default=1)
         return torch.randint(0, high, design.input_shape, generator=gen).to(device)
-    return torch.randn(design.input_shape, generator=gen).to(device)
+    return torch.rand(design.input_shape, generator=gen).to(device)
 
 
 def _embedding_sizes(design: Design) -> Iterator[int]:
@@ -100,6 +107,11 @@ class Loss:
 
     def describe(self) -> str:
         return LOSSES[self.kind]
+
+    @property
+    def name(self) -> str:
+        """What the number is called: "Sum of the outputs", "MSE loss", "Cross-entropy loss"."""
+        return LOSS_NAMES[self.kind]
 
 
 def make_loss(kind: str, output_shape: Sequence[int], seed: int = 0) -> Loss:
@@ -144,6 +156,8 @@ class SharedGradient(Sequence[torch.Tensor]):
     total: torch.Tensor  # the sum of the uses
     grad: torch.Tensor  # .grad after an ordinary backward of the same loss
     max_abs_diff: float  # max |total - grad|: zero up to float rounding
+    # per use: why its gradient is exactly 0 at `largest_entry()` (the entry the table shows), else None
+    zero_notes: tuple[str | None, ...] = ()
 
     def __getitem__(self, i: int) -> torch.Tensor:  # type: ignore[override]
         return self.uses[i]
@@ -168,7 +182,7 @@ class SharedGradient(Sequence[torch.Tensor]):
             for i, (w, g) in enumerate(zip(self.where, self.uses, strict=True))
         ]
         rows += [("sum of the uses", self.total), (".grad (ordinary backward)", self.grad)]
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             [
                 {
                     "gradient": label_,
@@ -179,6 +193,9 @@ class SharedGradient(Sequence[torch.Tensor]):
                 for label_, g in rows
             ]
         )
+        if any(self.zero_notes):
+            frame["why 0"] = [*(n or "" for n in self.zero_notes), "", ""]
+        return frame
 
     def largest_entry(self) -> tuple[int, ...]:
         """The index of the entry of .grad with the largest absolute value (the first one on ties)."""
@@ -307,7 +324,13 @@ def tied_gradients(
             per_use = tuple(_cpu(next(found_iter, None), copies[i]) for _ in recorder.uses[i])
             total = torch.stack(per_use).sum(0) if per_use else torch.zeros_like(grads[name])
             diff = float((total - grads[name]).abs().max()) if total.numel() else 0.0
-            shared[name] = SharedGradient(name, tuple(keys[i]), where, per_use, total, grads[name], diff)
+            sg = SharedGradient(name, tuple(keys[i]), where, per_use, total, grads[name], diff)
+            index, attr = sg.largest_entry(), name.rpartition(".")[2]
+            notes = tuple(
+                _why_zero(call, attr, index) if index and float(g[index]) == 0.0 else None
+                for call, g in zip(recorder.calls[i], per_use, strict=True)
+            )
+            shared[name] = dataclasses.replace(sg, zero_notes=notes) if any(notes) else sg
         del work, copies, recorder, loss
     shared = {k: shared[k] for k in sorted(shared, key=list(grads).index)}
     return TiedGradients(
@@ -330,6 +353,8 @@ class _PerUse:
 
     def __init__(self, net: nn.Module, target: Mapping[int, int]) -> None:
         self.uses: dict[int, list[torch.Tensor]] = {i: [] for i in target.values()}
+        # per call, beside each use: the module, its input and (after backward) the gradient at its output
+        self.calls: dict[int, list[_Call]] = {i: [] for i in target.values()}
         self.handles = []
         for module in net.modules():  # each module object once
             held = {n: target[id(p)] for n, p in module._parameters.items() if p is not None and id(p) in target}
@@ -341,9 +366,12 @@ class _PerUse:
         def hook(module: nn.Module, args: tuple[Any, ...]) -> None:
             stack = module.__dict__.setdefault("_blockwork_saved", [])
             stack.append({n: module._parameters[n] for n in held})
+            call = _Call(module, args[0].detach() if args and isinstance(args[0], torch.Tensor) else None)
+            module.__dict__.setdefault("_blockwork_calls", []).append(call)
             for n, i in held.items():
                 use = module._parameters[n].clone()  # type: ignore[union-attr]
                 self.uses[i].append(use)
+                self.calls[i].append(call)
                 module._parameters[n] = use  # type: ignore[assignment]  # read by forward as self.<n>
 
         return hook
@@ -352,12 +380,61 @@ class _PerUse:
     def _post() -> Callable[[nn.Module, tuple[Any, ...], Any], None]:
         def hook(module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
             module._parameters.update(module.__dict__["_blockwork_saved"].pop())
+            call: _Call = module.__dict__["_blockwork_calls"].pop()
+            if isinstance(output, torch.Tensor) and output.requires_grad:
+                output.register_hook(call.keep_grad)  # type: ignore[no-untyped-call]
 
         return hook
 
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
+
+
+@dataclass(eq=False)
+class _Call:
+    """One call of a module holding a shared parameter: its input and the gradient that reached its output."""
+
+    module: nn.Module
+    input: torch.Tensor | None
+    output_grad: torch.Tensor | None = None
+
+    def keep_grad(self, grad: torch.Tensor) -> None:
+        self.output_grad = grad.detach()
+
+
+def _why_zero(call: _Call, param: str, index: tuple[int, ...]) -> str:
+    """Why a use's gradient is exactly 0 at `index` of its parameter `param` ("weight", "bias").
+
+    For nn.Linear, weight.grad[i, j] = sum over samples of out_grad[n, i] * input[n, j]: it is 0 when input j is
+    0 for every sample (the ReLU before this use is off there: a dead unit) or when output i receives no
+    gradient (the ReLU after it is off for every sample).
+    """
+    g, x = call.output_grad, call.input
+    if g is None or not bool(g.ne(0).any()):
+        return "no gradient reaches this use's output (everything after it is cut off, e.g. by a ReLU that is off)"
+    if isinstance(call.module, nn.Linear) and index:
+        i = index[0]
+        g2 = g.reshape(-1, g.shape[-1])
+        after = g2[:, i].eq(0)  # per sample: output i gets no gradient (the ReLU after this use is off there)
+        if bool(after.all()):
+            return f"output {i} of this use gets no gradient: the ReLU after it is off (≤ 0) for every sample"
+        if param == "weight" and len(index) == 2 and x is not None:
+            j = index[1]
+            before = x.reshape(-1, x.shape[-1])[:, j].eq(0)  # per sample: input j is 0 (the ReLU before is off)
+            if bool(before.all()):
+                return f"input {j} of this use is 0 for every sample: the ReLU before it is off there"
+            if bool((after | before).all()):
+                cut = [
+                    f"sample {n}: " + (f"output {i} gets no gradient" if a else f"input {j} is 0")
+                    for n, (a, b) in enumerate(zip(after.tolist(), before.tolist(), strict=True))
+                ]
+                return (
+                    "a ReLU is off on the way in every sample ("
+                    + "; ".join(cut[:4])
+                    + ("; …)" if len(cut) > 4 else ")")
+                )
+    return "the samples' contributions cancel exactly"
 
 
 def _keys_by_tensor(net: nn.Module) -> dict[int, list[str]]:
@@ -564,3 +641,117 @@ def matrix_figure(t: torch.Tensor, title: str) -> go.Figure | None:
 def is_finite(result: TiedGradients) -> bool:
     """Whether the loss and every gradient are finite numbers (no inf or NaN)."""
     return math.isfinite(result.loss) and all(bool(torch.isfinite(g).all()) for g in result.grads.values())
+
+
+# -- the same numbers in plain PyTorch --------------------------------------------------------------------
+
+
+def check_code(
+    design: Design, result: TiedGradients, source: str, seed: int, loss_kind: str, train: bool, weights_file: str
+) -> str:
+    """A standalone script that reproduces `result` (the page's numbers) in plain PyTorch: the design's code,
+    the session's weights from `weights_file` (a .params download), the same batch (`make_batch`'s recipe),
+    loss (`make_loss`'s), mode and seed; then every shared layer untied by giving each use but the first its
+    own copy, so each use's gradient is an ordinary `.grad`. It prints what the page's tables show."""
+    from .codegen import to_code  # codegen is a sibling; imported here to keep this module's imports light
+
+    if source not in BATCHES:
+        raise DesignError(f"batch must be one of {', '.join(map(repr, BATCHES))}, got {source!r}")
+    if loss_kind not in LOSSES:
+        raise DesignError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss_kind!r}")
+    model = to_code(design).split('\nif __name__ == "__main__":')[0].rstrip()
+    if model.startswith('"""'):  # the exported file's own docstring: this script has one
+        model = model[model.index('"""', 3) + 3 :].lstrip()
+    shape = tuple(design.input_shape)
+    gen = f"generator=torch.Generator().manual_seed({int(seed)})"
+    if source == "example":
+        batch = (
+            f"X = torch.zeros({shape}, dtype=torch.long)  # the example input: index 0 everywhere"
+            if design.input_dtype == "int64"
+            else f"X = torch.randn({shape}, generator=torch.Generator().manual_seed(0))  # the example input"
+        )
+    elif design.input_dtype == "int64":
+        high = min(_embedding_sizes(design), default=1)
+        batch = f"X = torch.randint(0, {high}, {shape}, {gen})  # random indices"
+    else:
+        batch = f"X = torch.rand({shape}, {gen})  # random data, uniform in [0, 1)"
+    out_shape = tuple(result.output_shape)
+    if loss_kind == "sum":
+        loss = ["def loss_of(out):", "    return out.sum()  # the sum of the outputs: not an error measure"]
+    elif loss_kind == "mse":
+        loss = [
+            f"target = torch.randn({out_shape}, {gen})",
+            "",
+            "",
+            "def loss_of(out):",
+            "    return F.mse_loss(out, target)",
+        ]
+    else:
+        classes = out_shape[0] if len(out_shape) == 1 else out_shape[1]
+        labels = () if len(out_shape) == 1 else (out_shape[0], *out_shape[2:])
+        loss = [
+            f"labels = torch.randint(0, {classes}, {labels}, {gen})",
+            "",
+            "",
+            "def loss_of(out):",
+            "    return F.cross_entropy(out, labels)",
+        ]
+    positional = {n: sg for n, sg in result.shared.items() if not any(w.startswith("use ") for w in sg.where)}
+    # A use's position is that of the module holding the parameter ("3.0" inside a shared block used at "3"):
+    # untie at the use of the shared layer itself, since a copy of a part would still sit in the one block.
+    use_keys = {k for _, k, n in design.walk() if isinstance(n, Use)}
+
+    def use_of(position: str) -> str:
+        parts = position.split(".")
+        prefixes = (".".join(parts[: n + 1]) for n in range(len(parts)))
+        return next((p for p in prefixes if p in use_keys), position)
+
+    untie = sorted({use_of(w) for sg in positional.values() for w in sg.where[1:]}, key=lambda w: (w.count("."), w))
+    checks = [(n, list(sg.where), sg.largest_entry()) for n, sg in positional.items()]
+    lines = [
+        '"""The Gradients page in plain PyTorch: the same network, weights, batch, loss and seed, so the same',
+        "numbers. Each shared layer is untied (every use but the first gets its own copy, same values), so each",
+        'use\'s share of the gradient is an ordinary .grad; they add up to the tied network\'s .grad."""',
+        "",
+        "import copy",
+        "",
+        "import torch",
+        "from torch.nn import functional as F",
+        "",
+        model,
+        "",
+        "",
+        "net = make_model()",
+        f"net.load_state_dict(torch.load({weights_file!r}, weights_only=True))  # the session's weights",
+        f"net.{'train' if train else 'eval'}()  # the page's mode",
+        batch,
+        *loss,
+        "",
+        "",
+        f"torch.manual_seed({int(seed)})  # the page's seed: the same Dropout masks in both passes",
+        "loss = loss_of(net(X))",
+        "loss.backward()",
+        f'print(f"{LOSS_NAMES[loss_kind]}: {{loss.item():.5g}}")',
+        "",
+        "untied = copy.deepcopy(net)  # still tied: deepcopy keeps one module at every use",
+        f"for position in {untie!r}:  # every use but the first: its own copy",
+        "    untied.set_submodule(position, copy.deepcopy(untied.get_submodule(position)))",
+        "untied.zero_grad()",
+        f"torch.manual_seed({int(seed)})",
+        "loss_of(untied(X)).backward()",
+        "",
+        "",
+        "def show(label, g, index):",
+        '    print(f"{label}: entry {index} {g[index].item():.5f}, sum of entries {g.sum().item():.5f}, "',
+        '          f"norm {g.norm().item():.5f}")',
+        "",
+        "",
+        f"for name, positions, index in {checks!r}:",
+        '    attr = name.rpartition(".")[2]',
+        "    uses = [getattr(untied.get_submodule(p), attr).grad for p in positions]",
+        "    for i, (p, g) in enumerate(zip(positions, uses)):",
+        '        show(f"{name} use {i + 1} (at {p})", g, index)',
+        '    show(f"{name} sum of the uses", sum(uses), index)',
+        '    show(f"{name} .grad", net.get_parameter(name).grad, index)',
+    ]
+    return "\n".join(lines) + "\n"

@@ -435,3 +435,130 @@ def test_lazy_parameters_before_and_after() -> None:
     assert set(table["type after"]) == {"Linear"}
     assert list(table["inferred"])[0] == "in_features = 20"
     assert builder.lazy_parameters(load_example("tied")).empty
+
+
+# -- issue 13, defect 8: what a student reads ----------------------------------------------------------------
+
+
+def test_random_data_is_not_the_example_batch_even_with_seed_0() -> None:
+    d = load_example("tied")
+    assert not torch.equal(make_batch(d, "random", seed=0), make_batch(d, "example"))
+    assert torch.equal(make_batch(d, "random", seed=0), torch.rand(2, 4, generator=torch.Generator().manual_seed(0)))
+
+
+def test_the_sum_is_not_called_a_loss() -> None:
+    assert make_loss("sum", (2, 1)).name == "Sum of the outputs"
+    assert "not an error measure" in make_loss("sum", (2, 1)).describe()
+    assert make_loss("mse", (2, 1)).name == "MSE loss"
+
+
+def _page_lines(result, kind: str) -> list[str]:
+    """The numbers the Gradients page shows (metric .5g, tables %.5f), as the check script prints them."""
+    from builder.gradients import LOSS_NAMES
+
+    out = [f"{LOSS_NAMES[kind]}: {result.loss:.5g}"]
+    for name, sg in result.items():
+        index = sg.largest_entry()
+        rows = [(f"{name} use {i + 1} (at {w})", g) for i, (w, g) in enumerate(zip(sg.where, sg.uses, strict=True))]
+        rows += [(f"{name} sum of the uses", sg.total), (f"{name} .grad", sg.grad)]
+        out += [
+            f"{label}: entry {index} {float(g[index]):.5f}, sum of entries {float(g.sum()):.5f}, "
+            f"norm {float(g.norm()):.5f}"
+            for label, g in rows
+        ]
+    return out
+
+
+TIED_BLOCK_DROPOUT = {
+    "format": 1,
+    "name": "tied block",
+    "input": {"shape": [3, 4]},
+    "shared": {
+        "blk": {
+            "type": "Sequential",
+            "layers": [{"type": "Linear", "in_features": 6, "out_features": 6}, {"type": "ReLU"}],
+        }
+    },
+    "layers": [
+        {"type": "Linear", "in_features": 4, "out_features": 6},
+        {"type": "Dropout", "p": 0.3},
+        {"shared": "blk"},
+        {"shared": "blk"},
+        {"type": "Linear", "in_features": 6, "out_features": 3},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("design", "source", "seed", "kind", "train"),
+    [
+        ("tied", "example", 0, "sum", True),
+        ("tied", "random", 3, "mse", False),
+        (TIED_BLOCK_DROPOUT, "random", 2, "cross_entropy", True),
+    ],
+)
+def test_the_plain_pytorch_check_prints_the_pages_numbers(tmp_path, design, source, seed, kind, train) -> None:
+    """The 'check it in plain PyTorch' script, run in a fresh python with the session's weights, prints exactly
+    what the page shows (it used to draw torch.rand(2, 4) on fresh random weights)."""
+    import subprocess
+    import sys
+
+    from builder import save_params
+    from builder.gradients import check_code
+
+    d = load_example(design) if isinstance(design, str) else Design.from_dict(design)
+    net = build(d, seed=11)
+    (tmp_path / "w.params").write_bytes(save_params(net))
+    result = tied_gradients(
+        net, make_batch(d, source, seed), make_loss(kind, (d.input_shape[0], *_out(d)), seed), train=train, seed=seed
+    )
+    assert len(result) >= 1
+    (tmp_path / "check.py").write_text(check_code(d, result, source, seed, kind, train, "w.params"))
+    done = subprocess.run([sys.executable, "check.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == _page_lines(result, kind)
+
+
+def _out(d: Design) -> tuple[int, ...]:
+    from builder import dry_run
+
+    return tuple(dry_run(d).output_shape[1:])
+
+
+def test_a_zero_contribution_says_why() -> None:
+    """A use whose gradient is 0 at the entry the table shows gets a reason, and the reason is true of the
+    network written by hand: the input column of that use is 0 (a ReLU off), or its output gets no gradient."""
+    d = load_example("tied")
+    x = make_batch(d)
+    found = 0
+    for seed in range(60):
+        net = build(d, seed=seed)
+        sg = tied_gradients(net, x, make_loss("sum", (2, 1)))["2.weight"]
+        i, j = sg.largest_entry()
+        for use, note in enumerate(sg.zero_notes):
+            if note is None:
+                assert float(sg.uses[use][i, j]) != 0.0
+                continue
+            found += 1
+            assert float(sg.uses[use][i, j]) == 0.0 and "why 0" in sg.table().columns
+            # the truth, by hand: the input of each use and the gradient at its output
+            shared = nn.Linear(8, 8)
+            truth = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1))
+            truth.load_state_dict(net.state_dict())
+            h1 = truth[1](truth[0](x))
+            a2 = truth[2](h1)
+            h3 = truth[3](a2)
+            a4 = truth[4](h3)
+            inputs, outputs = (h1, h3), (a2, a4)
+            for t in outputs:
+                t.retain_grad()
+            truth[6](truth[5](a4)).sum().backward()
+            column, out_grad = inputs[use][:, j], outputs[use].grad[:, i]
+            if note.startswith(f"input {j} of this use is 0"):
+                assert bool((column == 0).all())
+            elif note.startswith(f"output {i} of this use gets no gradient"):
+                assert bool((out_grad == 0).all())
+            else:
+                assert note.startswith("a ReLU is off on the way in every sample")
+                assert bool(((column == 0) | (out_grad == 0)).all())
+    assert found >= 3
