@@ -32,54 +32,114 @@ class Totals:
 
 def totals(net: nn.Module) -> Totals:
     """Count parameters once per tensor and once per use. Lazy (uninitialized) tensors count 0."""
-    state = net.state_dict(keep_vars=True)
-    params = {id(p) for p in net.parameters()}
-    per_use = sum(_numel(t) for t in state.values() if id(t) in params)
-    unique = sum(_numel(p) for p in net.parameters())
-    buffers = sum(_numel(b) for b in net.buffers())
-    return Totals(unique=unique, per_use=per_use, buffers=buffers)
+    return _State(net).totals()
 
 
 def summary(net: nn.Module) -> pd.DataFrame:
     """One row per state_dict entry of `net` (parameters and buffers), in state_dict order.
 
-    Columns: key, layer (module path), type (the module's class), kind (parameter / buffer), shape, count
+    Columns: key, layer (module path), type (the module's class), kind (parameter / buffer / extra state), shape, count
     (None while lazy), dtype, device, requires_grad, tied_with (the other keys holding the very same tensor,
     as a shared layer's do). The network is only read: mode, device and gradients are left as they are.
     Totals are in ``df.attrs["totals"]`` (a dict of `totals`) with the explanation in ``df.attrs["note"]``.
     """
     if not isinstance(net, nn.Module):
         raise TypeError(f"summary expects a torch.nn.Module, got {type(net).__name__}")
-    state = net.state_dict(keep_vars=True)  # keep_vars: the Parameter objects themselves, so identity is tying
-    params = {id(p) for p in net.parameters()}
+    state = _State(net)
     keys_of: dict[int, list[str]] = {}
-    for key, tensor in state.items():
+    for key, tensor, _ in state.entries:
         keys_of.setdefault(id(tensor), []).append(key)
-    modules = dict(net.named_modules(remove_duplicate=False))
-    rows = []
-    for key, tensor in state.items():
-        layer = key.rpartition(".")[0]
-        module = modules.get(layer, net)
-        lazy = is_lazy(tensor)
-        rows.append(
-            {
-                "key": key,
-                "layer": layer,
-                "type": type(module).__name__,
-                "kind": "parameter" if id(tensor) in params else "buffer",
-                "shape": "uninitialized" if lazy else str(tuple(tensor.shape)),
-                "count": None if lazy else tensor.numel(),
-                "dtype": str(tensor.dtype).removeprefix("torch."),
-                "device": str(tensor.device),
-                "requires_grad": bool(tensor.requires_grad),
-                "tied_with": _others(keys_of[id(tensor)], key),
-            }
-        )
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    # Columns built directly (a tied tensor's description is computed once, at its first key).
+    described: dict[int, tuple[str, int | None, str, str, bool]] = {}
+    columns: dict[str, list] = {c: [] for c in COLUMNS}
+    for key, tensor, module in state.entries:
+        d = described.get(id(tensor))
+        if d is None and not isinstance(tensor, torch.Tensor):  # a module's extra state (get_extra_state)
+            d = described[id(tensor)] = ("", None, "", "", False)
+        elif d is None:
+            lazy = is_lazy(tensor)
+            d = described[id(tensor)] = (
+                "uninitialized" if lazy else str(tuple(tensor.shape)),
+                None if lazy else tensor.numel(),
+                str(tensor.dtype).removeprefix("torch."),
+                str(tensor.device),
+                bool(tensor.requires_grad),
+            )
+        columns["key"].append(key)
+        columns["layer"].append(key.rpartition(".")[0])
+        columns["type"].append(type(module).__name__)
+        columns["kind"].append("parameter" if id(tensor) in state.params else "buffer" if d[2] else "extra state")
+        columns["shape"].append(d[0])
+        columns["count"].append(d[1])
+        columns["dtype"].append(d[2])
+        columns["device"].append(d[3])
+        columns["requires_grad"].append(d[4])
+        keys = keys_of[id(tensor)]
+        columns["tied_with"].append(_others(keys, key) if len(keys) > 1 else "")
+    df = pd.DataFrame(columns, columns=COLUMNS)
     df["count"] = df["count"].astype("Int64")
-    df.attrs["totals"] = asdict(totals(net))  # plain data, so the frame still serializes (Arrow, JSON)
+    df.attrs["totals"] = asdict(state.totals())  # plain data, so the frame still serializes (Arrow, JSON)
     df.attrs["note"] = TIED_NOTE
     return df
+
+
+class _State:
+    """One pass over a network: the entries of net.state_dict(keep_vars=True) as (key, tensor, owning module)
+    in its order, and the network's unique parameters and buffers (by identity: identity is tying).
+
+    When no module customizes what it saves (state_dict hooks, its own state_dict or _save_to_state_dict,
+    extra state), the modules' own parameter and persistent-buffer tables are read directly: the same entries,
+    without state_dict's and parameters()'s per-module call overhead. Otherwise torch's own calls are used.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        named = list(net.named_modules(remove_duplicate=False))
+        self.entries: list[tuple[str, torch.Tensor, nn.Module]] = []
+        self.params: dict[int, torch.Tensor] = {}
+        self.buffers: dict[int, torch.Tensor] = {}
+        if not all(_plain(m) for _, m in named):
+            modules = dict(named)
+            state = net.state_dict(keep_vars=True)
+            self.entries = [(k, t, modules.get(k.rpartition(".")[0], net)) for k, t in state.items()]
+            self.params = {id(p): p for p in net.parameters()}
+            self.buffers = {id(b): b for b in net.buffers()}
+            return
+        entries, params, buffers = self.entries, self.params, self.buffers
+        for name, m in named:
+            prefix = name + "." if name else ""
+            for k, t in m._parameters.items():
+                if t is not None:
+                    entries.append((prefix + k, t, m))
+                    params[id(t)] = t
+            skip = m._non_persistent_buffers_set
+            for k, t in m._buffers.items():
+                if t is not None:
+                    buffers[id(t)] = t
+                    if k not in skip:
+                        entries.append((prefix + k, t, m))
+
+    def totals(self) -> Totals:
+        params = self.params
+        per_use = sum(_numel(t) for _, t, _ in self.entries if id(t) in params)  # (extra state: not in params)
+        unique = sum(_numel(p) for p in params.values())
+        return Totals(unique=unique, per_use=per_use, buffers=sum(_numel(b) for b in self.buffers.values()))
+
+
+_STATE = nn.Module.state_dict
+_SAVE = nn.Module._save_to_state_dict
+_EXTRA = nn.Module.get_extra_state
+
+
+def _plain(m: nn.Module) -> bool:
+    """Whether state_dict would hold exactly the module's parameters and persistent buffers."""
+    cls = type(m)
+    return (
+        cls.state_dict is _STATE
+        and cls._save_to_state_dict is _SAVE
+        and cls.get_extra_state is _EXTRA
+        and not m._state_dict_hooks
+        and not m._state_dict_pre_hooks
+    )
 
 
 def _others(keys: list[str], key: str, shown: int = 6) -> str:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from builder import Design, graph, load_example
+from builder.diagram import blocks, fitting_depth, node_count
 
 
 def labels(dot: str) -> dict[str, str]:
@@ -83,3 +86,56 @@ def test_shared_block_links_weights_to_each_use() -> None:
     assert ("weights_pair", "n_0_0") in edges(dot) and ("weights_pair", "n_1_0") in edges(dot)
     assert "used 2×" in labels(dot)["weights_pair"]
     assert "cluster_n_0" in dot and "cluster_n_1" in dot
+
+
+def test_depth_collapses_blocks_into_one_node_with_their_totals() -> None:
+    design = load_example("nested")
+    top = graph(design, depth=1).source
+    nodes = labels(top)
+    assert nodes["n_0"] == "0 · Sequential\n5 layers in 1 block\n3,952 parameters\n→ (2, 16)"
+    assert "cluster" not in top and "shape=box3d" in top
+    assert edges(top) == [("input", "n_0"), ("n_0", "n_1"), ("n_1", "output")]
+    two = graph(design, depth=2).source  # the top block open, the one inside it collapsed
+    assert "subgraph cluster_n_0 {" in two and "cluster_n_0_net" not in two
+    assert labels(two)["n_0_net"].startswith("net · Sequential\n4 layers\n")
+    assert ("n_0_net", "n_0_linear") in edges(two)
+    assert graph(design, depth=3).source == graph(design).source  # deep enough: everything, as without depth
+
+
+def test_expanding_one_block_opens_it_and_the_blocks_around_it() -> None:
+    design = load_example("nested")
+    dot = graph(design, depth=1, expand=["0.net"]).source
+    assert "subgraph cluster_n_0 {" in dot and "subgraph cluster_n_0_net {" in dot
+    assert graph(design, depth=1, expand=["0"]).source == graph(design, depth=2).source
+
+
+def test_a_collapsed_block_holding_the_fault_is_red_and_one_holding_a_shared_use_is_linked() -> None:
+    d = load_example("nested").to_dict()
+    d["layers"][0]["layers"][0]["layers"][0] = {"type": "Linear", "in_features": 31, "out_features": 64}  # 2 deep
+    dot = graph(Design.from_dict(d), depth=1).source
+    assert "does not fit" in labels(dot)["n_0"] and "#dc2626" in re.search(r"n_0 \[.*?\]\n", dot, flags=re.S)[0]
+    tied = load_example("tied").to_dict()
+    tied["layers"] = [{"type": "Sequential", "layers": tied["layers"][:3]}, *tied["layers"][3:]]
+    dot = graph(Design.from_dict(tied), depth=1).source
+    assert ("weights_shared", "n_0") in edges(dot) and ("weights_shared", "n_2") in edges(dot)
+    assert labels(dot)["weights_shared"] == "shared weights 'shared'\nLinear\n72 parameters\nused 2×"
+
+
+def test_a_big_design_opens_at_a_depth_that_stays_readable() -> None:
+    block = {
+        "type": "Sequential",
+        "layers": [{"type": "Linear", "in_features": 8, "out_features": 8}, {"type": "ReLU"}] * 5,
+    }
+    design = Design.from_dict({"format": 1, "input": {"shape": [2, 8]}, "layers": [block] * 50})  # 500 layers
+    assert node_count(design) == 500 and blocks(design)[:2] == [("0", 0), ("1", 0)]
+    depth = fitting_depth(design, max_nodes=60)
+    assert depth == 1 and node_count(design, depth) == 50
+    assert len(labels(graph(design, depth=depth).source)) == 50 + 2
+    assert node_count(design, 1, expand=["7"]) == 59
+    assert fitting_depth(load_example("nested")) is None  # small: drawn whole
+
+
+def test_depth_must_be_a_whole_number_from_one() -> None:
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="depth must be"):
+            graph(load_example("nested"), depth=bad)

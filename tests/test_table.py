@@ -70,3 +70,37 @@ def test_a_layer_shared_many_times_lists_a_few_keys_and_a_count() -> None:
     net = nn.Sequential(*[shared] * 10)
     row = summary(net).set_index("key").loc["3.weight"]
     assert row["tied_with"] == "0.weight, 1.weight, 2.weight, 4.weight, 5.weight, 6.weight and 3 more"
+
+
+class _WithState(nn.Module):
+    """A module that customizes what state_dict holds: an extra-state entry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def get_extra_state(self) -> dict:
+        return {"note": 1}
+
+    def set_extra_state(self, state: dict) -> None:
+        pass
+
+
+def test_rows_are_state_dict_entries_whatever_the_modules_customize() -> None:
+    plain = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    plain[1].register_buffer("scratch", torch.zeros(3), persistent=False)  # not in state_dict, still a buffer
+    hooked = nn.Sequential(nn.Linear(2, 3))
+
+    def drop_bias(module: nn.Module, state: dict, prefix: str, meta: dict) -> None:
+        del state["0.bias"]
+
+    hooked.register_state_dict_post_hook(drop_bias)
+    shared = nn.Linear(3, 3)
+    for net in (plain, hooked, nn.Sequential(_WithState(), nn.ReLU()), nn.Sequential(shared, nn.Tanh(), shared)):
+        df = summary(net)
+        assert list(df["key"]) == list(net.state_dict()), net
+        t = totals(net)
+        assert t.unique == sum(p.numel() for p in net.parameters())
+        assert t.buffers == sum(b.numel() for b in net.buffers())
+    assert "0.bias" not in list(summary(hooked)["key"]) and "scratch" not in "".join(summary(plain)["key"])
+    assert totals(plain).buffers == 3 + 3 + 1 + 3  # running mean, var, num_batches_tracked, and the scratch
