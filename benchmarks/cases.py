@@ -12,11 +12,23 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
-from builder import Design, DesignError, build, graph, load_params, save_params, summary
+from builder import (
+    Design,
+    DesignError,
+    build,
+    example_input,
+    example_names,
+    graph,
+    load_example,
+    load_params,
+    save_params,
+    summary,
+)
 from builder.build import _RUNS
 
 from .timing import Comparison, compare
@@ -162,6 +174,7 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
 
     c = compare(ours, theirs, repeats=3 if quick else 9)
     yield Row.of("inspection", f"{n} layers: summary + graph vs torchinfo.summary + torchview.draw_graph", c, 0.1)
+    yield from _inspect_examples(quick, torchinfo, torchview)
 
     def cold() -> None:  # a design seen for the first time: graph() runs the meta dry run itself
         summary(net)
@@ -177,6 +190,29 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
         "(info)",
         None,
     )
+
+
+# The chapter-7/8 networks (LeNet, VGG, ResNet, GoogLeNet, DenseNet) among the examples: small networks count too.
+CHAPTER_EXAMPLES = ("lenet", "vgg_block", "resnet18", "inception", "densenet_block")
+
+
+def _inspect_examples(quick: bool, torchinfo: Any, torchview: Any) -> Iterator[Row]:
+    names = [n for n in CHAPTER_EXAMPLES if n in example_names()]
+    for name in names[:1] if quick else names:
+        design = load_example(name)
+        net = build(design).eval()
+        shape, dtypes = design.input_shape, [example_input(design).dtype]
+
+        def ours(design: Design = design, net: nn.Module = net) -> None:
+            summary(net)
+            _ = graph(design).source
+
+        def theirs(net: nn.Module = net, shape: tuple[int, ...] = shape, dtypes: list = dtypes) -> None:
+            torchinfo.summary(net, input_size=shape, dtypes=dtypes, verbose=0)
+            _ = torchview.draw_graph(net, input_size=shape, dtypes=dtypes).visual_graph.source
+
+        c = compare(ours, theirs, repeats=3 if quick else 9)
+        yield Row.of("inspection", f"{name}: summary + graph vs torchinfo.summary + torchview.draw_graph", c, 0.1)
 
 
 # -- 4. .params save and load --------------------------------------------------------------------------------
