@@ -284,6 +284,32 @@ def bench_ui(quick: bool) -> Iterator[Row]:
         yield Row.of("UI rerun", f"{page} page after one edit: {large} vs {small} layers", c, 2.0)
 
 
+# -- 6b. importing a live module ------------------------------------------------------------------------------
+
+
+def bench_import(quick: bool) -> Iterator[Row]:
+    """from_module reads ResNet-18 (fx per block, nothing run) in the time torchinfo.summary needs to show it."""
+    from builder import from_module
+    from builder.importing.tree import flows_supported
+
+    from .resnet import resnet18
+
+    case = "ResNet-18 (1, 1, 96, 96): from_module vs torchinfo.summary on the same module"
+    if not flows_supported():
+        yield Row("import", case, "needs flow blocks", "", None, "≤ 1.0", None)
+        return
+    x = torch.rand(1, 1, 96, 96)
+    net = resnet18(x)
+    try:
+        import torchinfo
+    except ImportError:
+        _ = from_module(net, x)
+        yield Row("import", case, "", "not installed", None, "≤ 1.0", None)
+        return
+    c = compare(lambda: from_module(net, x), lambda: torchinfo.summary(net, input_data=x, verbose=0), 3 if quick else 9)
+    yield Row.of("import", case, c, 1.0)
+
+
 # -- 7. refusing a huge design -------------------------------------------------------------------------------
 
 
@@ -337,5 +363,6 @@ CASES: dict[str, Callable[[bool], Iterator[Row]]] = {
     "params": bench_params,
     "ui": bench_ui,
     "refuse": bench_refuse,
+    "import": bench_import,
     "train": bench_train,
 }

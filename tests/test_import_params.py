@@ -26,6 +26,7 @@ from builder import (
     outline_params,
     save_params,
 )
+from builder.importing.tree import flows_supported
 from builder.layers import MyLinear
 
 from .test_params import HAND_WRITTEN, MARKER, hand_written, malicious_files, to_bytes
@@ -164,6 +165,13 @@ CASES = {
     "my linear": nn.Sequential(MyLinear(20, 8), MyLinear(8, 8)),
     "batch norm without affine": nn.Sequential(nn.Linear(5, 7), nn.BatchNorm1d(7, affine=False), nn.Linear(7, 2)),
     "a layer norm over two dimensions": nn.Sequential(nn.LayerNorm([4, 5]), nn.Flatten(), nn.Linear(20, 2)),
+    "a transformer encoder": Net(
+        embedding=nn.Embedding(100, 32),
+        encoder=nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2, enable_nested_tensor=False
+        ),
+        head=nn.Linear(32, 2),
+    ),
     "an OrderedDict of named blocks": nn.Sequential(
         OrderedDict(features=nn.Sequential(nn.Linear(4, 8), nn.ReLU()), classifier=nn.Linear(8, 2))
     ),
@@ -271,3 +279,16 @@ def test_corrupt_and_oversized_files_are_refused(monkeypatch) -> None:
         outline_params(b"PK\x03\x04" + b"\0" * (2 * 2**20))
     with pytest.raises(TypeError, match="ParamsOutline"):
         guess_design(data)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_recurrent_layers_are_read_from_torchs_own_keys(kind: str) -> None:
+    layer = getattr(nn, kind)(6, 12, num_layers=2, bidirectional=True, batch_first=True)
+    outline = outline_params(file_of(Net(rnn=layer, head=nn.Linear(24, 3))))
+    if not flows_supported():  # the guess builds only once a flow can call a tuple-returning layer
+        with pytest.raises(DesignError):
+            build(guess_design(outline))
+        return
+    design = guess_design(outline)
+    assert "batch_first=True assumed" in design.description
+    assert_guess_loads(file_of(Net(rnn=layer, head=nn.Linear(24, 3))))

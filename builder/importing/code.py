@@ -26,7 +26,7 @@ from ..design import Design
 from ..errors import DesignError
 from ..limits import limits
 from ..registry import REGISTRY, ArgError, check_args
-from .flowgraph import ACTIVATIONS, MERGES, T, to_steps
+from .flowgraph import ACTIVATIONS, MERGES, T, default_output, self_attention, to_steps, torch_class, tuple_outputs
 from .tree import Branchy, Leaf, Node, to_design
 
 _MAX_STEPS = 200_000  # expressions evaluated: a paste is read in well under this
@@ -67,13 +67,6 @@ _DEFAULT_ALIASES = {
     "math": "math",
 }
 _TENSOR_MAKERS = {"rand", "randn", "zeros", "ones", "empty", "randint", "full"}
-# Tuple-returning layers: what each element of their result is (FLOW-SPEC "call" outputs).
-_TUPLE_OUTPUTS: dict[str, tuple[Any, ...]] = {
-    "RNN": ("output", "state"),
-    "GRU": ("output", "state"),
-    "LSTM": ("output", ("h", "c")),
-    "MultiheadAttention": ("output", "weights"),
-}
 
 
 def from_code(source: str, *, name: str | None = None) -> Design:
@@ -1068,10 +1061,10 @@ class _Forward:
             raise _error(node, f"{key} is called on {_describe(args[0]) if args else 'nothing'}, not a tensor")
         args = [self.value(a, node) if _tensorish(a) else a for a in args]
         kind = module.type if isinstance(module, _Layer) else None
-        outputs = _TUPLE_OUTPUTS.get(kind or "")
-        if kind == "MultiheadAttention":
+        outputs = tuple_outputs(kind or "")
+        if kind is not None and self_attention(kind):
             if len(args) != 3 or not (args[0] is args[1] is args[2]):
-                raise _error(node, f"{key}: MultiheadAttention is read only as self-attention, {key}(x, x, x)")
+                raise _error(node, f"{key}: {kind} is read only as self-attention, {key}(x, x, x)")
             if set(kwargs) - {"need_weights"}:
                 raise _error(node, f"{key}: {sorted(set(kwargs) - {'need_weights'})[0]}= is not read")
         elif len(args) != 1 or kwargs:
@@ -1083,7 +1076,7 @@ class _Forward:
         def element(spec: Any) -> Any:
             if isinstance(spec, tuple):
                 return _TupleT(tuple(element(s) for s in spec))
-            return _Output(x, key, spec)
+            return _Output(x, key, spec, spec == default_output(kind or ""))
 
         return _TupleT(tuple(element(s) for s in outputs))
 
@@ -1214,7 +1207,7 @@ class _Forward:
 
     def value(self, v: Any, node: ast.AST) -> T:
         if isinstance(v, _Output):
-            step: Any = v.key if v.output == "output" else {"call": v.key, "output": v.output}
+            step: Any = v.key if v.default else {"call": v.key, "output": v.output}
             return T("step", v.x, step)
         if isinstance(v, T):
             return v
@@ -1228,6 +1221,7 @@ class _Output:
     x: T
     key: str
     output: str
+    default: bool  # the layer's default output: the step is just the child's key
 
 
 # -- small helpers ---------------------------------------------------------------------------------------------
@@ -1318,7 +1312,7 @@ def _bind(lt: Any, args: list[Any], kwargs: dict[str, Any], node: ast.Call) -> d
     names: list[str] = []
     defaults: dict[str, Any] = {}
     try:
-        sig = inspect.signature(lt.module)
+        sig = inspect.signature(torch_class(lt.name) or lt.module)
         for p in sig.parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 names = []

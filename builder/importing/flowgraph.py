@@ -94,3 +94,56 @@ def to_steps(result: T, x: T, fail: Callable[[str], Exception]) -> list[Any]:
     if x not in spine(result):
         raise fail("forward's result does not come from its input")
     return chain(result, x)
+
+
+def tuple_outputs(type_name: str) -> Any:
+    """The shape of a tuple-returning layer's result as names (registry `outputs`), or None for a layer that
+    returns one tensor: LSTM → ("output", ("h", "c")), GRU → ("output", "state")."""
+    from ..registry import REGISTRY
+
+    lt = REGISTRY.get(type_name)
+    if lt is None or not lt.outputs:
+        return None
+    tree: dict[int, Any] = {}
+    for name, path in lt.outputs.items():
+        node = tree
+        for i in path[:-1]:
+            node = node.setdefault(i, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node.setdefault(path[-1], name)
+
+    def freeze(node: Any) -> Any:
+        return tuple(freeze(node[i]) for i in range(len(node))) if isinstance(node, dict) else node
+
+    return freeze(tree)
+
+
+def default_output(type_name: str) -> str | None:
+    from ..registry import REGISTRY
+
+    lt = REGISTRY.get(type_name)
+    return lt.default_output if lt is not None else None
+
+
+def self_attention(type_name: str) -> bool:
+    from ..registry import REGISTRY
+
+    lt = REGISTRY.get(type_name)
+    return bool(lt is not None and lt.self_attention)
+
+
+def torch_class(type_name: str) -> type | None:
+    """The torch.nn class a registry type builds (TransformerEncoder's registry entry is a factory)."""
+    from torch import nn
+
+    from ..registry import REGISTRY
+
+    lt = REGISTRY.get(type_name)
+    if lt is None:
+        return None
+    if isinstance(lt.module, type):
+        return lt.module
+    found = getattr(nn, type_name, None)
+    return found if isinstance(found, type) else None

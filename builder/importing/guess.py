@@ -307,6 +307,19 @@ class _Guesser:
             return self.recurrent(node, own)
         if "in_proj_weight" in own and set(kids) == {"out_proj"}:
             return self.attention(node, own, kids["out_proj"])
+        if not own and {"self_attn", "linear1", "linear2", "norm1", "norm2"} <= set(kids):
+            spec = self.encoder_layer(node, kids)
+            if spec is not None:
+                d = spec["d_model"]
+                self.notes.append(
+                    f"{node.path}: nhead=1, batch_first=True, post-norm and relu assumed (the weights are the same "
+                    f"for any head count dividing {d}, either norm order and activation)."
+                )
+                return _Leaf("TransformerEncoderLayer", spec, node.path, d, d, "seq")
+        if not own and set(kids) in ({"layers"}, {"layers", "norm"}):
+            encoder = self.encoder(node, kids)
+            if encoder is not None:
+                return encoder
         if kids or not own:
             return None
         names = set(own)
@@ -416,6 +429,51 @@ class _Guesser:
             args["bias"] = False
         self.notes.append(f"{node.path}: num_heads=1 assumed (any divisor of {e} has the same weights).")
         return _Leaf("MultiheadAttention", args, node.path, e, e, "seq")
+
+    def encoder_layer(self, node: OutlineNode, kids: Mapping[str, OutlineNode]) -> dict[str, Any] | None:
+        """nn.TransformerEncoderLayer from its children's tensors: d_model from the attention's in_proj_weight
+        (3·d, d), dim_feedforward from linear1 (ff, d)."""
+        if "TransformerEncoderLayer" not in REGISTRY:
+            return None
+        attn = {t.name: t for t in kids["self_attn"].tensors}
+        linear1 = {t.name: t for t in kids["linear1"].tensors}
+        if "in_proj_weight" not in attn or "weight" not in linear1:
+            return None
+        d = attn["in_proj_weight"].shape[1]
+        spec: dict[str, Any] = {"d_model": d, "nhead": 1, "dim_feedforward": linear1["weight"].shape[0]}
+        spec["batch_first"] = True
+        if "bias" not in linear1:
+            spec["bias"] = False
+        return spec
+
+    def encoder(self, node: OutlineNode, kids: Mapping[str, OutlineNode]) -> _Leaf | None:
+        """nn.TransformerEncoder: `layers.0`, `layers.1`, … copies of one encoder layer, and an optional norm."""
+        if "TransformerEncoder" not in REGISTRY:
+            return None
+        copies = kids["layers"].children
+        if not copies or [c.name for c in copies] != [str(i) for i in range(len(copies))] or copies[0].tensors:
+            return None
+        first = {c.name: c for c in copies[0].children}
+        if not {"self_attn", "linear1", "linear2", "norm1", "norm2"} <= set(first):
+            return None
+        spec = self.encoder_layer(copies[0], first)
+        if spec is None:
+            return None
+        args: dict[str, Any] = {"encoder_layer": {"type": "TransformerEncoderLayer", **spec}, "num_layers": len(copies)}
+        if "norm" in kids:
+            norm = {t.name: t for t in kids["norm"].tensors}
+            if "weight" not in norm:
+                return None
+            args["norm"] = {"type": "LayerNorm", "normalized_shape": list(norm["weight"].shape)}
+            if "bias" not in norm:
+                args["norm"]["bias"] = False
+        args["enable_nested_tensor"] = False
+        d = spec["d_model"]
+        self.notes.append(
+            f"{node.path}: nhead=1, batch_first=True, post-norm and relu assumed for its layers (the weights are "
+            f"the same for any head count dividing {d})."
+        )
+        return _Leaf("TransformerEncoder", args, node.path, d, d, "seq")
 
     def to_embedding(self, leaf: _Leaf) -> None:
         rows, cols = leaf.args["out_features"], leaf.args["in_features"]

@@ -28,7 +28,7 @@ from ..design import Design
 from ..errors import DesignError
 from ..layers import CenteredLayer, MyLinear
 from ..registry import REGISTRY, ArgError, check_args
-from .flowgraph import ACTIVATIONS, T, to_steps
+from .flowgraph import ACTIVATIONS, T, default_output, self_attention, to_steps, torch_class, tuple_outputs
 from .tree import Branchy, Leaf, Node, to_design
 
 _DTYPES = {torch.float32: "float32", torch.int64: "int64"}
@@ -128,7 +128,7 @@ class _ModuleReader:
         block.children = [(k, self.node(c, f"{path}.{k}" if path else k)) for k, c in children]
         if type(m) is nn.Sequential:
             for key, child in block.children:
-                if isinstance(child, Leaf) and child.type in _TUPLE_TYPES:
+                if isinstance(child, Leaf) and tuple_outputs(child.type) is not None:
                     raise DesignError(
                         f"{path + '.' if path else ''}{key} ({child.type}) returns a tuple, which an nn.Sequential "
                         f"passes on whole; a design calls it in a flow",
@@ -142,15 +142,6 @@ class _ModuleReader:
         return block
 
 
-_TUPLE_TYPES = ("RNN", "GRU", "LSTM", "MultiheadAttention")
-_TUPLE_OUTPUTS: dict[str, tuple[Any, ...]] = {
-    "RNN": ("output", "state"),
-    "GRU": ("output", "state"),
-    "LSTM": ("output", ("h", "c")),
-    "MultiheadAttention": ("output", "weights"),
-}
-
-
 def _as_layer(m: nn.Module, path: str) -> Leaf | None:
     """The registry layer this module is, with its constructor arguments read back; None for containers
     and modules whose forward is to be traced."""
@@ -161,7 +152,7 @@ def _as_layer(m: nn.Module, path: str) -> Leaf | None:
             return Leaf("MyLinear", {"in_units": shape[0], "units": shape[1]})
         return Leaf("CenteredLayer", {})
     lt = REGISTRY.get(kind)
-    if lt is None or type(m) is not lt.module:
+    if lt is None or type(m) is not torch_class(kind):
         if isinstance(m, LazyModuleMixin) or (type(m).__module__.startswith("torch.nn") and not _container(m)):
             raise DesignError(f"{path or 'the top module'} ({kind}): Blockwork has no {kind} layer", path or None)
         return None
@@ -400,20 +391,20 @@ class _Trace:
     def call_module(self, key: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         child = self.m.get_submodule(key)
         kind = type(child).__name__
-        if kind == "MultiheadAttention":
+        if self_attention(kind):
             if len(args) != 3 or not (args[0] is args[1] is args[2]) or set(kwargs) - {"need_weights"}:
-                raise self.fail(f"{key} (MultiheadAttention) is read only as self-attention, {key}(x, x, x)")
+                raise self.fail(f"{key} ({kind}) is read only as self-attention, {key}(x, x, x)")
         elif len(args) != 1 or kwargs:
             raise self.fail(f"{key} is called with more than one input; a flow passes one tensor")
         x = self.tensor(args[0], f"the input of {key}")
-        outputs = _TUPLE_OUTPUTS.get(kind)
+        outputs = tuple_outputs(kind)
         if outputs is None:
             return T("step", x, key)
 
         def element(spec: Any) -> Any:
             if isinstance(spec, tuple):
                 return _Tuple(tuple(element(s) for s in spec))
-            return T("step", x, key if spec == "output" else {"call": key, "output": spec})
+            return T("step", x, key if spec == default_output(kind) else {"call": key, "output": spec})
 
         return _Tuple(tuple(element(s) for s in outputs))
 
