@@ -2,6 +2,8 @@
 
 Every set is a `Dataset`: features `X` of shape (N, *sample_shape) as float32, and targets `y` — class
 indices of shape (N,) (int64) for classification, or values of shape (N, k) (float32) for regression.
+Token sets (for Embedding → RNN / Transformer designs) hold `X` as int64 token ids of shape (N, T) below
+`vocab_size`, and targets either one class per sequence, (N,), or one per token, (N, T).
 
     from builder.data import make_dataset, read_csv
     moons = make_dataset("moons", n=500, noise=0.15, seed=0)       # X (500, 2), y (500,) in {0, 1}
@@ -24,6 +26,7 @@ from typing import IO, Any, Literal
 
 import pandas as pd
 import torch
+from torch import nn
 
 from .limits import limits
 
@@ -49,7 +52,8 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """Samples ready for training: `X` (N, *sample_shape) float32; `y` (N,) int64 or (N, k) float32."""
+    """Samples ready for training: `X` (N, *sample_shape) float32, or (N, T) int64 token ids when
+    `vocab_size` is set; `y` (N,) int64 classes, (N, T) int64 classes per token, or (N, k) float32 values."""
 
     name: str
     X: torch.Tensor
@@ -62,12 +66,22 @@ class Dataset:
     # Facts a teacher may want to show: the true weights of the synthetic regression, the feature
     # means and standard deviations a standardized CSV was scaled with, ...
     info: dict[str, Any] = field(default_factory=dict)
+    vocab_size: int = 0  # token sets: X holds ids 0 .. vocab_size - 1 (int64); 0 for feature sets
 
     def __post_init__(self) -> None:
         if self.X.ndim < 2 or self.X.shape[0] != self.y.shape[0]:
             raise DataError(
                 f"{self.name}: X {tuple(self.X.shape)} and y {tuple(self.y.shape)} must have the "
                 f"same number of samples along the first axis"
+            )
+        if self.vocab_size and (self.X.dtype != torch.int64 or self.X.ndim != 2):
+            raise DataError(
+                f"{self.name}: a token set holds int64 ids of shape (N, T), got {self.X.dtype} {tuple(self.X.shape)}"
+            )
+        if self.per_token and self.y.shape != self.X.shape:
+            raise DataError(
+                f"{self.name}: per-token targets must have the shape of X {tuple(self.X.shape)}, "
+                f"got {tuple(self.y.shape)}"
             )
 
     def __len__(self) -> int:
@@ -81,6 +95,16 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def tokens(self) -> bool:
+        """X holds token ids (int64), for a design whose input dtype is int64 (an Embedding first)."""
+        return self.vocab_size > 0
+
+    @property
+    def per_token(self) -> bool:
+        """A class for every token, y (N, T): the network gives scores (N, T, C) and accuracy is per token."""
+        return self.task == "classification" and self.y.ndim == 2
 
     @property
     def is_2d(self) -> bool:
@@ -101,6 +125,14 @@ class Builtin:
     summary: str
     default_n: int
     default_noise: float
+    # Token sets: the sequence length and vocabulary they are made with unless told (those of the preset
+    # that trains on them); a design's own length and vocabulary may be asked for instead.
+    default_length: int = 0
+    default_vocab: int = 0
+
+    @property
+    def tokens(self) -> bool:
+        return self.default_vocab > 0
 
 
 def synthetic_regression(
@@ -230,6 +262,105 @@ def digits(n: int = 1000, noise: float = 0.15, seed: int = 0) -> Dataset:
     )
 
 
+# -- token sequences ------------------------------------------------------------------------------------
+# Small tasks over integer sequences, generated here from a seed: the recurrent and Transformer presets
+# train on them in seconds. `noise` is the fraction of targets replaced by a random class (0: clean).
+
+
+def delayed_copy(
+    n: int = 1000, noise: float = 0.0, seed: int = 0, vocab: int = 28, length: int = 35, delay: int = 2
+) -> Dataset:
+    """Per token: repeat the token seen `delay` steps ago. X (n, length) ids in 1 .. vocab - 1, y (n, length)
+    with y[:, t] = X[:, t - delay], and 0 ("nothing yet") for the first `delay` steps.
+
+    A language-model-shaped task (scores (N, T, vocab) against targets (N, T)) that a causal model solves
+    only by remembering: an LSTM learns it in a few epochs; a layer that sees one token at a time cannot.
+    """
+    n, vocab, length = _check_n(n), _check_tokens("delayed copy", vocab, 2), _check_length(length, n)
+    if isinstance(delay, bool) or not isinstance(delay, int) or not 1 <= delay < length:
+        raise DataError(
+            f"delayed copy: delay must be a whole number from 1 to length - 1 ({length - 1}), got {delay!r}"
+        )
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randint(1, vocab, (n, length), generator=gen)
+    y = torch.zeros_like(X)
+    y[:, delay:] = X[:, :-delay]
+    y = _label_noise(y, noise, vocab, gen, "delayed copy")
+    return Dataset(
+        "delayed copy",
+        X,
+        y,
+        "classification",
+        classes=tuple(str(i) for i in range(vocab)),
+        description=f"{n:,} sequences of {length} tokens (ids 1–{vocab - 1}); at every step predict the token "
+        f"seen {delay} steps before (0 for the first {delay}); target noise {noise:g}",
+        info={"delay": delay},
+        vocab_size=vocab,
+    )
+
+
+def majority(n: int = 1000, noise: float = 0.0, seed: int = 0, vocab: int = 100, length: int = 16) -> Dataset:
+    """Per sequence: are most tokens from the upper half of the vocabulary (ids ≥ vocab // 2)? X (n, length),
+    y (n,) in {0: lower half, 1: upper half}, balanced, never a tie.
+
+    Order does not matter (a bag of tokens), so a Transformer without position encoding, averaged over the
+    positions, can learn it — as the TinyTransformer preset does.
+    """
+    n, vocab, length = _check_n(n), _check_tokens("majority", vocab, 2), _check_length(length, n)
+    if length < 1:
+        raise DataError("majority: length must be at least 1")
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=gen)
+    # how many tokens come from the upper half: more than half for class 1, fewer for class 0 (never equal)
+    above = torch.randint(length // 2 + 1, length + 1, (n,), generator=gen)
+    below = torch.randint(0, (length + 1) // 2, (n,), generator=gen)
+    upper_count = torch.where(y == 1, above, below)
+    half = vocab // 2
+    low = torch.randint(0, half, (n, length), generator=gen)
+    high = torch.randint(half, vocab, (n, length), generator=gen)
+    rank = torch.rand(n, length, generator=gen).argsort(1)  # a random permutation of positions per sequence
+    X = torch.where(rank < upper_count[:, None], high, low)
+    y = _label_noise(y, noise, 2, gen, "majority")
+    return Dataset(
+        "majority",
+        X,
+        y,
+        "classification",
+        classes=("lower half", "upper half"),
+        description=f"{n:,} sequences of {length} tokens (ids 0–{vocab - 1}): do most come from the upper half "
+        f"(≥ {half})? Label noise {noise:g}",
+        vocab_size=vocab,
+    )
+
+
+def _check_tokens(name: str, vocab: Any, low: int) -> int:
+    if isinstance(vocab, bool) or not isinstance(vocab, int) or not low <= vocab <= 1_000_000:
+        raise DataError(f"{name}: vocab must be a whole number from {low} to 1,000,000, got {vocab!r}")
+    return vocab
+
+
+def _check_length(length: Any, n: int) -> int:
+    if isinstance(length, bool) or not isinstance(length, int) or not 1 <= length <= 4096:
+        raise DataError(f"the sequence length must be a whole number from 1 to 4,096, got {length!r}")
+    cap = limits().max_activation
+    if n * length > cap:
+        raise DataError(
+            f"{n:,} sequences of {length} tokens are {n * length:,} tokens, over the limit of {cap:,} "
+            f"(BLOCKWORK_MAX_ACTIVATION)"
+        )
+    return length
+
+
+def _label_noise(y: torch.Tensor, noise: float, classes: int, gen: torch.Generator, name: str) -> torch.Tensor:
+    """`y` with a `noise` fraction of its entries replaced by a random class."""
+    if not 0 <= noise <= 1:
+        raise DataError(f"{name}: noise is the fraction of targets replaced at random, 0 to 1; got {noise!r}")
+    if noise == 0:
+        return y
+    flip = torch.rand(y.shape, generator=gen) < noise
+    return torch.where(flip, torch.randint(0, classes, y.shape, generator=gen), y)
+
+
 BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in [
@@ -246,6 +377,26 @@ BUILTINS: dict[str, Builtin] = {
             0.01,
         ),
         Builtin("digits", digits, "classification", "8×8 digit images for conv nets (1×8×8, 10 classes)", 1000, 0.15),
+        Builtin(
+            "delayed copy",
+            delayed_copy,
+            "classification",
+            "token sequences; at every step, the token 2 steps back (per token, for recurrent models)",
+            1000,
+            0.0,
+            default_length=35,
+            default_vocab=28,
+        ),
+        Builtin(
+            "majority",
+            majority,
+            "classification",
+            "token sequences; do most tokens come from the upper half? (per sequence, 2 classes)",
+            1000,
+            0.0,
+            default_length=16,
+            default_vocab=100,
+        ),
     ]
 }
 
@@ -254,15 +405,31 @@ def builtin_names() -> list[str]:
     return list(BUILTINS)
 
 
-def make_dataset(name: str, n: int | None = None, noise: float | None = None, seed: int = 0) -> Dataset:
-    """The built-in set `name` with `n` samples (its default when None) and noise σ (idem)."""
+def make_dataset(
+    name: str,
+    n: int | None = None,
+    noise: float | None = None,
+    seed: int = 0,
+    *,
+    length: int | None = None,
+    vocab: int | None = None,
+) -> Dataset:
+    """The built-in set `name` with `n` samples (its default when None) and noise σ (idem); a token set
+    with sequences of `length` tokens from a vocabulary of `vocab` ids (its defaults when None)."""
     spec = BUILTINS.get(name)
     if spec is None:
         raise DataError(f"no built-in data set named {name!r}; built-in sets: {', '.join(BUILTINS)}")
     noise = spec.default_noise if noise is None else noise
     if not (isinstance(noise, int | float) and 0 <= noise <= 10) or isinstance(noise, bool):
         raise DataError(f"{name}: noise must be a number from 0 to 10, got {noise!r}")
-    return spec.make(n=spec.default_n if n is None else n, noise=float(noise), seed=seed)
+    n = spec.default_n if n is None else n
+    if not spec.tokens:
+        if length is not None or vocab is not None:
+            raise DataError(f"{name} is not a token set; it takes no sequence length or vocabulary")
+        return spec.make(n=n, noise=float(noise), seed=seed)
+    length = spec.default_length if length is None else length
+    vocab = spec.default_vocab if vocab is None else vocab
+    return spec.make(n=n, noise=float(noise), seed=seed, length=length, vocab=vocab)
 
 
 def _check_n(n: Any) -> int:
@@ -529,7 +696,12 @@ def check_input_shape(input_shape: Sequence[int], data: Dataset, input_dtype: st
     """
     want = tuple(input_shape[1:])
     have = data.sample_shape
-    if input_dtype != "float32":
+    if data.tokens and input_dtype != "int64":
+        raise DataError(
+            f"the data '{data.name}' holds token ids (int64, sequences of {have[0]}); the design takes "
+            f"{input_dtype} inputs: start it with an Embedding and set its input dtype to int64"
+        )
+    if not data.tokens and input_dtype != "float32":
         raise DataError(
             f"the design takes {input_dtype} inputs (e.g. indices for an Embedding); the data "
             f"'{data.name}' holds float32 features"
@@ -538,7 +710,9 @@ def check_input_shape(input_shape: Sequence[int], data: Dataset, input_dtype: st
         return
     design = f"({input_shape[0]}, {', '.join(map(str, want))})" if want else f"({input_shape[0]},)"
     fix = f"(N, {', '.join(map(str, have))})"
-    if len(have) == 1 and len(want) == 1:
+    if data.tokens and len(want) == 1:
+        what = f"sequences of {want[0]} tokens, but '{data.name}' has sequences of {have[0]}"
+    elif len(have) == 1 and len(want) == 1:
         what = f"{want[0]} features per sample, but '{data.name}' has {have[0]}"
         if data.feature_names:
             what += f" ({', '.join(data.feature_names[:8])}{', …' if len(data.feature_names) > 8 else ''})"
@@ -555,6 +729,15 @@ def check_output_shape(output_shape: Sequence[int], data: Dataset) -> None:
     regression. Raises DataError saying which output size to set."""
     batch, per_sample = output_shape[0], tuple(output_shape[1:])
     shown = f"({', '.join(map(str, output_shape))}{',' * (len(output_shape) == 1)})"
+    if data.per_token:
+        c, t = data.num_classes, data.y.shape[1]
+        if per_sample != (t, c):
+            raise DataError(
+                f"the network's output is {shown} for a batch of {batch}; predicting one of {c} classes at "
+                f"each of the {t} positions of '{data.name}' needs ({batch}, {t}, {c}), scores per token: "
+                f"make the last layer's output size {c} and keep the sequence dimension"
+            )
+        return
     if data.task == "classification":
         c = data.num_classes
         if per_sample != (c,):
@@ -570,4 +753,21 @@ def check_output_shape(output_shape: Sequence[int], data: Dataset) -> None:
             f"the network's output is {shown} for a batch of {batch}; predicting {k} value"
             f"{'s' * (k != 1)} per sample of '{data.name}' needs ({batch}, {k}): make the last "
             f"layer's output size {k}"
+        )
+
+
+def check_vocabulary(net: nn.Module, data: Dataset) -> None:
+    """For token data: the network's first Embedding (where the ids go in) must have a row for every id.
+
+    Raises DataError saying how many rows it has and how many the data needs; nothing to check for feature
+    data or a network without an Embedding (the shape checks cover those).
+    """
+    if not data.tokens:
+        return
+    embedding = next((m for m in net.modules() if isinstance(m, nn.Embedding)), None)
+    if embedding is not None and embedding.num_embeddings < data.vocab_size:
+        raise DataError(
+            f"the data '{data.name}' holds token ids 0 to {data.vocab_size - 1} (a vocabulary of "
+            f"{data.vocab_size}); the network's Embedding has num_embeddings = {embedding.num_embeddings}: "
+            f"make it at least {data.vocab_size}"
         )

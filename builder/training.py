@@ -6,7 +6,9 @@
 
 The network is trained in place, where it lives (its parameters' device): the session's module *is* the
 trained model, so saving it (`save_params`) saves the trained weights. The loss follows the task:
-cross-entropy on class scores (N, C) for classification, mean squared error for regression.
+cross-entropy on class scores (N, C) for classification — or on scores per token (N, T, C) against targets
+(N, T) for token data such as `delayed copy`, over the last dimension, with accuracy counted per token — and
+mean squared error for regression. Token data (int64 ids) trains a network that starts with an Embedding.
 
 `Trainer` is the same loop one epoch at a time, so a page can train in short slices across reruns and stay
 responsive; `Trainer.stop()` (or a callback returning True) ends the run between two batches, keeping the
@@ -27,7 +29,7 @@ import torch
 from torch import nn
 
 from .build import build
-from .data import DataError, Dataset, check_output_shape
+from .data import DataError, Dataset, check_output_shape, check_vocabulary
 from .design import Design
 from .errors import DesignError
 from .params import check_params
@@ -142,7 +144,7 @@ class _Epoch:
     order: torch.Tensor  # (n_train,) sample indices, on the device
     seen: int = 0  # samples trained on
     losses: list[torch.Tensor] = field(default_factory=list)  # one 0-d tensor per step, on the device
-    outputs: list[torch.Tensor] = field(default_factory=list)  # detached outputs, for the training accuracy
+    predicted: list[torch.Tensor] = field(default_factory=list)  # classes predicted per batch (training accuracy)
     seconds: float = 0.0
 
 
@@ -308,7 +310,7 @@ class Trainer:
                     opt.zero_grad(set_to_none=True)
                     try:
                         out = net(xb)
-                        loss = loss_fn(self._shape(out), yb)
+                        loss = loss_fn(self._scores(out), self._targets(yb))
                         loss.backward()
                         opt.step()
                     except (RuntimeError, ValueError) as e:  # e.g. BatchNorm on a batch of 1, GPU out of memory
@@ -317,7 +319,8 @@ class Trainer:
                             f"failed: {str(e).strip().splitlines()[0]}"
                         )
                     ep.losses.append(loss.detach())  # kept on the device: no sync per step
-                    ep.outputs.append(out.detach())
+                    if self.classify:
+                        ep.predicted.append(out.detach().argmax(-1))  # (B,) or (B, T) per token
                     ep.seen += len(idx)
                     if deadline is not None and time.perf_counter() >= deadline:
                         break
@@ -337,7 +340,7 @@ class Trainer:
         train_loss = float((torch.stack(ep.losses) * sizes).sum() / ep.seen)
         train_acc = None
         if self.classify:
-            predicted = torch.cat(ep.outputs).argmax(1)
+            predicted = torch.cat(ep.predicted)
             train_acc = float((predicted == self.y_train[ep.order[: ep.seen]]).float().mean())
         val_start = time.perf_counter()
         val_loss, val_acc = self.evaluate(self.X_val, self.y_val) if len(self.X_val) else (None, None)
@@ -360,16 +363,19 @@ class Trainer:
     def evaluate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
         """Mean loss and accuracy (None for regression) of the network as it is now, in eval mode."""
         out = predict(self.net, X)
-        loss = float(self.loss_fn(self._shape(out), y))
-        acc = float((out.argmax(1) == y).float().mean()) if self.classify else None
+        loss = float(self.loss_fn(self._scores(out), self._targets(y)))
+        acc = float((out.argmax(-1) == y).float().mean()) if self.classify else None  # per token for (N, T)
         return loss, acc
 
     # -- checks and helpers ------------------------------------------------------------------------------
 
     def _check_output(self) -> None:
         data = self.data
-        if self.X_train.dtype != torch.float32:
-            raise DataError(f"the data '{data.name}' must hold float32 features, not {self.X_train.dtype}")
+        want = torch.int64 if data.tokens else torch.float32
+        if self.X_train.dtype != want:
+            kind = "int64 token ids" if data.tokens else "float32 features"
+            raise DataError(f"the data '{data.name}' must hold {kind}, not {self.X_train.dtype}")
+        check_vocabulary(self.net, data)
         try:
             out = predict(self.net, self.X_train[:2])
         except (RuntimeError, ValueError, IndexError, TypeError) as e:
@@ -379,8 +385,15 @@ class Trainer:
             ) from None
         check_output_shape(tuple(out.shape), data)
 
-    def _shape(self, out: torch.Tensor) -> torch.Tensor:
+    def _scores(self, out: torch.Tensor) -> torch.Tensor:
+        """The network's output as the loss takes it: scores (N, C) — per token (N, T, C) flattened to
+        (N·T, C) — or values (N, k)."""
+        if self.data.per_token:
+            return out.reshape(-1, out.shape[-1])
         return out.unsqueeze(1) if not self.classify and out.ndim == 1 else out
+
+    def _targets(self, y: torch.Tensor) -> torch.Tensor:
+        return y.reshape(-1) if self.data.per_token else y  # (N, T) -> (N·T,), beside _scores
 
     def _cuda(self) -> list[torch.device]:
         return [self.device] if self.device.type == "cuda" else []
@@ -424,7 +437,7 @@ def accuracy(net: nn.Module, data: Dataset) -> float:
     if data.task != "classification":
         raise TrainingError(f"accuracy needs classification data; '{data.name}' is {data.task}")
     out = predict(net, data.X)
-    return float((out.argmax(1).cpu() == data.y).float().mean())
+    return float((out.argmax(-1).cpu() == data.y).float().mean())  # per token for per-token data
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ def test_builtin_sets_are_reproducible_and_well_formed(name: str) -> None:
     a, b, c = make_dataset(name, n=60, seed=1), make_dataset(name, n=60, seed=1), make_dataset(name, n=60, seed=2)
     assert torch.equal(a.X, b.X) and torch.equal(a.y, b.y)
     assert not torch.equal(a.X, c.X)
+    if a.tokens:  # token ids (tests/test_sequence_data.py holds the tasks themselves)
+        assert len(a) == 60 and a.X.dtype == torch.int64 and a.X.min() >= 0 and a.X.max() < a.vocab_size
+        assert a.y.dtype == torch.int64 and a.y.shape in ((60,), a.X.shape)
+        return
     assert len(a) == 60 and a.X.dtype == torch.float32 and torch.isfinite(a.X).all()
     if a.task == "classification":
         assert a.y.dtype == torch.int64 and a.y.shape == (60,)
