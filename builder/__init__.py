@@ -19,8 +19,10 @@ from .examples import example_names, load_example
 from .gradients import LOSSES, Loss, SharedGradient, TiedGradients, make_batch, make_loss, tied_gradients
 from .importing import (
     OutlineNode,
+    ParamsDiff,
     ParamsOutline,
     TensorInfo,
+    diff_params,
     from_code,
     from_module,
     guess_design,
@@ -78,7 +80,9 @@ __all__ += ["bundle", "initialize", "to_code"]
 __all__ += ["Store", "StoreError", "UndoHistory"]
 __all__ += [
     "OutlineNode",
+    "ParamsDiff",
     "ParamsOutline",
+    "diff_params",
     "TensorInfo",
     "from_code",
     "from_module",

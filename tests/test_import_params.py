@@ -292,3 +292,24 @@ def test_recurrent_layers_are_read_from_torchs_own_keys(kind: str) -> None:
     design = guess_design(outline)
     assert "batch_first=True assumed" in design.description
     assert_guess_loads(file_of(Net(rnn=layer, head=nn.Linear(24, 3))))
+
+
+def test_a_file_against_a_design_layer_by_layer() -> None:
+    from builder import diff_params, load_example
+
+    tied = load_example("tied")
+    same = diff_params(tied, outline_params(file_of(HAND_WRITTEN["tied"]())))
+    assert same.fits and same.summary() == "8 matched, 0 missing, 0 unexpected, 0 wrong shape"
+    other = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 9), nn.ReLU(), nn.Linear(8, 8), nn.Linear(1, 1))
+    diff = diff_params(tied, outline_params(file_of(other)))
+    assert not diff.fits
+    table = diff.table().set_index("key")
+    assert table.loc["2.weight", "status"] == "wrong shape"
+    assert (table.loc["2.weight", "design"], table.loc["2.weight", "file"]) == ("(8, 8)", "(9, 8)")
+    assert table.loc["6.weight", "status"] == "missing" and table.loc["5.bias", "status"] == "unexpected"
+    assert table.loc["4.weight", "status"] == "matched"
+    layers = diff.layers().set_index("layer")
+    assert layers.loc["2", "wrong shape"] == 2 and layers.loc["4", "matched"] == 2
+    assert list(diff.table(problems_only=True)["status"]).count("matched") == 0
+    lazy = diff_params(load_example("lazy_mlp"), outline_params(file_of(HAND_WRITTEN["sequential_mlp"]())))
+    assert lazy.fits  # the lazy layers' sizes come from the dry run

@@ -2,8 +2,19 @@
 run) and from a live nn.Module (traced)."""
 
 from .code import from_code
+from .diff import ParamsDiff, diff_params
 from .guess import guess_design
 from .module import from_module
 from .outline import OutlineNode, ParamsOutline, TensorInfo, outline_params
 
-__all__ = ["from_module", "from_code", "OutlineNode", "ParamsOutline", "TensorInfo", "guess_design", "outline_params"]
+__all__ = [
+    "ParamsDiff",
+    "diff_params",
+    "from_module",
+    "from_code",
+    "OutlineNode",
+    "ParamsOutline",
+    "TensorInfo",
+    "guess_design",
+    "outline_params",
+]
