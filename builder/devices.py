@@ -43,6 +43,11 @@ def try_gpu(i: int = 0) -> str:
     return f"cuda:{i}" if f"cuda:{i}" in ids else "cpu"
 
 
+def try_all_gpus() -> list[str]:
+    """The chapter's try_all_gpus(): every CUDA device ("cuda:0", "cuda:1", ...); [] when none was found."""
+    return [d.id for d in available_devices() if d.id.startswith("cuda:")]
+
+
 def default_device() -> str:
     """The chapter's try_gpu() (the first GPU if there is one, else the CPU), with MPS counted as a GPU."""
     devices = available_devices()

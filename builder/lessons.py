@@ -10,6 +10,7 @@ The pages show this; nothing here imports streamlit, so a notebook can run the s
 
 from __future__ import annotations
 
+import inspect
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -18,19 +19,20 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import chapter_code
 from .build import build, example_input
 from .design import Design
-from .devices import available_devices, device_of, try_gpu
+from .devices import available_devices, device_of, try_all_gpus, try_gpu
 from .errors import DesignError, ParamsError
 from .examples import example_names, load_example
-from .init import initialize, with_init
+from .init import initialize, with_init, with_init_everywhere
 from .layers import CenteredLayer
-from .params import load_params, save_params, set_value, tied_keys
+from .params import Tensors, load_params, read_tensors, save_params, save_tensors, set_value, tied_keys
 
 # -- presets -------------------------------------------------------------------------------------------------
 
 GROUPS = {  # gallery sections, in order; examples not named here are shown under "More"
-    "The chapter": ("sequential_mlp", "custom_mlp", "nested", "tied", "lazy_mlp", "my_linear"),
+    "The chapter": ("sequential_mlp", "custom_mlp", "nested", "tied", "lazy_mlp", "my_linear", "gpu_linear"),
     "Classics": ("lenet", "vgg_block", "mlp_dropout_bn"),
     "Ready to train": ("linear_regression", "tied_moons", "digits_cnn"),
 }
@@ -41,6 +43,7 @@ TITLES = {
     "tied": "Tied parameters",
     "lazy_mlp": "Lazy MLP",
     "my_linear": "Custom layers (MyLinear)",
+    "gpu_linear": "One LazyLinear for the GPU section",
     "lenet": "LeNet-5",
     "vgg_block": "VGG blocks",
     "mlp_dropout_bn": "MLP with dropout and batch norm",
@@ -83,6 +86,11 @@ def presets() -> list[Preset]:
 
 
 # -- the walkthrough -----------------------------------------------------------------------------------------
+
+
+def _source(*objects: object) -> str:
+    """The source of the chapter's blocks as builder.chapter_code holds them: what the page shows is what runs."""
+    return "\n\n".join(inspect.getsource(o).rstrip() for o in objects)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,18 @@ LESSONS: tuple[Step, ...] = (
         "        nn.init.normal_(module.weight, mean=0, std=0.01)\n"
         "        nn.init.zeros_(module.bias)\n\n"
         "net.apply(init_normal)\n"
-        "net[0].weight.data[0], net[0].bias.data[0]",
+        "net[0].weight.data[0], net[0].bias.data[0]\n\n"
+        "def init_xavier(module):\n"
+        "    if type(module) == nn.Linear:\n"
+        "        nn.init.xavier_uniform_(module.weight)  # the bias is left as it was\n\n"
+        "def init_42(module):\n"
+        "    if type(module) == nn.Linear:\n"
+        "        nn.init.constant_(module.weight, 42)\n\n"
+        "net[0].apply(init_xavier)\n"
+        "net[2].apply(init_42)\n\n"
+        "net[0].weight.data[:] += 1  # setting parameters directly\n"
+        "net[0].weight.data[0, 0] = 42\n"
+        "net[0].weight.data[0]",
     ),
     Step(
         "tied",
@@ -237,7 +256,7 @@ LESSONS: tuple[Step, ...] = (
         "devices",
         "6.7",
         "GPUs",
-        "sequential_mlp",
+        "gpu_linear",
         "pages/parameters.py",
         "the device column; the Device selector in the sidebar moves the network",
         "Tensors and networks live on a device: the CPU or a GPU. `try_gpu()` picks the first GPU when there is "
@@ -247,9 +266,13 @@ LESSONS: tuple[Step, ...] = (
         "    if torch.cuda.device_count() >= i + 1:\n"
         "        return torch.device(f'cuda:{i}')\n"
         "    return torch.device('cpu')\n\n"
+        "def try_all_gpus():\n"
+        "    return [torch.device(f'cuda:{i}') for i in range(torch.cuda.device_count())]\n\n"
+        "try_gpu(), try_gpu(10), try_all_gpus()\n"
         "X = torch.ones(2, 3, device=try_gpu())\n"
+        "net = nn.Sequential(nn.LazyLinear(1))\n"
         "net = net.to(device=try_gpu())\n"
-        "net(X).device",
+        "net(X)",
     ),
 )
 
@@ -307,20 +330,55 @@ def named_parameters(net: nn.Module) -> pd.DataFrame:
     )
 
 
-INIT_CHOICES: dict[str, dict[str, Any]] = {  # the chapter's initializations, as builder.init specs
-    "normal(0, 0.01), bias 0": {"method": "normal", "mean": 0.0, "std": 0.01},
-    "constant 1, bias 0": {"method": "constant", "value": 1.0},
-    "Xavier uniform": {"method": "xavier_uniform"},
-    "my_init: U(-10, 10), |w| < 5 set to 0": {"method": "my_init"},
-    "PyTorch's default": {"method": "default"},
+ALL_LAYERS = "*"  # in INIT_CHOICES: every layer (the design's default, reaching layers with their own setting)
+INIT_CHOICES: dict[str, dict[str, dict[str, Any]]] = {  # the chapter's initializations: design path -> spec
+    "normal(0, 0.01), bias 0 — net.apply(init_normal)": {ALL_LAYERS: {"method": "normal", "mean": 0.0, "std": 0.01}},
+    "constant 1, bias 0 — net.apply(init_constant)": {ALL_LAYERS: {"method": "constant", "value": 1.0}},
+    "Xavier on net[0], 42 on net[2] — biases kept": {
+        "layers[0]": {"method": "xavier_uniform", "bias": "default"},
+        "layers[2]": {"method": "constant", "value": 42.0, "bias": "default"},
+    },
+    "Xavier uniform, bias kept — net.apply(init_xavier)": {ALL_LAYERS: {"method": "xavier_uniform", "bias": "default"}},
+    "my_init: U(-10, 10), |w| < 5 set to 0, bias kept": {ALL_LAYERS: {"method": "my_init", "bias": "default"}},
+    "PyTorch's default": {ALL_LAYERS: {"method": "default"}},
 }
 
 
 def apply_init(net: nn.Module, design: Design, choice: str) -> None:
-    """`net.apply(init)` for one of INIT_CHOICES, on the session's network (the design is not changed)."""
+    """The chapter's `net.apply(init)` (or `net[0].apply(...)`, `net[2].apply(...)`) for one of INIT_CHOICES,
+    on the session's network (the design is not changed). "All layers" reaches every layer, also those with
+    their own setting in the design; a per-layer choice starts from PyTorch's default elsewhere."""
     if choice not in INIT_CHOICES:
         raise DesignError(f"unknown initialization {choice!r}; choose one of {', '.join(INIT_CHOICES)}")
-    initialize(net, with_init(design, None, INIT_CHOICES[choice]))
+    specs = INIT_CHOICES[choice]
+    chosen = with_init_everywhere(design, specs.get(ALL_LAYERS))
+    for path, spec in specs.items():
+        if path != ALL_LAYERS:
+            chosen = with_init(chosen, path, spec)
+    initialize(net, chosen)
+
+
+DIRECT_SETTING = {  # the chapter's direct setting (6.3.2), one action each, on net[0].weight
+    "net[0].weight.data[:] += 1": "add_one",
+    "net[0].weight.data[0, 0] = 42": "set_42",
+}
+
+
+def set_directly(net: nn.Module, code: str, key: str = "0.weight") -> list[float]:
+    """Run one of DIRECT_SETTING's lines on the session's network (`key` is the tensor `net[0].weight` names);
+    return row 0 afterwards, as the chapter's `net[0].weight.data[0]` shows it. A tied tensor changes at every
+    position, since it is one tensor."""
+    if code not in DIRECT_SETTING:
+        raise DesignError(f"unknown action {code!r}; choose one of {', '.join(DIRECT_SETTING)}")
+    state = net.state_dict(keep_vars=True)
+    if key not in state or state[key].dim() != 2:
+        raise ParamsError(f"{key}: this network has no weight matrix there (the chapter's net[0] is a Linear)")
+    if DIRECT_SETTING[code] == "add_one":
+        with torch.no_grad():
+            state[key][:] += 1
+    else:
+        set_value(net, key, (0, 0), 42.0)
+    return [round(float(v), 6) for v in state[key].detach()[0].cpu()]
 
 
 def first_values(net: nn.Module, key: str, n: int = 8) -> list[float]:
@@ -422,17 +480,135 @@ def save_load(design: Design, net: nn.Module) -> SaveLoad:
     )
 
 
+def tensor_files() -> dict[str, bytes]:
+    """The chapter's three files (6.6.1), by its names: x = torch.arange(4) as 'x-file', [x, y] with
+    y = torch.zeros(4) as 'x-files', and {'x': x, 'y': y} as 'mydict' (torch.save bytes)."""
+    x, y = torch.arange(4), torch.zeros(4)
+    return {"x-file": save_tensors(x), "x-files": save_tensors([x, y]), "mydict": save_tensors({"x": x, "y": y})}
+
+
+def read_tensor_file(data: bytes) -> tuple[Tensors, str]:
+    """An uploaded tensor file read back (`read_tensors`: as safe as a .params upload), and what it holds, as
+    `torch.load` would print it: "a tensor: tensor([0, 1, 2, 3])", "a list of 2 tensors: ...", "a dict: ..."."""
+    obj = read_tensors(data)
+
+    def short(t: torch.Tensor) -> str:
+        text = " ".join(repr(t).split())
+        return text if len(text) <= 80 else text[:77] + "..."
+
+    if isinstance(obj, torch.Tensor):
+        return obj, f"a tensor: {short(obj)}"
+    if isinstance(obj, list):
+        return obj, f"a list of {len(obj)} tensors: [" + ", ".join(short(t) for t in obj[:8]) + "]"
+    return obj, f"a dict of {len(obj)} tensors: {{" + ", ".join(
+        f"{k!r}: {short(t)}" for k, t in list(obj.items())[:8]
+    ) + "}"
+
+
 @dataclass(frozen=True)
 class DeviceReport:
     devices: list[str]  # every device this machine offers, e.g. ["cpu", "cuda:0"]
     gpu: str  # try_gpu()
     missing: str  # try_gpu(10): the CPU, unless there are 11 GPUs
+    all_gpus: list[str]  # try_all_gpus(): every GPU, [] when none was found
     network: str  # where the network's parameters are
     output: str  # where net(X) lands with X on the network's device
+    x: str  # what X is: "torch.ones(2, 3)" as the chapter, else the design's example input
+    y: torch.Tensor  # net(X), on the CPU
 
 
 def device_report(net: nn.Module, design: Design) -> DeviceReport:
-    """The chapter's device checks on this machine and this network."""
+    """The chapter's device checks on this machine and this network: `X = torch.ones(2, 3)` on the network's
+    device when the design takes that shape (the chapter's; the step's preset does), else its example input."""
+    device = device_of(net)
+    if tuple(design.input_shape) == (2, 3) and design.input_dtype == "float32":
+        x, what = torch.ones(2, 3, device=device), "torch.ones(2, 3)"
+    else:
+        x, what = _input(design, net), f"the example input {tuple(design.input_shape)}"
     with torch.no_grad():
-        y = net(_input(design, net))
-    return DeviceReport([d.id for d in available_devices()], try_gpu(), try_gpu(10), device_of(net), str(y.device))
+        y = net(x)
+    return DeviceReport(
+        [d.id for d in available_devices()],
+        try_gpu(),
+        try_gpu(10),
+        try_all_gpus(),
+        device,
+        str(y.device),
+        what,
+        y.detach().cpu(),
+    )
+
+
+# -- code a design cannot hold (6.1) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SequentialCheck:
+    """The step's network wrapped in the chapter's MySequential and in nn.Sequential: same keys, same output."""
+
+    keys: list[str]  # nn.Sequential(*children).state_dict() keys
+    my_keys: list[str]  # MySequential(*children).state_dict() keys
+    y: torch.Tensor  # nn.Sequential's output on X
+    my_y: torch.Tensor  # MySequential's output on X
+    equal: bool  # same keys and torch.equal outputs
+
+
+def my_sequential(net: nn.Module, design: Design) -> SequentialCheck:
+    """`MySequential(*net's children)` beside `nn.Sequential(*the same children)` on the design's example input."""
+    children = list(net.children())
+    if not children:
+        raise DesignError("this network has no layers to chain")
+    theirs, mine = nn.Sequential(*children), chapter_code.MySequential(*children)
+    x = _input(design, net)
+    with torch.no_grad():
+        was = net.training
+        try:
+            net.eval()
+            y, my_y = theirs(x).detach().cpu(), mine(x).detach().cpu()
+        finally:
+            net.train(was)
+    keys, my_keys = list(theirs.state_dict()), list(mine.state_dict())
+    return SequentialCheck(keys, my_keys, y, my_y, keys == my_keys and bool(torch.equal(y, my_y)))
+
+
+CAN_AND_CANNOT = (
+    "**A design can hold** layers and their arguments, nested blocks with names, one layer used at several "
+    "places (a shared layer — `self.linear` applied twice is exactly that) and lazy sizes. **It cannot hold** "
+    "a constant tensor that is not a parameter (`rand_weight`), arithmetic on it (`X @ W + 1`), or a `while` "
+    "loop whose number of turns depends on the data: those are Python in `forward`, so they stay code. The "
+    "exported code of a design is the place to add them."
+)
+
+
+@dataclass(frozen=True)
+class CodeRun:
+    """The chapter's FixedHiddenMLP and chimera run on an input: what came in and what came out."""
+
+    x: str  # what X was
+    fixed: float  # FixedHiddenMLP()(X): a single number (X.sum() after the loop)
+    chimera: float  # chimera(X)
+    halvings: int  # turns of FixedHiddenMLP's while loop on X
+
+
+def fixed_hidden(design: Design, seed: int = 0) -> CodeRun:
+    """Run the chapter's `FixedHiddenMLP()(X)` and `chimera(X)` (builder.chapter_code, the shown source) on the
+    session's example input when it has the 20 features they take, else on the chapter's `torch.rand(2, 20)`;
+    seeded (the global random state is restored), so a class sees the same numbers."""
+    shape = tuple(design.input_shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if len(shape) == 2 and shape[1] == 20 and design.input_dtype == "float32":
+            x, what = example_input(design), f"this design's example input {shape}"
+        else:
+            x, what = torch.rand(2, 20), f"torch.rand(2, 20) (this design takes {shape}; the blocks take 20 features)"
+        with torch.no_grad():
+            fixed = chapter_code.FixedHiddenMLP()
+            out = fixed(x)
+            chimera = chapter_code.chimera()(x)
+            inner = fixed.linear(torch.relu(fixed.linear(x) @ fixed.rand_weight + 1))
+    halvings = 0
+    total = float(inner.abs().sum())
+    while total > 1:
+        total /= 2
+        halvings += 1
+    return CodeRun(what, float(out), float(chimera), halvings)

@@ -102,37 +102,7 @@ def read_params(f: str | os.PathLike[str] | bytes | IO[bytes]) -> dict[str, torc
     torch.load(weights_only=True) refuses pickles that would run code or build custom classes; what it does
     load must then be a mapping of string keys to ordinary (dense, CPU) tensors.
     """
-    data = _read_bytes(f)
-    cap = limits().max_upload_mb * 1024 * 1024
-    if len(data) > cap:
-        raise ParamsError(
-            f"the file is {len(data) / 2**20:.1f} MB, over the limit of "
-            f"{limits().max_upload_mb} MB (BLOCKWORK_MAX_UPLOAD_MB)"
-        )
-    if not data:
-        raise ParamsError("the file is empty")
-    _check_zip(data)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": the error below says enough
-            obj = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as e:
-        refused = _forbidden(str(e))
-        if refused is None:
-            raise ParamsError(
-                "the file is not a readable .params file (truncated, corrupt, or not a plain pickle "
-                "of tensors); nothing in it was run"
-            ) from None
-        raise ParamsError(
-            f"refused: the file holds something other than tensors ({refused}). Only state_dict "
-            f"files (torch.save(net.state_dict(), ...)) are read; nothing in it was run."
-        ) from None
-    except Exception as e:  # noqa: BLE001 — untrusted bytes: whatever torch.load trips on means "corrupt"
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        first = first if len(first) <= 120 else first[:117] + "..."
-        raise ParamsError(
-            f"the file is not a readable .params file (truncated or corrupt?): {type(e).__name__}: {first}".rstrip(": ")
-        ) from None
+    obj = _load_untrusted(f, ".params file")
     if not isinstance(obj, Mapping):
         raise ParamsError(
             f"the file holds a {type(obj).__name__}, not a state_dict (a mapping of names to "
@@ -153,13 +123,99 @@ def read_params(f: str | os.PathLike[str] | bytes | IO[bytes]) -> dict[str, torc
     return out
 
 
-def _check_zip(data: bytes) -> None:
+Tensors = torch.Tensor | list[torch.Tensor] | dict[str, torch.Tensor]
+
+
+def save_tensors(obj: Tensors) -> bytes:
+    """`torch.save(obj, f)` of a tensor, a list of tensors or a dict of named tensors (d2l 6.6: `x`, `[x, y]`,
+    `{'x': x, 'y': y}`), as bytes; `read_tensors` reads them back."""
+    _check_tensors(obj, "save_tensors")
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def read_tensors(f: str | os.PathLike[str] | bytes | IO[bytes]) -> Tensors:
+    """Safely read a file of plain tensors (what `torch.save(x)`, `torch.save([x, y])` or
+    `torch.save({'x': x, 'y': y})` writes) with the same checks as a .params file: torch.save's uncompressed
+    zip within the upload limit, `weights_only=True`, CPU. ParamsError on anything else (a list held as a tuple
+    comes back as a list)."""
+    obj = _load_untrusted(f, "tensor file")
+    if isinstance(obj, tuple):
+        obj = list(obj)
+    _check_tensors(obj, "the file")
+    return obj  # type: ignore[return-value]  # checked above
+
+
+def _check_tensors(obj: object, what: str) -> None:
+    def dense(t: object, where: str) -> None:
+        if not isinstance(t, torch.Tensor):
+            raise ParamsError(f"{where}: holds a {type(t).__name__}, not a tensor")
+        if t.layout != torch.strided or t.is_quantized:
+            raise ParamsError(f"{where}: holds a {t.layout} tensor; only ordinary dense tensors are read")
+
+    if isinstance(obj, torch.Tensor):
+        dense(obj, what)
+    elif isinstance(obj, list):
+        for i, t in enumerate(obj):
+            dense(t, f"{what}[{i}]")
+    elif isinstance(obj, Mapping):
+        for k, t in obj.items():
+            if not isinstance(k, str):
+                raise ParamsError(f"{what}: has a key {_short(repr(k))} that is not a string")
+            dense(t, f"{what}[{_short(repr(k))}]")
+    else:
+        raise ParamsError(
+            f"{what} holds a {type(obj).__name__}; a tensor file holds a tensor, a list of tensors or a dict "
+            f"of named tensors"
+        )
+
+
+def _load_untrusted(f: str | os.PathLike[str] | bytes | IO[bytes], what: str) -> object:
+    """torch.load of bytes from a browser, refused before anything is allocated or run unless it is torch.save's
+    uncompressed zip within the upload limit; weights_only=True, onto the CPU. `what` names the file kind in
+    messages (".params file", "tensor file")."""
+    data = _read_bytes(f)
+    cap = limits().max_upload_mb * 1024 * 1024
+    if len(data) > cap:
+        raise ParamsError(
+            f"the file is {len(data) / 2**20:.1f} MB, over the limit of "
+            f"{limits().max_upload_mb} MB (BLOCKWORK_MAX_UPLOAD_MB)"
+        )
+    if not data:
+        raise ParamsError("the file is empty")
+    _check_zip(data, what)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Detected pickle protocol 4": the error below says enough
+            obj = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        refused = _forbidden(str(e))
+        if refused is None:
+            raise ParamsError(
+                f"the file is not a readable {what} (truncated, corrupt, or not a plain pickle "
+                "of tensors); nothing in it was run"
+            ) from None
+        raise ParamsError(
+            f"refused: the file holds something other than tensors ({refused}). Only tensors, lists and "
+            f"dicts of tensors (torch.save(net.state_dict(), ...)) are read; nothing in it was run."
+        ) from None
+    except Exception as e:  # noqa: BLE001 — untrusted bytes: whatever torch.load trips on means "corrupt"
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        first = first if len(first) <= 120 else first[:117] + "..."
+        raise ParamsError(
+            f"the file is not a readable {what} (truncated or corrupt?): {type(e).__name__}: {first}".rstrip(": ")
+        ) from None
+    return obj
+
+
+def _check_zip(data: bytes, what: str = ".params file") -> None:
     """torch.save writes an uncompressed zip archive. Refuse anything else before torch reads it: a plain
     pickle or the legacy (pre-1.6) format declares storage sizes that torch allocates before reading (a tiny
     file could ask for gigabytes), and compressed entries unpack to sizes the file does not bound (a zip bomb)."""
     if not data.startswith(b"PK\x03\x04"):
         raise ParamsError(
-            "the file is not a .params file: torch.save writes a zip archive, and this is not one "
+            f"the file is not a {what}: torch.save writes a zip archive, and this is not one "
             "(a plain pickle, PyTorch's pre-1.6 format, truncated or something else); nothing in "
             "it was run"
         )
@@ -170,7 +226,7 @@ def _check_zip(data: bytes) -> None:
         return  # torch.load says what is wrong with it
     if packed:
         raise ParamsError(
-            f"the file is a compressed zip ({_short(packed[0])}); a .params file from torch.save is "
+            f"the file is a compressed zip ({_short(packed[0])}); a {what} from torch.save is "
             f"not compressed. (A Blockwork bundle .zip holds the .params file inside.)"
         )
 

@@ -110,6 +110,10 @@ def mlp_dropout_bn() -> nn.Module:
     )
 
 
+def gpu_linear() -> nn.Module:  # d2l 6.7.3: net = nn.Sequential(nn.LazyLinear(1)), X = torch.ones(2, 3)
+    return nn.Sequential(nn.LazyLinear(1))
+
+
 HAND_WRITTEN = {
     "sequential_mlp": sequential_mlp,
     "custom_mlp": custom_mlp,
@@ -121,3 +125,4 @@ HAND_WRITTEN = {
     "vgg_block": vgg_block,
 }
 HAND_WRITTEN["mlp_dropout_bn"] = mlp_dropout_bn
+HAND_WRITTEN["gpu_linear"] = gpu_linear

@@ -82,7 +82,7 @@ def test_save_load_gives_y_clone_equal_to_y() -> None:
 def test_init_choices_and_small_helpers() -> None:
     design = load_example("sequential_mlp")
     net = build(design, seed=0)
-    lessons.apply_init(net, design, "constant 1, bias 0")
+    lessons.apply_init(net, design, "constant 1, bias 0 — net.apply(init_constant)")
     assert lessons.first_values(net, "0.weight", 3) == [1.0, 1.0, 1.0]
     assert lessons.first_values(net, "2.bias", 1) == [0.0]
     for choice in lessons.INIT_CHOICES:
