@@ -9,6 +9,7 @@ The edits themselves are `builder.edit`'s.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -106,14 +107,19 @@ def new_values(type_name: str, input_shape: Sequence[int] | None = None) -> dict
     8 → …). A Lazy* type starts with that size empty."""
     lt = _layer_type(type_name)
     base = REGISTRY[form_type(type_name)]
-    out = {a.name: (a.example if a.required else a.default) for a in base.args}
+    out = {a.name: (a.example if a.required or a.example is not None else a.default) for a in base.args}
     lazy = lazy_arg(type_name)
-    if lazy:
-        axis = base.feature_axis
-        if lt.is_lazy:
-            out[lazy] = None
-        elif input_shape is not None and axis is not None and -len(input_shape) <= axis < len(input_shape):
-            out[lazy] = input_shape[axis]
+    axis, arg = base.feature_axis, base.feature_arg
+    if lazy and lt.is_lazy:
+        out[lazy] = None
+    elif input_shape is not None and axis is not None and arg and -len(input_shape) <= axis < len(input_shape):
+        # The size arriving here: torch has no Lazy LSTM, GroupNorm or Transformer layer, so their input
+        # size starts as the shape the dry run found (an LSTM after (2, 35, 32) starts at input_size 32).
+        outer, _, inner = arg.partition(".")
+        if inner:  # a nested layer's argument: TransformerEncoder's encoder_layer.d_model
+            out[outer] = {**out[outer], inner: input_shape[axis]}
+        else:
+            out[arg] = input_shape[axis]
     return out
 
 
@@ -164,12 +170,22 @@ def parse_value(arg: Arg, text: str) -> Any:
         raise DesignError(f"{arg.name}: type true or false, got {text!r}", arg.name)
     if arg.kind == "choice" or (arg.kind.startswith("padding") and text.isalpha()):
         return text
+    if arg.kind == "layer":  # a nested layer as JSON: {"type": "TransformerEncoderLayer", "d_model": 32, ...}
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DesignError(
+                f'{arg.name}: type a layer as JSON, like {{"type": "{arg.layer_types[0]}", ...}} ({e.msg})', arg.name
+            ) from None
+        return value
     inner = text.strip("()[] ")
     parts = [p.strip() for p in inner.replace("×", ",").replace("x", ",").split(",") if p.strip()]
     try:
-        numbers = [float(p) if arg.kind == "float" else int(p) for p in parts]
+        numbers = [float(p) if arg.kind in ("float", "floats") else int(p) for p in parts]
     except ValueError:
-        want = {"float": "a number", "int": "a whole number"}.get(arg.kind, "a whole number or a list like 3, 5")
+        want = {"float": "a number", "int": "a whole number", "floats": "a number or a list like 2, 1.5"}.get(
+            arg.kind, "a whole number or a list like 3, 5"
+        )
         raise DesignError(f"{arg.name}: type {want}, got {text!r}", arg.name) from None
     if arg.kind in ("int", "float"):
         if len(numbers) != 1:
@@ -187,6 +203,8 @@ def format_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list | tuple):
         return ", ".join(map(str, value))
+    if isinstance(value, Mapping):  # a nested layer
+        return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in value.items()})
     return str(value)
 
 

@@ -44,7 +44,7 @@ class Arg:
     max: float | None = None
     choices: tuple[str, ...] = ()
     optional: bool = False  # null is a valid value
-    example: Any = None  # what an editor pre-fills for a required argument
+    example: Any = None  # what an editor pre-fills (a required argument, or an optional one torch needs given)
     help: str = ""
     layer_types: tuple[str, ...] = ()  # kind "layer": the registry types the nested layer may be
 
@@ -102,6 +102,8 @@ def _size(name: str, default: Any = REQUIRED, example: Any = None, help: str = "
 
 
 _BIAS = Arg("bias", "bool", True, help="learn an additive bias")
+# Editors start sequence layers batch-first: a design's input is (batch, ...), e.g. (2, 35) ids → (2, 35, 32).
+_BATCH_FIRST_HELP = "input and output are (batch, sequence, features); torch's default false is (sequence, batch, …)"
 
 
 def _conv_args(n: int, lazy: bool, transpose: bool = False) -> tuple[Arg, ...]:
@@ -164,7 +166,7 @@ def _recurrent_args(kind: str) -> tuple[Arg, ...]:
         args.append(Arg("nonlinearity", "choice", "tanh", choices=("tanh", "relu")))
     args += [
         Arg("bias", "bool", True, help="learn the biases b_ih and b_hh"),
-        Arg("batch_first", "bool", False, help="input and output are (batch, sequence, features)"),
+        Arg("batch_first", "bool", False, example=True, help=_BATCH_FIRST_HELP),
         Arg("dropout", "float", 0.0, min=0, max=1, help="dropout on the outputs of each layer but the last"),
         Arg("bidirectional", "bool", False, help="also run the sequence backwards; output features double"),
     ]
@@ -504,7 +506,16 @@ def _types() -> list[LayerType]:
             "Shape",
             (
                 Arg("size", "ints", None, min=1, max=SIZE_MAX, optional=True, help="output size (or scale_factor)"),
-                Arg("scale_factor", "floats", None, min=0, max=1024, optional=True, help="multiplies each size"),
+                Arg(
+                    "scale_factor",
+                    "floats",
+                    None,
+                    min=0,
+                    max=1024,
+                    optional=True,
+                    example=2,  # an editor starts with it: Upsample needs size or scale_factor
+                    help="multiplies each size",
+                ),
                 Arg(
                     "mode",
                     "choice",
@@ -558,7 +569,7 @@ def _types() -> list[LayerType]:
                 Arg("add_zero_attn", "bool", False, help="add a batch of zeros to keys and values"),
                 Arg("kdim", "int", None, min=1, max=SIZE_MAX, optional=True, help="key features (null: embed_dim)"),
                 Arg("vdim", "int", None, min=1, max=SIZE_MAX, optional=True, help="value features (null: embed_dim)"),
-                Arg("batch_first", "bool", False, help="input and output are (batch, sequence, features)"),
+                Arg("batch_first", "bool", False, example=True, help=_BATCH_FIRST_HELP),
             ),
             doc="multi-head self-attention, called m(x, x, x); returns (output, attention weights)",
             ranks=(3,),
@@ -582,7 +593,7 @@ def _types() -> list[LayerType]:
                 Arg("dropout", "float", 0.1, min=0, max=1),
                 Arg("activation", "choice", "relu", choices=("relu", "gelu"), help="of the feed-forward network"),
                 Arg("layer_norm_eps", "float", 1e-5, min=0),
-                Arg("batch_first", "bool", False, help="input and output are (batch, sequence, features)"),
+                Arg("batch_first", "bool", False, example=True, help=_BATCH_FIRST_HELP),
                 Arg("norm_first", "bool", False, help="layer norm before attention and feed-forward (pre-LN)"),
                 _BIAS,
             ),
@@ -603,7 +614,7 @@ def _types() -> list[LayerType]:
                     "encoder_layer",
                     "layer",
                     REQUIRED,
-                    example={"type": "TransformerEncoderLayer", "d_model": 32, "nhead": 4},
+                    example={"type": "TransformerEncoderLayer", "d_model": 32, "nhead": 4, "batch_first": True},
                     layer_types=("TransformerEncoderLayer",),
                     help="the layer torch copies num_layers times",
                 ),

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from builder import REGISTRY, Design, DesignError, build, dry_run
+from builder import REGISTRY, Design, DesignError, build, dry_run, forms
 from builder.registry import call, call_code, check_args, check_input
 from builder.reset import reset_like_construction
 from builder.schema import json_schema
@@ -345,3 +345,40 @@ def test_nested_layers_read_back_and_pass_the_schema() -> None:
     assert Design.from_json(d.to_json()) == d
     assert json.loads(d.to_json())["layers"][0]["norm"] == {"type": "LayerNorm", "normalized_shape": [32], "eps": 1e-6}
     assert list(build(d).state_dict())[-2:] == ["0.norm.weight", "0.norm.bias"]
+
+
+# -- editors' forms ------------------------------------------------------------------------------------------
+
+
+def test_new_sequence_layers_start_from_the_size_arriving_there() -> None:
+    """torch has no Lazy LSTM / GroupNorm / Transformer layer: the Designer pre-fills their input size from the
+    shape the dry run found, and starts them batch-first as Blockwork's inputs are (batch, ...)."""
+    lstm = forms.new_values("LSTM", (2, 35, 32))
+    assert lstm["input_size"] == 32 and lstm["batch_first"] is True and lstm["hidden_size"] == 64
+    assert forms.make_layer("LSTM", lstm).args == {"input_size": 32, "hidden_size": 64, "batch_first": True}
+    assert forms.new_values("MultiheadAttention", (2, 5, 24))["embed_dim"] == 24
+    assert forms.new_values("GroupNorm", (2, 6, 4, 4))["num_channels"] == 6
+    encoder = forms.new_values("TransformerEncoder", (2, 16, 48))["encoder_layer"]
+    assert encoder == {"type": "TransformerEncoderLayer", "d_model": 48, "nhead": 4, "batch_first": True}
+    assert forms.new_values("LSTM")["input_size"] == 32  # no shape known: the registry's example
+    layer = forms.make_layer("Upsample", forms.new_values("Upsample"))  # starts with a scale_factor torch needs
+    assert layer.args == {"scale_factor": 2.0}
+    assert dry_run(
+        Design.from_dict(
+            {"format": 1, "input": {"shape": [1, 1, 3, 3]}, "layers": [{"type": "Upsample", **layer.args}]}
+        )
+    ).output_shape == (1, 1, 6, 6)
+
+
+def test_nested_layers_and_scale_factors_as_typed() -> None:
+    nested = REGISTRY["TransformerEncoder"].arg_index["encoder_layer"]
+    spec = {"type": "TransformerEncoderLayer", "d_model": 32, "nhead": 4, "batch_first": True}
+    assert forms.parse_value(nested, forms.format_value(spec)) == spec
+    with pytest.raises(DesignError, match='encoder_layer: type a layer as JSON, like {"type"'):
+        forms.parse_value(nested, "{d_model: 32}")
+    scale = REGISTRY["Upsample"].arg_index["scale_factor"]
+    assert forms.parse_value(scale, "1.5, 2") == [1.5, 2.0] and forms.parse_value(scale, "2") == 2.0
+    with pytest.raises(DesignError, match="scale_factor: type a number or a list like 2, 1.5"):
+        forms.parse_value(scale, "big")
+    with pytest.raises(DesignError, match="must be a TransformerEncoderLayer"):
+        forms.make_layer("TransformerEncoder", {"encoder_layer": {"type": "Linear"}, "num_layers": 2})
