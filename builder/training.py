@@ -129,9 +129,40 @@ class TrainingHistory:
     def seconds(self) -> float:
         return sum(e.seconds for e in self.epochs)
 
-    def frame(self) -> pd.DataFrame:
-        """One row per epoch, the columns of EpochStats."""
-        return pd.DataFrame([asdict(e) for e in self.epochs], columns=[f.name for f in fields(EpochStats)])
+    def frame(self, max_points: int | None = None) -> pd.DataFrame:
+        """One row per epoch, the columns of EpochStats.
+
+        With `max_points`, at most that many rows, for drawing: a live figure then costs the same after 20
+        epochs or 20 000. Kept: the first and last epoch, evenly spaced epochs between, and in each span
+        between two of them the epochs where a loss or accuracy is lowest and highest (a spike is not lost).
+        """
+        rows = self.epochs
+        if max_points is not None and len(rows) > max_points:
+            rows = [rows[i] for i in _thin(rows, max(max_points, 4))]
+        return pd.DataFrame([asdict(e) for e in rows], columns=[f.name for f in fields(EpochStats)])
+
+
+def _thin(epochs: list[EpochStats], max_points: int) -> list[int]:
+    """Indices of at most `max_points` epochs, in order: per bucket of consecutive epochs, its first and the
+    extremes of each curve (min-max decimation), with the last epoch always kept."""
+    series = ("train_loss", "val_loss", "train_acc", "val_acc")
+    present = [name for name in series if any(getattr(e, name) is not None for e in epochs)]
+    per_bucket = 1 + 2 * len(present)  # the bucket's first epoch, then a min and a max per curve
+    buckets = max(1, (max_points - 1) // per_bucket)
+    n = len(epochs)
+    keep: set[int] = {n - 1}
+    for b in range(buckets):
+        lo, hi = b * n // buckets, (b + 1) * n // buckets
+        if lo >= hi:
+            continue
+        keep.add(lo)
+        for name in present:
+            values = [(getattr(epochs[i], name), i) for i in range(lo, hi) if getattr(epochs[i], name) is not None]
+            finite = [(v, i) for v, i in values if math.isfinite(v)]
+            if finite:
+                keep.add(min(finite)[1])
+                keep.add(max(finite)[1])
+    return sorted(keep)
 
 
 Callback = Callable[[EpochStats, TrainingHistory], bool | None]

@@ -355,3 +355,24 @@ def test_runs_that_cannot_continue_say_why() -> None:
     assert not diverging.resumable
     with pytest.raises(TrainingError, match="ended with a problem"):
         diverging.resume()
+
+
+def test_a_long_history_is_thinned_for_drawing_keeping_ends_and_spikes() -> None:
+    """Issue 13, defect 5: the live figure's size (its cost) must not grow with the epochs drawn."""
+    from builder.training import EpochStats, TrainingHistory
+
+    history = TrainingHistory(task="classification", config=TrainConfig(), data="moons")
+    for i in range(10_000):
+        loss = 1.0 / (i + 1) + (5.0 if i == 6_543 else 0.0)  # one spike
+        history.epochs.append(EpochStats(i + 1, loss, loss * 1.1, 0.5, 0.4 + (0.5 if i == 777 else 0.0), 10, 0.01))
+    full = history.frame()
+    assert len(full) == 10_000
+    thin = history.frame(max_points=400)
+    assert 40 <= len(thin) <= 400
+    epochs = list(thin["epoch"])
+    assert epochs == sorted(epochs) and epochs[0] == 1 and epochs[-1] == 10_000
+    assert 6_544 in epochs and 778 in epochs  # the loss spike and the accuracy peak are drawn
+    assert float(thin["train_loss"].min()) == float(full["train_loss"].min())
+    short = TrainingHistory(task="regression", config=TrainConfig(), data="linear regression")
+    short.epochs = history.epochs[:50]
+    assert len(short.frame(max_points=400)) == 50  # nothing thinned when it fits
