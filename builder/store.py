@@ -213,8 +213,10 @@ def refusal(name: str, owner: str | None, user: str | None) -> str | None:
 class Store:
     """A design library in one database. Cheap to create: pages make one per request (engines are shared)."""
 
-    def __init__(self, location: str | os.PathLike[str] | None = None) -> None:
-        """`location`: a file path (SQLite) or a database URL; default: BLOCKWORK_DB / BLOCKWORK_DATA_DIR."""
+    def __init__(self, location: str | os.PathLike[str] | None = None, *, login: bool = False) -> None:
+        """`location`: a file path (SQLite) or a database URL; default: BLOCKWORK_DB / BLOCKWORK_DATA_DIR.
+        `login`: the server has login, so every change needs a signed-in user (and every new design an owner)."""
+        self.login = login
         if location is None:
             path = default_path()
             location = path if path is not None else os.environ["BLOCKWORK_DB"].strip()
@@ -356,12 +358,18 @@ class Store:
 
     # -- writing -------------------------------------------------------------------------------------------
 
+    def _actor(self, user: object) -> str | None:
+        user = check_user(user)
+        if user is None and self.login:
+            raise NotAllowed("sign in to change the library (anyone may open and export its designs)")
+        return user
+
     def save(self, name: str, design: Design, note: str = "", *, user: str | None = None) -> int:
         """Save `design` as the newest version of `name` (created if new, owned by `user`); returns its number.
 
         The design is checked first (a DesignError leaves the library unchanged) and stored under its library
         name, so loading it gives a design called `name`. Saving over someone else's design is NotAllowed."""
-        name, user = check_name(name), check_user(user)
+        name, user = check_name(name), self._actor(user)
         text = _validated(design, name)
         with self._write() as con:
             row = _row(con, name)
@@ -378,7 +386,7 @@ class Store:
 
     def restore(self, name: str, version: int, *, user: str | None = None) -> int:
         """Save version `version` of `name` again as its newest version (later versions are kept)."""
-        user = check_user(user)
+        user = self._actor(user)
         with self._write() as con:
             row = _live(con, name)
             _allow(row, user)
@@ -389,7 +397,7 @@ class Store:
     def fork(self, name: str, new: str, *, version: int | None = None, user: str | None = None) -> str:
         """Save a copy of `name` (its newest version, or `version`) as a new design `new` owned by `user`.
         Anyone may fork any design in the library; returns the new name."""
-        new, user = check_name(new), check_user(user)
+        new, user = check_name(new), self._actor(user)
         with self._write() as con:
             row = _live(con, name)
             design = _parse(_text(con, row, version), row.name, version)
@@ -402,7 +410,7 @@ class Store:
 
     def rename(self, old: str, new: str, *, user: str | None = None) -> str:
         """Give a saved design a new name (its versions, owner and history go with it); returns the new name."""
-        new, user = check_name(new), check_user(user)
+        new, user = check_name(new), self._actor(user)
         with self._write() as con:
             row = _live(con, old)
             _allow(row, user)
@@ -412,7 +420,7 @@ class Store:
 
     def delete(self, name: str, *, user: str | None = None) -> None:
         """Move a saved design, with all its versions, to the trash (see trash, undelete, purge)."""
-        user = check_user(user)
+        user = self._actor(user)
         with self._write() as con:
             row = _live(con, name)
             _allow(row, user)
@@ -420,7 +428,7 @@ class Store:
 
     def undelete(self, name: str, *, user: str | None = None) -> str:
         """Bring a design back from the trash with all its versions; returns its name."""
-        user = check_user(user)
+        user = self._actor(user)
         with self._write() as con:
             row = _trashed(con, name)
             _allow(row, user)
@@ -430,7 +438,7 @@ class Store:
     def purge(self, name: str, *, user: str | None = None) -> None:
         """Remove a design in the trash and every version of it, for good. A design not in the trash is refused
         (delete it first): nothing is destroyed in one step."""
-        user = check_user(user)
+        user = self._actor(user)
         with self._write() as con:
             row = _trashed(con, name)
             _allow(row, user)
@@ -504,6 +512,8 @@ class Store:
     def may_change(self, name: str, user: str | None) -> str | None:
         """Why `user` may not change `name` (None: they may). For pages that explain before a click."""
         entry = self.entry(name)
+        if self.login and check_user(user) is None:
+            return "sign in to change the library (anyone may open and export its designs)"
         return refusal(entry.name, entry.owner, user)
 
     def __contains__(self, name: object) -> bool:

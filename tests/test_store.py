@@ -641,6 +641,24 @@ def test_the_owner_and_a_teacher_may_trash_restore_and_purge(monkeypatch: pytest
         store.delete("x", user=TEACHER)  # without the setting, no teachers
 
 
+def test_with_login_every_change_needs_a_user_and_every_new_design_gets_an_owner() -> None:
+    Store().save("from before login", mlp(3))  # ownerless: saved when the server had no login
+    store = Store(login=True)
+    for call in (
+        lambda: store.save("new", mlp(3)),
+        lambda: store.save("from before login", mlp(4)),
+        lambda: store.fork("from before login", "copy"),
+        lambda: store.delete("from before login"),
+        lambda: store.import_json(mlp(3).to_json()),
+    ):
+        with pytest.raises(NotAllowed, match="sign in to change the library"):
+            call()
+    assert store.may_change("from before login", None).startswith("sign in")
+    assert store.may_change("from before login", BEN) is None  # signed in: an ownerless design is everyone's
+    store.save("new", mlp(3), user=BEN)
+    assert store.entry("new").owner == BEN and len(store) == 2 and store.load("new").layers  # reading needs no user
+
+
 def test_without_login_everything_stays_editable() -> None:
     store = Store()
     store.save("shared", mlp(3))  # user None: a server without login
