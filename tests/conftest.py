@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -50,15 +51,15 @@ def postgres_server() -> Iterator[str]:
         pgserver.stop(folder)
 
 
-@pytest.fixture
-def postgres_db(postgres_server: str) -> Iterator[str]:
-    """A fresh, empty database on the test server; its URL. Dropped afterwards."""
+@contextlib.contextmanager
+def new_database(server_url: str) -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL server at `server_url`; its URL. Dropped afterwards."""
     import psycopg
     import sqlalchemy as sa
 
     from builder.store import close_engines
 
-    server = sa.make_url(postgres_server)
+    server = sa.make_url(server_url)
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = server.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as con:
@@ -69,3 +70,10 @@ def postgres_db(postgres_server: str) -> Iterator[str]:
         close_engines()
         with psycopg.connect(admin, autocommit=True) as con:
             con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_db(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the test server; its URL. Dropped afterwards."""
+    with new_database(postgres_server) as url:
+        yield url

@@ -45,7 +45,7 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:  # overrid
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROME_ARGS}
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -69,9 +69,12 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 
 @contextlib.contextmanager
-def serve(log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start `streamlit run app.py` on a free local port; stop it on exit."""
-    port = _free_port()
+def serve(
+    log_path: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = (), port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start `streamlit run app.py` on a free local port (or `port`), with `env` added to the environment and
+    `args` added to the command line (e.g. `--secrets.files`); stop it on exit."""
+    port = port or free_port()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [
@@ -90,8 +93,10 @@ def serve(log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
                 "false",
                 "--server.fileWatcherType",
                 "none",
+                *args,
             ],
             cwd=ROOT,
+            env={**os.environ, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
