@@ -17,10 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import design as design_module
 from ..design import Design
 from ..errors import DesignError
 from ..registry import REGISTRY
+from .flowgraph import tuple_outputs
 from .outline import OutlineNode, ParamsOutline, TensorInfo
+from .tree import flows_supported
 
 _BATCH = 2  # example batch: batch norm in training mode needs more than one value per channel
 _IMAGE = 32  # side of a guessed image input (convolutions keep it: padding k // 2)
@@ -28,7 +31,7 @@ _LENGTH = 8  # length of a guessed sequence input
 _NORMS = ("BatchNorm", "LayerNorm")  # type name prefixes
 _CONVS = ("Conv1d", "Conv2d", "Conv3d")
 _RECURRENT = {1: "RNN", 3: "GRU", 4: "LSTM"}  # gates per hidden unit (weight_ih_l0 has gates × hidden rows)
-_TUPLE_TYPES = ("RNN", "GRU", "LSTM", "MultiheadAttention")  # return a tuple: need a flow to be called
+_INSERTED = "__inserted__"  # marks filler the guess put between named children (not a place in the file)
 
 
 @dataclass
@@ -73,7 +76,8 @@ class _Guesser:
         self.outline = outline
         self.name = name
         self.notes: list[str] = []
-        self.fillers: list[str] = []  # where parameter-free layers were assumed
+        self.fillers: list[tuple[list[dict[str, Any]], str]] = []  # parameter-free layers assumed, and where
+        self.dropped: set[int] = set()  # filler entries a flow replaced (their note goes too)
         self.shared_of: dict[str, str] = {}  # module path → shared definition name (for every place it sits)
         self.shared: dict[str, dict[str, Any]] = {}
         self.leaves: list[_Leaf] = []  # forward order (shared layers at each use)
@@ -96,14 +100,26 @@ class _Guesser:
         for definition in self.shared.values():
             if definition.get("type") == "Sequential":
                 definition["layers"] = self.fill(definition["layers"])
+        top: dict[str, Any] = {"type": "Sequential", "layers": layers}
+        if flows_supported():
+            arranger = _Arranger(self)
+            for definition in self.shared.values():
+                arranger.sizes(definition)
+            arranger.sizes(top)
+            arranger.finish()
+        _strip_markers(top)
+        for definition in self.shared.values():
+            _strip_markers(definition)
         shape, dtype = self.input_shape()
         data: dict[str, Any] = {
-            "format": 1,
+            "format": design_module.FORMAT,
             "name": self.name,
             "description": self.description(),
             "input": {"shape": list(shape)} | ({"dtype": dtype} if dtype != "float32" else {}),
-            "layers": layers,
+            "layers": top["layers"],
         }
+        if top.get("flow") is not None:
+            data["flow"] = top["flow"]
         if self.shared:
             data["shared"] = self.shared
         design = Design.from_dict(data)
@@ -116,8 +132,9 @@ class _Guesser:
             "pooling, dropout and flatten leave no weights, so they cannot be known, nor can strides, padding "
             "or the order forward runs the layers in."
         )
-        if self.fillers:
-            text += " Assumed where the file has no weights: " + "; ".join(self.fillers) + "."
+        fillers = [text for entries, text in self.fillers if not any(id(e) in self.dropped for e in entries)]
+        if fillers:
+            text += " Assumed where the file has no weights: " + "; ".join(fillers) + "."
         if self.notes:
             text += " Ambiguous: " + " ".join(self.notes)
         return text if len(text) <= 5_000 else text[:4_997] + "..."
@@ -231,7 +248,8 @@ class _Guesser:
             if slot is not None:
                 start = len(self.leaves)
                 if out and not numbered and isinstance(out[-1], dict):
-                    out.append(_Gap(node.path, start, 0, f"between {names[i - 1]} and {names[i]}"))
+                    where = f"{node.path}." if node.path else ""
+                    out.append(_Gap(node.path, start, 0, f"between {where}{names[i - 1]} and {where}{names[i]}"))
                 out.append(self.child(slot, names[i]))
                 i += 1
                 continue
@@ -260,15 +278,16 @@ class _Guesser:
         after = self.leaves[gap.at] if gap.at < len(self.leaves) else None
         needed = self.between(before, after)
         if gap.count == 0:  # between named children: only what forward surely needs
-            if needed:
-                self.fillers.append(f"{_briefs(needed)} {gap.where}")
-            return needed
+            inserted = [{**e, _INSERTED: True} for e in needed]  # no place of the file: a flow may drop them
+            if inserted:
+                self.fillers.append((inserted, f"{_briefs(needed)} {gap.where}"))
+            return inserted
         needed = needed or [{"type": "Identity"}]
         if len(needed) < gap.count:
             needed += [{"type": "Identity"}] * (gap.count - len(needed))
         elif len(needed) > gap.count:
             needed = needed[: gap.count - 1] + [{"type": "Sequential", "layers": needed[gap.count - 1 :]}]
-        self.fillers.append(f"{_briefs(needed)} {gap.where}")
+        self.fillers.append((needed, f"{_briefs(needed)} {gap.where}"))
         return needed
 
     def child(self, node: OutlineNode, name: str | None) -> dict[str, Any]:
@@ -502,13 +521,21 @@ class _Guesser:
                 rows, cols = leaf.args["out_features"], leaf.args["in_features"]  # square: either reading fits
                 leaf.type, leaf.args, leaf.alternatives = "MyLinear", {"in_units": cols, "units": rows}, ["Linear"]
             if leaf.type.startswith("BatchNorm"):
-                rank = prev.rank if prev is not None else "flat"
+                # what feeds it: the layer before, or (first in the network) what the next layer takes
+                source = prev if prev is not None else (nxt if nxt is not None and nxt.type in _CONVS else None)
+                rank = source.rank if source is not None else "flat"
                 leaf.type = {"2d": "BatchNorm2d", "3d": "BatchNorm3d"}.get(rank, "BatchNorm1d")
-                leaf.rank = rank if prev is not None else "flat"
+                leaf.rank = rank
             elif leaf.rank == "same":
                 several = leaf.type == "LayerNorm" and len(leaf.args["normalized_shape"]) > 1
                 leaf.rank = prev.rank if prev is not None else ("several" if several else "flat")
-            if prev is not None and prev.gives is not None and leaf.takes is not None and prev.gives != leaf.takes:
+            if (
+                not flows_supported()
+                and prev is not None
+                and prev.gives is not None
+                and leaf.takes is not None
+                and prev.gives != leaf.takes
+            ):
                 spatial = prev.rank in ("1d", "2d", "3d") and leaf.rank == "flat"
                 if not (spatial and leaf.takes % prev.gives == 0):
                     self.notes.append(
@@ -568,3 +595,151 @@ def _brief(entry: Mapping[str, Any]) -> str:
 def _identifier(path: str) -> str:
     """A shared definition's name from the module path of its first place: "net.0" → "shared_net_0"."""
     return "shared_" + re.sub(r"\W", "_", path)[:50]
+
+
+def _strip_markers(entry: dict[str, Any]) -> None:
+    entry.pop(_INSERTED, None)
+    for child in entry.get("layers", ()):
+        _strip_markers(child)
+
+
+_Sizes = tuple[int | None, int | None]  # (features or channels taken, given); None: passes them through
+
+
+class _Arranger:
+    """Makes blocks whose layers do not run as a chain in the file's order into flow blocks the sizes allow:
+    parallel chains from the block's input joined by + (equal sizes: a residual) or cat (an Inception block),
+    or each child concatenated onto its input (a DenseNet block); and calls tuple-returning layers (LSTM)
+    from a flow. A guess still: the description says what was assumed."""
+
+    def __init__(self, guesser: _Guesser) -> None:
+        self.g = guesser
+        self.leaf_of = {id(leaf.entry): leaf for leaf in guesser.leaves}
+        self.memo: dict[int, _Sizes] = {}
+        self.found: dict[str, list[str]] = {}  # what was assumed → the blocks it was assumed for
+
+    def note(self, path: str, text: str) -> None:
+        self.found.setdefault(text, []).append(path or "the top level")
+
+    def finish(self) -> None:
+        for text, paths in self.found.items():
+            self.g.notes.append(f"{', '.join(paths)}: {text}")
+
+    def sizes(self, entry: dict[str, Any], path: str = "") -> _Sizes:
+        if id(entry) in self.memo:
+            return self.memo[id(entry)]
+        if "shared" in entry:
+            out = self.sizes(self.g.shared[entry["shared"]], f"shared {entry['shared']}")
+        elif entry.get("type") == "Sequential":
+            out = self.block(entry, path)
+        elif id(entry) in self.leaf_of:
+            leaf = self.leaf_of[id(entry)]
+            out = (leaf.takes, leaf.gives)
+        else:
+            out = (None, None)  # parameter-free filler
+        self.memo[id(entry)] = out
+        return out
+
+    def block(self, entry: dict[str, Any], path: str) -> _Sizes:
+        children = entry["layers"]
+        sizes = [self.sizes(c, f"{path}.{_key(c, i)}" if path else _key(c, i)) for i, c in enumerate(children)]
+        if self.chains(sizes) and not any(self.tuple_type(c) for c in children):
+            return _fold(sizes)
+        real = [(i, s) for i, s in enumerate(sizes) if s[0] is not None]
+        flow = self.dense(children, real, path) or self.parallel(children, real, path)
+        if flow is None:
+            if any(self.tuple_type(c) for c in children) and self.chains(sizes):
+                flow = ([_key(c, i) for i, c in enumerate(children)], _fold(sizes))
+            else:
+                self.note(path, "its layers form neither a chain nor branches the sizes show; arrange them first.")
+                return _fold(sizes)
+        steps, out = flow
+        entry["type"], entry["flow"] = "Module", steps
+        return out
+
+    def chains(self, sizes: list[_Sizes]) -> bool:
+        current: int | None = None
+        for takes, gives in sizes:
+            if takes is not None and current is not None and takes != current:
+                return False
+            current = gives if gives is not None else current
+        return True
+
+    def tuple_type(self, entry: dict[str, Any]) -> bool:
+        return "type" in entry and tuple_outputs(str(entry["type"])) is not None
+
+    def dense(
+        self, children: list[dict[str, Any]], real: list[tuple[int, _Sizes]], path: str
+    ) -> tuple[list[Any], _Sizes] | None:
+        """Each child takes the block's input with every earlier child's output concatenated (DenseNet)."""
+        if len(real) < 2 or len(real) != len(children):
+            return None
+        start = real[0][1][0]
+        width = start
+        for _, (takes, gives) in real:
+            if takes != width or gives is None or width is None:
+                return None
+            width += gives
+        steps = [{"branches": [[], [_key(children[i], i)]], "merge": "cat", "dim": 1} for i, _ in real]
+        self.note(path, "each child takes the block's input with the outputs before it concatenated (a dense block).")
+        return steps, (start, width)
+
+    def parallel(
+        self, children: list[dict[str, Any]], real: list[tuple[int, _Sizes]], path: str
+    ) -> tuple[list[Any], _Sizes] | None:
+        """Chains that each start at the block's input, in the file's order, joined by + or cat."""
+        if not real:
+            return None
+        start = real[0][1][0]
+        unused = list(real)
+        chains: list[list[int]] = []
+        while unused:
+            first = next(((i, s) for i, s in unused if s[0] == start), None)
+            if first is None:
+                return None
+            chain, current = [first[0]], first[1][1]
+            unused.remove(first)
+            for item in list(unused):
+                if item[1][0] == current:
+                    chain.append(item[0])
+                    current = item[1][1]
+                    unused.remove(item)
+            chains.append(chain)
+        if len(chains) < 2:
+            return None
+        outs = [sizes_gives for sizes_gives in (dict(real)[c[-1]][1] for c in chains)]
+        branches = [self.with_activations(children, chain) for chain in chains]
+        if len(set(outs)) == 1:
+            merge: dict[str, Any] = {"branches": branches, "merge": "add"}
+            out = outs[0]
+            what = "added (a residual block assumed)"
+        else:
+            merge = {"branches": branches, "merge": "cat", "dim": 1}
+            out = sum(o for o in outs if o is not None)
+            what = "concatenated along dim 1 (an Inception-like block assumed)"
+        named = " | ".join(", ".join(_key(children[i], i) for i in chain) for chain in chains)
+        self.note(path, f"branches {named} from one input, {what}.")
+        # filler the guess put between named layers is not a place in the file: the branches hold relu ops now
+        self.g.dropped |= {id(c) for c in children if c.get(_INSERTED)}
+        children[:] = [c for c in children if not c.get(_INSERTED)]
+        return [merge], (start, out)
+
+    def with_activations(self, children: list[dict[str, Any]], chain: list[int]) -> list[Any]:
+        steps: list[Any] = []
+        for n, i in enumerate(chain):
+            steps.append(_key(children[i], i))
+            if n + 1 < len(chain):
+                before, after = self.leaf_of.get(id(children[i])), self.leaf_of.get(id(children[chain[n + 1]]))
+                if before is not None and after is not None and self.g.between(before, after)[:1] == [{"type": "ReLU"}]:
+                    steps.append({"op": "relu"})
+        return steps
+
+
+def _fold(sizes: list[_Sizes]) -> _Sizes:
+    takes = next((t for t, _ in sizes if t is not None), None)
+    gives = next((g for _, g in reversed(sizes) if g is not None), None)
+    return takes, gives
+
+
+def _key(entry: dict[str, Any], index: int) -> str:
+    return str(entry.get("name", index))

@@ -75,10 +75,15 @@ def _meta_copy(module: nn.Module) -> nn.Module:
     so tracing cannot touch the caller's module. Identity is kept: a shared layer stays one object."""
     memo: dict[int, Any] = {}
     for t in list(module.parameters()) + list(module.buffers()):
-        if id(t) in memo or _lazy(t):
+        if id(t) in memo:
             continue
-        meta = torch.empty_like(t, device="meta")
-        memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
+        if isinstance(t, nn.UninitializedParameter):  # a lazy layer's: no shape yet, and no data to copy
+            memo[id(t)] = nn.UninitializedParameter(requires_grad=t.requires_grad)
+        elif isinstance(t, nn.UninitializedBuffer):
+            memo[id(t)] = nn.UninitializedBuffer()
+        else:
+            meta = torch.empty_like(t, device="meta")
+            memo[id(t)] = nn.Parameter(meta, requires_grad=t.requires_grad) if isinstance(t, nn.Parameter) else meta
     try:
         return copy.deepcopy(module, memo)
     except Exception as e:  # noqa: BLE001 — a module deepcopy refuses (hooks holding locks…): say which
