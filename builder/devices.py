@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .errors import first_line
+from .limits import limits
 
 
 @dataclass(frozen=True)
@@ -106,3 +107,10 @@ def move(net: nn.Module, device: str) -> Moved:
             "cpu", f"could not move the network to {device} ({first_line(e, 200)}); it is on the CPU.", failed=True
         )
     return Moved(device, f"moved the network from {before} to {device}, weights kept.")
+
+
+def use_thread_limit() -> None:
+    """Let torch use at most `limits().torch_threads` threads per computation (a server's sessions share its
+    cores). The app calls this on every run; torch's setting is per process."""
+    if torch.get_num_threads() != limits().torch_threads:
+        torch.set_num_threads(limits().torch_threads)

@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parameter import is_lazy
@@ -161,6 +159,11 @@ class SharedGradient(Sequence[torch.Tensor]):
 
     def __getitem__(self, i: int) -> torch.Tensor:  # type: ignore[override]
         return self.uses[i]
+
+    @property
+    def agrees(self) -> bool:
+        """Whether the sum of the uses equals .grad up to float rounding (relative to .grad's largest entry)."""
+        return self.max_abs_diff <= 1e-5 * max(1.0, float(self.grad.abs().max()))
 
     def __len__(self) -> int:
         return len(self.uses)
@@ -502,50 +505,9 @@ def _cpu(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros(like.shape, dtype=like.dtype) if t is None else t.detach().to("cpu", copy=True)
 
 
-# -- figures (plotly; the caller renders them) ----------------------------------------------------------
+# -- for drawing ------------------------------------------------------------------------------------------
 
-_PLAIN = "#94a3b8"
-_SHARED = "#e69f00"
 HEATMAP_MAX_SIDE = 64  # a heatmap cell per value stays readable up to about this many rows or columns
-
-
-def norms_figure(result: TiedGradients, colors: Mapping[str, str] | None = None) -> go.Figure:
-    """A horizontal bar per trainable parameter, forward order top to bottom: the norm of its .grad.
-
-    colors: a bar colour per parameter name (e.g. each shared layer's colour in the graph); shared
-    parameters are otherwise orange and the rest grey.
-    """
-    table = result.norms()
-    colors = colors or {}
-    fill = [colors.get(n, _SHARED if n in result.shared else _PLAIN) for n in table["parameter"]]
-    labels = [
-        f"{n}  {s} · shared ×{u}" if u > 1 else f"{n}  {s}"
-        for n, s, u in zip(table["parameter"], table["shape"], table["uses"], strict=True)
-    ]
-    fig = go.Figure(
-        go.Bar(
-            x=table["grad norm"],
-            y=labels,
-            orientation="h",
-            marker_color=fill,
-            text=[f"{v:.3g}" for v in table["grad norm"]],
-            textposition="outside",
-            hovertemplate="%{y}<br>‖grad‖ = %{x:.4g}<extra></extra>",
-        )
-    )
-    fig.update_traces(textfont=dict(size=15), cliponaxis=False)
-    fig.update_layout(
-        height=max(220, 80 + 36 * len(table)),
-        margin=dict(l=10, r=50, t=10, b=50),
-        font=dict(size=15),
-        bargap=0.3,
-        showlegend=False,
-    )
-    fig.update_yaxes(autorange="reversed", tickfont=dict(size=15))
-    fig.update_xaxes(
-        rangemode="tozero", tickfont=dict(size=14), title=dict(text="‖.grad‖ (L2 norm)", font=dict(size=15))
-    )
-    return fig
 
 
 def as_matrix(t: torch.Tensor) -> torch.Tensor | None:
@@ -557,85 +519,6 @@ def as_matrix(t: torch.Tensor) -> torch.Tensor | None:
         return None
     m = t.reshape(t.shape[0], -1)
     return m if max(m.shape) <= HEATMAP_MAX_SIDE else None
-
-
-def heatmaps_figure(sg: SharedGradient, color: str | None = None) -> go.Figure | None:
-    """Side by side heatmaps: each use's gradient, their sum and .grad, on one colour scale centred on 0.
-
-    None when the parameter is not a small matrix (see as_matrix).
-    """
-    tensors = (*sg.uses, sg.total, sg.grad)
-    mats = [m for m in map(as_matrix, tensors) if m is not None]
-    if len(mats) != len(tensors):
-        return None
-    titles = [f"use {i + 1} · at {w}" if not w.startswith("use ") else w for i, w in enumerate(sg.where)]
-    titles += ["sum of the uses", ".grad"]
-    bound = max(float(m.abs().max()) for m in mats) or 1.0
-    rows, cols = mats[0].shape
-    fig = make_subplots(rows=1, cols=len(mats), subplot_titles=titles, horizontal_spacing=0.03)
-    for i, m in enumerate(mats):
-        fig.add_trace(
-            go.Heatmap(
-                z=m.tolist(), coloraxis="coloraxis", hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>"
-            ),
-            row=1,
-            col=i + 1,
-        )
-        fig.update_yaxes(
-            autorange="reversed",
-            showticklabels=i == 0,
-            tickfont=dict(size=13),
-            dtick=1 if rows <= 16 else None,
-            row=1,
-            col=i + 1,
-        )
-        fig.update_xaxes(showticklabels=False, row=1, col=i + 1)
-    panel = 1100 / len(mats)  # about this many pixels wide per panel in a wide page
-    height = min(450, max(110, panel * rows / cols))  # roughly square cells
-    fig.update_layout(
-        height=int(height + 70),
-        margin=dict(l=10, r=10, t=40, b=10),
-        font=dict(size=14),
-        coloraxis=dict(
-            colorscale="RdBu", reversescale=True, cmin=-bound, cmax=bound, colorbar=dict(title="grad", thickness=14)
-        ),
-    )
-    for a in fig.layout.annotations:  # subplot titles
-        a.font = dict(size=15)
-    if color:
-        for a in fig.layout.annotations[: len(sg.uses)]:
-            a.font = dict(size=15, color=color)
-    return fig
-
-
-def matrix_figure(t: torch.Tensor, title: str) -> go.Figure | None:
-    """One heatmap of a small gradient matrix (see as_matrix), centred on 0; None when it is not small."""
-    m = as_matrix(t)
-    if m is None:
-        return None
-    bound = float(m.abs().max()) or 1.0
-    rows, cols = m.shape
-    fig = go.Figure(
-        go.Heatmap(
-            z=m.tolist(),
-            colorscale="RdBu",
-            reversescale=True,
-            zmin=-bound,
-            zmax=bound,
-            colorbar=dict(thickness=12),
-            hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>",
-        )
-    )
-    height = int(min(420, max(130, 330 * rows / cols)) + 70)
-    fig.update_layout(
-        title=dict(text=title, font=dict(size=15)),
-        height=height,
-        margin=dict(l=10, r=10, t=40, b=10),
-        font=dict(size=13),
-    )
-    fig.update_yaxes(autorange="reversed", tickfont=dict(size=13), dtick=1 if rows <= 16 else None)
-    fig.update_xaxes(showticklabels=False)
-    return fig
 
 
 def is_finite(result: TiedGradients) -> bool:

@@ -101,7 +101,7 @@ class Step:
     section: str  # the chapter's section number
     title: str
     preset: str  # the example loaded for this step
-    page: str  # the page that shows the idea, e.g. "pages/inspect.py"
+    page: str  # the key of the page that shows the idea, e.g. "inspect" (the app maps keys to files)
     look: str  # what to look at there
     idea: str  # markdown: the idea in a few sentences
     code: str  # the chapter's code for it
@@ -113,7 +113,7 @@ LESSONS: tuple[Step, ...] = (
         "6.1",
         "Modules and nn.Sequential",
         "sequential_mlp",
-        "pages/inspect.py",
+        "inspect",
         "the graph and the output shape of every layer",
         "A network is a **module** made of modules. `nn.Sequential` chains them: the output of one is the input "
         "of the next, and `net[i]` is its i-th child. Calling `net(X)` runs `forward`; a batch of 2 examples "
@@ -127,7 +127,7 @@ LESSONS: tuple[Step, ...] = (
         "6.1.2",
         "Custom blocks",
         "custom_mlp",
-        "pages/weights.py",
+        "weights",
         "the exported code: a class with __init__ and forward",
         "A **block** is a class: `__init__` declares the layers (as named attributes), `forward` says how "
         "data flows through them. The names become the keys of the parameters: `hidden.weight`, `out.bias`. "
@@ -145,7 +145,7 @@ LESSONS: tuple[Step, ...] = (
         "6.2.1",
         "Parameter access",
         "sequential_mlp",
-        "pages/parameters.py",
+        "parameters",
         "one layer's state_dict, its values and its gradient",
         "Every layer's parameters are reachable from the network: `net[2].state_dict()` lists its tensors, "
         "`net[2].bias.data` is the value, `net[2].weight.grad` the gradient (None before a backward pass). "
@@ -160,7 +160,7 @@ LESSONS: tuple[Step, ...] = (
         "6.3",
         "Parameter initialization",
         "sequential_mlp",
-        "pages/parameters.py",
+        "parameters",
         "Initialization: choose a method, apply it, see the histogram",
         "PyTorch initializes each layer by a default rule. `net.apply(fn)` runs `fn` on every module, so one "
         "function can set all weights: from a normal distribution, to a constant, with Xavier's rule or the "
@@ -188,7 +188,7 @@ LESSONS: tuple[Step, ...] = (
         "6.2.3",
         "Tied parameters",
         "tied",
-        "pages/gradients.py",
+        "gradients",
         "each use's share of the gradient, and how they add up to .grad",
         "A layer used twice is **one** module at two positions: its parameters are tied. Change "
         "`net[2].weight` and `net[4].weight` changes too — it is the same tensor. Its gradient is the sum of "
@@ -204,7 +204,7 @@ LESSONS: tuple[Step, ...] = (
         "6.4",
         "Lazy initialization",
         "lazy_mlp",
-        "pages/inspect.py",
+        "inspect",
         "“Show the dry run”: the network before and after its first forward pass",
         "`nn.LazyLinear(256)` leaves out the input size. Its weight is an `UninitializedParameter` until the "
         "first input passes through; then torch reads the size off the input, allocates the weight and turns "
@@ -220,7 +220,7 @@ LESSONS: tuple[Step, ...] = (
         "6.5",
         "Custom layers",
         "my_linear",
-        "pages/design.py",
+        "design",
         "the “Custom” layers in the Add list: MyLinear and CenteredLayer",
         "A layer is a module too. `CenteredLayer` has no parameters: it subtracts the mean. `MyLinear` declares "
         "its own `nn.Parameter`s, so they show up in `state_dict()` and get gradients like any built-in layer's.",
@@ -240,7 +240,7 @@ LESSONS: tuple[Step, ...] = (
         "6.6",
         "Saving and loading",
         "custom_mlp",
-        "pages/weights.py",
+        "weights",
         "download the weights (.params) and the code, upload weights back",
         "`torch.save(net.state_dict(), 'mlp.params')` writes the parameters, not the network: to load them, "
         "build the same architecture again and call `load_state_dict`. The clone computes exactly what the "
@@ -257,7 +257,7 @@ LESSONS: tuple[Step, ...] = (
         "6.7",
         "GPUs",
         "gpu_linear",
-        "pages/parameters.py",
+        "parameters",
         "the device column; the Device selector in the sidebar moves the network",
         "Tensors and networks live on a device: the CPU or a GPU. `try_gpu()` picks the first GPU when there is "
         "one, else the CPU. Computing needs the inputs on the network's device; `net.to(device)` moves its "
@@ -381,6 +381,12 @@ def set_directly(net: nn.Module, code: str, key: str = "0.weight") -> list[float
     return [round(float(v), 6) for v in state[key].detach()[0].cpu()]
 
 
+def grad_shape(net: nn.Module, key: str) -> tuple[int, ...] | None:
+    """The shape of parameter `key`'s .grad, or None before a backward pass (or for a buffer)."""
+    grad = dict(net.named_parameters())[key].grad if key in dict(net.named_parameters()) else None
+    return None if grad is None else tuple(grad.shape)
+
+
 def first_values(net: nn.Module, key: str, n: int = 8) -> list[float]:
     """The first `n` values of tensor `key` (e.g. "0.weight": the values of its row 0)."""
     state = net.state_dict()
@@ -457,6 +463,11 @@ class SaveLoad:
     y: torch.Tensor
     y_clone: torch.Tensor
     equal: bool  # bool((Y_clone == Y).all())
+
+    def agreement(self, rows: int = 2, columns: int = 10) -> pd.DataFrame:
+        """`Y_clone == Y` for the first rows and columns (outputs flattened per sample), as booleans."""
+        same = (self.y_clone == self.y).reshape(self.y.shape[0], -1)[:rows, :columns]
+        return pd.DataFrame(same.numpy())
 
 
 def save_load(design: Design, net: nn.Module) -> SaveLoad:

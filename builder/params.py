@@ -468,3 +468,38 @@ def values(net: nn.Module, key: str, limit: int = 200_000) -> torch.Tensor:
     if flat.numel() > limit:
         flat = flat[torch.linspace(0, flat.numel() - 1, limit).long()]
     return flat  # type: ignore[no-any-return]  # torch's indexing is typed Any
+
+
+@dataclass(frozen=True)
+class TensorView:
+    """One state_dict entry as the Parameters page shows it: its statistics, values and gradient."""
+
+    key: str
+    shape: tuple[int, ...]
+    mean: float
+    std: float  # 0 for a single value
+    values: pd.DataFrame  # see tensor_frame
+    grad: pd.DataFrame | None  # None until a backward pass filled .grad
+
+
+def tensor_view(net: nn.Module, key: str) -> TensorView:
+    """The tensor `key` of `net` (a parameter or a buffer), with its .grad when it has one."""
+    state = net.state_dict(keep_vars=True)
+    if key not in state:
+        raise ParamsError(f"{_short(key)}: no such key in the network")
+    t = state[key].detach().float()
+    grad = state[key].grad
+    return TensorView(
+        key,
+        tuple(t.shape),
+        float(t.mean()),
+        float(t.std()) if t.numel() > 1 else 0.0,
+        tensor_frame(state[key]),
+        None if grad is None else tensor_frame(grad),
+    )
+
+
+def values_at(net: nn.Module, keys: list[str], index: tuple[int, ...]) -> list[dict[str, Any]]:
+    """{key, value at index} for each of `keys` (e.g. the tied positions of an edited weight)."""
+    state = net.state_dict()
+    return [{"key": k, f"value at {list(index)}": float(state[k][index])} for k in keys]

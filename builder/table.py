@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from .build import DryRun
+
 COLUMNS = ["key", "layer", "type", "kind", "shape", "count", "dtype", "device", "requires_grad", "tied_with"]
 
 TIED_NOTE = (
@@ -153,3 +155,21 @@ def _others(keys: list[str], key: str, shown: int = 6) -> str:
 
 def _numel(t: torch.Tensor) -> int:
     return 0 if is_lazy(t) else t.numel()
+
+
+def shapes(run: DryRun) -> pd.DataFrame:
+    """One row per node of a dry run: its key (indented by depth), type, output shape, parameters and notes
+    (the shared layer it uses, the sizes torch inferred)."""
+    rows = []
+    for r in run.layers:
+        notes = [f"shared '{r.shared}'" if r.shared else "", *(f"{k}={v} inferred" for k, v in r.inferred.items())]
+        rows.append(
+            {
+                "layer": "  " * r.depth + r.key,
+                "type": r.type,
+                "output": str(r.output_shape),
+                "parameters": r.parameters,
+                "note": ", ".join(filter(None, notes)),
+            }
+        )
+    return pd.DataFrame(rows, columns=["layer", "type", "output", "parameters", "note"])

@@ -9,13 +9,12 @@ from streamlit.testing.v1 import AppTest
 
 from builder import Design, build, load_example
 from builder.design import Layer, Use
-
-HISTORY = "design_history"
+from ui import state
 
 
 def draft(at: AppTest) -> Design:
     """The design the page is editing (may not build)."""
-    return at.session_state[HISTORY].present
+    return at.session_state[state.DESIGN_HISTORY.name].present
 
 
 def ok(at: AppTest) -> AppTest:
@@ -71,7 +70,7 @@ def build_tied_by_clicking(at: AppTest) -> AppTest:
 
 def test_the_design_page_is_the_start_page(app: AppTest) -> None:
     assert app.title[0].value == "Design"
-    assert draft(app) == app.session_state["design"]
+    assert draft(app) == app.session_state[state.DESIGN.name]
     assert "0 · Linear" in app.get("graphviz_chart")[0].proto.spec
 
 
@@ -79,7 +78,7 @@ def test_build_the_tied_network_from_empty_by_clicking(app: AppTest) -> None:
     at = build_tied_by_clicking(app)
     tied = load_example("tied")
     assert network(draft(at)) == network(tied)
-    assert network(at.session_state["design"]) == network(tied)  # it builds, so the session follows
+    assert network(at.session_state[state.DESIGN.name]) == network(tied)  # it builds, so the session follows
     mine, theirs = build(draft(at)).state_dict(), build(tied).state_dict()
     assert {k: tuple(v.shape) for k, v in mine.items()} == {k: tuple(v.shape) for k, v in theirs.items()}
     dot = at.get("graphviz_chart")[0].proto.spec
@@ -142,7 +141,7 @@ def test_undo_and_redo_every_edit(app: AppTest) -> None:
     click(at, "undo")
     assert draft(at) == after_add
     click(at, "undo")
-    assert draft(at) == start and at.session_state["design"] == start
+    assert draft(at) == start and at.session_state[state.DESIGN.name] == start
     assert at.button(key="undo").disabled
     click(at, "redo")
     click(at, "redo")
@@ -151,12 +150,12 @@ def test_undo_and_redo_every_edit(app: AppTest) -> None:
 
 
 def test_an_edit_that_breaks_the_build_keeps_the_last_design_that_built(app: AppTest) -> None:
-    before = app.session_state["design"]
+    before = app.session_state[state.DESIGN.name]
     click(app, "edit_2")
     app.text_input(key="arg_in_features").input("99")
     at = click(app, "apply")
     assert draft(at).layers[2].args["in_features"] == 99  # the draft holds the edit...
-    assert at.session_state["design"] == before  # ...the session keeps the network that works
+    assert at.session_state[state.DESIGN.name] == before  # ...the session keeps the network that works
     errors = [e.value for e in at.error]
     assert any("layers[2]" in e and "expects 99 input features, gets 256" in e for e in errors), errors
     assert any("does not fit" in m.value for m in at.markdown)  # the row at fault is marked
@@ -186,7 +185,7 @@ def test_json_view_edits_and_shows_errors_inline(app: AppTest) -> None:
     at.text_area(key="json").input(load_example("tied").to_json())
     click(at, "json_apply")
     assert draft(at) == load_example("tied") and not at.error
-    assert at.session_state["design"] == load_example("tied")
+    assert at.session_state[state.DESIGN.name] == load_example("tied")
 
 
 def test_clear_asks_before_discarding(app: AppTest) -> None:
@@ -198,7 +197,7 @@ def test_clear_asks_before_discarding(app: AppTest) -> None:
     click(at, "clear")
     click(at, "clear_yes")
     assert draft(at).layers == () and any("empty" in i.value for i in at.info)
-    assert at.session_state["design"] == before  # other pages keep the last design that built
+    assert at.session_state[state.DESIGN.name] == before  # other pages keep the last design that built
     click(at, "undo")
     assert draft(at) == before
 
@@ -206,7 +205,7 @@ def test_clear_asks_before_discarding(app: AppTest) -> None:
 def test_start_from_an_example(app: AppTest) -> None:
     ok(app.selectbox(key="start").select("nested").run())
     at = click(app, "load")
-    assert draft(at) == load_example("nested") == at.session_state["design"]
+    assert draft(at) == load_example("nested") == at.session_state[state.DESIGN.name]
     assert any("lazy" in m.value for m in at.markdown)
 
 

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from builder import build, devices, load_example, summary
 from builder.devices import DeviceInfo, Moved
+from ui import state
 
 from .conftest import ROOT, open_page
 
@@ -115,7 +116,7 @@ def test_selector_lists_devices_and_a_failing_default_falls_back_to_cpu(listed_g
     at = new_session()  # try_gpu() picks cuda:0; it cannot hold tensors here, so the session runs on the CPU
     select = at.sidebar.selectbox(key="device_select")
     assert select.options == ["CPU", FAKE_GPU.label]
-    assert at.session_state.device == "cpu" and select.value == "cpu"
+    assert at.session_state[state.DEVICE.name] == "cpu" and select.value == "cpu"
     warnings = [w.value for w in at.sidebar.warning]
     assert any("could not use cuda:0" in w and "runs on the CPU" in w for w in warnings), warnings
 
@@ -123,14 +124,14 @@ def test_selector_lists_devices_and_a_failing_default_falls_back_to_cpu(listed_g
 def test_choosing_a_failing_device_keeps_the_weights_on_the_cpu(listed_gpu) -> None:
     at = new_session()
     open_page(at, "weights")
-    net = at.session_state.net[1]
+    net = at.session_state[state.NET.name].module
     before = {k: v.clone() for k, v in net.state_dict().items()}
     main_script(at)
     at.sidebar.selectbox(key="device_select").select("cuda:0").run()
     assert not at.exception
-    assert at.session_state.device == "cpu" and at.sidebar.selectbox(key="device_select").value == "cpu"
+    assert at.session_state[state.DEVICE.name] == "cpu" and at.sidebar.selectbox(key="device_select").value == "cpu"
     assert any("could not use cuda:0" in w.value for w in at.sidebar.warning)
-    assert at.session_state.net[1] is net  # the same module: not rebuilt
+    assert at.session_state[state.NET.name].module is net  # the same module: not rebuilt
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k])
 
@@ -144,19 +145,19 @@ def test_choosing_a_device_moves_the_existing_network(monkeypatch, listed_gpu) -
 
     monkeypatch.setattr(devices, "probe", lambda device: None)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state.device = "cpu"
+    at.session_state[state.DEVICE.name] = "cpu"
     at.run()
     open_page(at, "parameters")
-    net = at.session_state.net[1]
+    net = at.session_state[state.NET.name].module
     monkeypatch.setattr(devices, "move", fake_move)
     main_script(at)
     at.sidebar.selectbox(key="device_select").select("cuda:0").run()
     assert not at.exception
     assert calls == [(net, "cuda:0")]  # moved with .to() once, not rebuilt
-    assert at.session_state.net[1] is net and at.session_state.net_device == "cuda:0"
+    assert at.session_state[state.NET.name].module is net and at.session_state[state.NET.name].device == "cuda:0"
     assert any("moved the network from cpu to cuda:0" in i.value for i in at.sidebar.info)
     open_page(at, "weights")  # another page: no second move
-    assert len(calls) == 1 and at.session_state.device == "cuda:0"
+    assert len(calls) == 1 and at.session_state[state.DEVICE.name] == "cuda:0"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

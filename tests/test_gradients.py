@@ -395,11 +395,11 @@ def test_bad_losses_explained() -> None:
 def test_figures() -> None:
     net = build(load_example("tied"), seed=0)
     result = tied_gradients(net, make_batch(load_example("tied")), make_loss("sum", (2, 1)))
-    bars = builder.gradients.norms_figure(result)
+    bars = builder.figures.norms_figure(result)
     assert len(bars.data[0].y) == 6 and "shared ×2" in bars.data[0].y[2]
-    heat = builder.gradients.heatmaps_figure(result["2.weight"])
+    heat = builder.figures.heatmaps_figure(result["2.weight"])
     assert [a.text for a in heat.layout.annotations] == ["use 1 · at 2", "use 2 · at 4", "sum of the uses", ".grad"]
-    assert builder.gradients.heatmaps_figure(result["2.bias"]) is None  # a vector, shown in the table
+    assert builder.figures.heatmaps_figure(result["2.bias"]) is None  # a vector, shown in the table
     sg = result["2.weight"]
     table = sg.table()
     assert list(table["gradient"]) == ["use 1 (at 2)", "use 2 (at 4)", "sum of the uses", ".grad (ordinary backward)"]

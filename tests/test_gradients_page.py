@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 import builder
 from builder import load_example
+from ui import state as session
 
 from .conftest import open_page
 
@@ -28,13 +29,13 @@ def _tied_session(app: AppTest) -> AppTest:
     at = open_page(app, "gradients")
     at.button(key="grad_load_tied").click().run()  # the default design has no shared layer: the page offers one
     assert not at.exception, at.exception
-    assert at.session_state.design.name == "tied"
+    assert at.session_state[session.DESIGN.name].name == "tied"
     return at
 
 
 def test_without_shared_layers_the_page_explains_and_offers_the_tied_example(app: AppTest) -> None:
     at = open_page(app, "gradients")
-    at.session_state.design = load_example("sequential_mlp")
+    at.session_state[session.DESIGN.name] = load_example("sequential_mlp")
     at.run()
     assert not at.exception and not at.error
     assert any("no shared layers" in i.value for i in at.info)
@@ -47,7 +48,7 @@ def test_without_shared_layers_the_page_explains_and_offers_the_tied_example(app
 def test_tied_example_two_contributions_sum_to_grad(app: AppTest) -> None:
     at = _tied_session(app)
     assert not at.error
-    net = at.session_state.net[1]
+    net = at.session_state[session.NET.name].module
     state = {k: v.clone() for k, v in net.state_dict().items()}
     assert _metric(at, "Shared tensors") == "2"
 
@@ -61,7 +62,7 @@ def test_tied_example_two_contributions_sum_to_grad(app: AppTest) -> None:
             ".grad (ordinary backward)",
         ]
     # the same numbers as the library gives (with the page's defaults: example input, sum loss, train mode)
-    design = at.session_state.design
+    design = at.session_state[session.DESIGN.name]
     truth = builder.tied_gradients(net, builder.make_batch(design), builder.make_loss("sum", (2, 1)), train=True)
     for table, name in zip(tables, ["2.weight", "2.bias"], strict=True):
         sg = truth[name]
@@ -111,9 +112,9 @@ def test_controls_change_the_batch_and_loss(app: AppTest) -> None:
     assert not at.exception and not at.error
     assert _metric(at, "Loss") != first
     assert [s.value for s in at.success] == ["sum = .grad", "sum = .grad"]
-    design = at.session_state.design
+    design = at.session_state[session.DESIGN.name]
     truth = builder.tied_gradients(
-        at.session_state.net[1],
+        at.session_state[session.NET.name].module,
         builder.make_batch(design, "random", 3),
         builder.make_loss("mse", (2, 1), 3),
         train=False,
@@ -155,7 +156,7 @@ SHARED_CONV_BN = {
 
 def test_conv_batchnorm_and_block_shared_on_the_page(app: AppTest) -> None:
     at = open_page(app, "gradients")
-    at.session_state.design = builder.Design.from_dict(SHARED_CONV_BN)
+    at.session_state[session.DESIGN.name] = builder.Design.from_dict(SHARED_CONV_BN)
     at.run()
     at.selectbox(key="grad_loss").select("cross_entropy").run()
     assert not at.exception and not at.error
@@ -182,7 +183,7 @@ def test_design_that_does_not_build_shows_a_message(app: AppTest) -> None:
     bad = builder.Design.from_dict(
         {"format": 1, "input": {"shape": [2, 4]}, "layers": [{"type": "Linear", "in_features": 5, "out_features": 2}]}
     )
-    at.session_state.design = bad
+    at.session_state[session.DESIGN.name] = bad
     at.run()
     assert not at.exception
     assert "expects 5 input features, gets 4" in at.error[0].value

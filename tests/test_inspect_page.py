@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from builder import Design, load_example
+from ui import state
 
 from .conftest import open_page
 
@@ -42,7 +43,7 @@ def test_lazy_sizes_are_shown_as_inferred(app) -> None:
 def test_a_design_that_does_not_build_shows_the_message_not_a_traceback(app) -> None:
     d = load_example("sequential_mlp").to_dict()
     d["layers"][2]["in_features"] = 30
-    app.session_state["design"] = Design.from_dict(d)
+    app.session_state[state.DESIGN.name] = Design.from_dict(d)
     at = open_page(app, "inspect")
     assert "layers[2] Linear: expects 30 input features, gets 256" in at.error[0].value
     assert "does not fit" in at.get("graphviz_chart")[0].proto.spec
@@ -51,7 +52,7 @@ def test_a_design_that_does_not_build_shows_the_message_not_a_traceback(app) -> 
 
 def test_over_budget_design_is_refused_on_the_page(app, monkeypatch) -> None:
     monkeypatch.setenv("BLOCKWORK_MAX_PARAMS", "1000")
-    app.session_state["design"] = load_example("lenet")
+    app.session_state[state.DESIGN.name] = load_example("lenet")
     at = open_page(app, "inspect")
     assert "over the budget of 1,000" in at.error[0].value
     assert not at.exception

@@ -10,10 +10,11 @@ from streamlit.testing.v1 import AppTest
 import builder
 from builder import build, lessons, load_example
 from builder.lessons import LESSONS
+from ui import state
+from ui.navigation import PAGES
 
 from .conftest import ROOT, open_page
 
-PAGES = {p.name for p in (ROOT / "pages").glob("*.py")}
 CHAPTER = [
     "Modules and nn.Sequential",
     "Custom blocks",
@@ -45,7 +46,7 @@ def test_the_steps_cover_the_chapter_with_real_presets_and_pages() -> None:
     assert len({s.key for s in LESSONS}) == len(LESSONS)
     for s in LESSONS:
         load_example(s.preset)  # a shipped example
-        assert s.page.removeprefix("pages/") in PAGES, s.page
+        assert s.page in PAGES and (ROOT / PAGES[s.page].file).exists(), s.page
         assert s.idea and s.code and s.look
         compile(s.code, s.key, "exec")  # the chapter's code is valid Python
     assert lessons.step("tied").preset == "tied"
@@ -103,10 +104,10 @@ def test_init_choices_and_small_helpers() -> None:
 def test_every_step_renders_loads_its_preset_and_its_try_it_runs(app: AppTest) -> None:
     open_page(app, "lessons")
     for i, step in enumerate(LESSONS):
-        assert app.session_state["lesson_step"] == i
+        assert app.session_state[state.LESSON_STEP.name] == i
         assert not app.exception and not app.error, [e.value for e in app.error]
         assert app.header[0].value == f"{step.section} · {step.title}"
-        assert app.session_state["design"] == load_example(step.preset)
+        assert app.session_state[state.DESIGN.name] == load_example(step.preset)
         assert "Loaded as the session's design." in successes(app)
         assert step.code in [c.value for c in app.code]
         if step.key in BUTTONS:
@@ -116,17 +117,17 @@ def test_every_step_renders_loads_its_preset_and_its_try_it_runs(app: AppTest) -
             app.button(key="lesson_next").click().run()
     assert app.button(key="lesson_next").disabled
     app.button(key="lesson_prev").click().run()
-    assert app.session_state["lesson_step"] == len(LESSONS) - 2
+    assert app.session_state[state.LESSON_STEP.name] == len(LESSONS) - 2
 
 
 def test_tied_step_shows_net4_following_net2(app: AppTest) -> None:
     open_page(app, "lessons")
     app.selectbox(key="lesson_pick").select(4).run()
-    assert app.session_state["design"] == load_example("tied")
+    assert app.session_state[state.DESIGN.name] == load_example("tied")
     app.number_input(key="lesson_tie_value").set_value(42.0)
     app.button(key="lesson_tie_set").click().run()
     assert any("net[2] is net[4]` → **True**" in s for s in successes(app))
-    net = app.session_state["net"][1]
+    net = app.session_state[state.NET.name].module
     assert net[2].weight[0, 0] == 42 and net[4].weight[0, 0] == 42
 
 
@@ -142,12 +143,12 @@ def test_save_and_load_step_shows_y_clone_equal_to_y(app: AppTest) -> None:
 def test_a_step_whose_preset_is_not_loaded_offers_to_load_it(app: AppTest) -> None:
     open_page(app, "lessons")
     app.selectbox(key="lesson_pick").select(4).run()  # tied
-    app.session_state["design"] = load_example("lenet")  # the class wandered off
+    app.session_state[state.DESIGN.name] = load_example("lenet")  # the class wandered off
     app.run()
     assert not app.exception
     assert any("load the preset `tied`" in i.value for i in app.info)
     app.button(key="lesson_load").click().run()
-    assert app.session_state["design"] == load_example("tied")
+    assert app.session_state[state.DESIGN.name] == load_example("tied")
     open_page(app, "inspect")
     open_page(app, "lessons")  # the step is remembered across pages
     assert app.selectbox(key="lesson_pick").value == 4 and app.header[0].value.endswith("Tied parameters")

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 import builder
 from builder import load_example, share
 from builder.store import Store
+from ui import state
 
 from .conftest import ROOT, open_page
 
@@ -62,7 +63,7 @@ def test_every_preset_is_shown_with_its_description_and_loads_with_one_click(app
     assert app.button(key="preset_sequential_mlp").disabled  # the session's design: already loaded
     app.button(key="preset_tied").click().run()
     assert not app.exception
-    assert app.session_state["design"] == load_example("tied")
+    assert app.session_state[state.DESIGN.name] == load_example("tied")
     assert any("Loaded the preset 'tied'" in s for s in successes(app))
     assert app.button(key="preset_tied").disabled and not app.button(key="preset_sequential_mlp").disabled
 
@@ -89,15 +90,15 @@ def test_save_versions_load_restore(app: AppTest, library: Path) -> None:
 
     app.selectbox(key="lib_version").select(1).run()
     app.button(key="lib_load_version").click().run()
-    assert app.session_state["design"].layers == load_example("sequential_mlp").layers
-    assert app.session_state["design"].name == "class net"
+    assert app.session_state[state.DESIGN.name].layers == load_example("sequential_mlp").layers
+    assert app.session_state[state.DESIGN.name].name == "class net"
     app.button(key="lib_restore").click().run()
     assert not app.exception
     assert Store(library).versions("class net")[0].note == "restored from version 1"
     assert list(frame(app, "version")["version"]) == [3, 2, 1]
     app.button(key="preset_tied").click().run()
     app.button(key="lib_load").click().run()  # the newest: version 3, the restored one
-    assert app.session_state["design"].layers == load_example("sequential_mlp").layers
+    assert app.session_state[state.DESIGN.name].layers == load_example("sequential_mlp").layers
 
 
 def test_search_rename_and_delete(app: AppTest, library: Path) -> None:
@@ -151,7 +152,7 @@ def test_an_unusable_library_location_is_a_message_and_the_rest_works(
     app.button(key="lib_save").click().run()
     assert any("cannot open the design library" in e for e in errors(app))
     app.button(key="preset_tied").click().run()  # presets still load
-    assert app.session_state["design"].name == "tied"
+    assert app.session_state[state.DESIGN.name].name == "tied"
 
 
 # -- import / export -----------------------------------------------------------------------------------------
@@ -170,14 +171,14 @@ def test_import_checks_the_file_then_opens_or_saves_it(app: AppTest, library: Pa
     assert "Imported vgg.json into the library as 'vgg_block', version 1." in successes(app)
     assert Store(library).load("vgg_block").layers == load_example("vgg_block").layers
     app.button(key="import_open").click().run()
-    assert app.session_state["design"] == load_example("vgg_block")
+    assert app.session_state[state.DESIGN.name] == load_example("vgg_block")
 
 
 # -- share links ---------------------------------------------------------------------------------------------
 
 
 def test_the_share_tab_shows_a_link_that_carries_the_design(app: AppTest) -> None:
-    app.session_state["design"] = load_example("tied")
+    app.session_state[state.DESIGN.name] = load_example("tied")
     lib(app)
     link = app.code[0].value
     token = parse_qs(urlsplit(link).query)["design"][0]
@@ -187,7 +188,7 @@ def test_the_share_tab_shows_a_link_that_carries_the_design(app: AppTest) -> Non
 def test_a_share_link_opens_the_design_in_a_new_session() -> None:
     at = fresh({"design": share.encode(load_example("lenet"))})
     assert not at.exception and not errors(at)
-    assert at.session_state["design"] == load_example("lenet")
+    assert at.session_state[state.DESIGN.name] == load_example("lenet")
     at.switch_page("pages/inspect.py").run()
     assert not at.exception
     dot = at.get("graphviz_chart")[0].proto.spec
@@ -195,21 +196,21 @@ def test_a_share_link_opens_the_design_in_a_new_session() -> None:
 
 
 def test_share_round_trip_through_the_page_and_the_url(app: AppTest) -> None:
-    app.session_state["design"] = load_example("my_linear")
+    app.session_state[state.DESIGN.name] = load_example("my_linear")
     lib(app)
     link = app.code[0].value
     other = fresh({"design": parse_qs(urlsplit(link).query)["design"][0]})
-    assert other.session_state["design"] == load_example("my_linear")
+    assert other.session_state[state.DESIGN.name] == load_example("my_linear")
 
 
 def test_a_link_loads_once_per_session() -> None:
     at = fresh({"design": share.encode(load_example("tied"))})
-    assert at.session_state["design"] == load_example("tied")
-    at.session_state["design"] = load_example("lenet")  # the class moves on; the URL still carries the link
+    assert at.session_state[state.DESIGN.name] == load_example("tied")
+    at.session_state[state.DESIGN.name] = load_example("lenet")  # the class moves on; the URL still carries the link
     at.run()
-    assert at.session_state["design"] == load_example("lenet")
+    assert at.session_state[state.DESIGN.name] == load_example("lenet")
     open_page(at, "inspect")
-    assert at.session_state["design"] == load_example("lenet")
+    assert at.session_state[state.DESIGN.name] == load_example("lenet")
 
 
 @pytest.mark.parametrize(
@@ -226,7 +227,7 @@ def test_a_tampered_link_is_an_error_not_a_traceback(token: str) -> None:
     at = fresh({"design": token})
     assert not at.exception
     assert any(e.startswith("This share link could not be opened") for e in errors(at)), errors(at)
-    assert at.session_state["design"] == load_example("sequential_mlp")  # the default design is kept
+    assert at.session_state[state.DESIGN.name] == load_example("sequential_mlp")  # the default design is kept
     open_page(at, "inspect")  # and the app works on
 
 
@@ -234,8 +235,8 @@ def test_pasting_a_link_on_the_share_tab(app: AppTest) -> None:
     lib(app)
     app.text_input(key="share_paste").set_value(f"http://classroom:8501/?design={share.encode(load_example('nested'))}")
     app.button(key="share_open").click().run()
-    assert app.session_state["design"] == load_example("nested")
+    assert app.session_state[state.DESIGN.name] == load_example("nested")
     app.text_input(key="share_paste").set_value("http://classroom:8501/?other=1")
     app.button(key="share_open").click().run()
     assert any("not a Blockwork share link" in e for e in errors(app))
-    assert app.session_state["design"] == load_example("nested")
+    assert app.session_state[state.DESIGN.name] == load_example("nested")

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from builder import DryRun, dry_run, load_example
 from builder.build import _RUNS
+from ui import state
 
 from .conftest import ROOT, open_page
 
@@ -21,19 +22,19 @@ def session() -> AppTest:
 
 
 def held_net(at: AppTest) -> torch.nn.Module:
-    return at.session_state["net"][1]
+    return at.session_state[state.NET.name].module
 
 
 def test_two_sessions_edit_different_designs() -> None:
     a, b = session(), session()
     open_page(a, "inspect").selectbox(key="example").select("tied").run()
     open_page(b, "inspect").selectbox(key="example").select("lenet").run()
-    assert a.session_state["design"].name == "tied" and b.session_state["design"].name == "lenet"
+    assert a.session_state[state.DESIGN.name].name == "tied" and b.session_state[state.DESIGN.name].name == "lenet"
     assert {m.label: m.value for m in a.metric}["Parameters"] == "121"
     assert {m.label: m.value for m in b.metric}["Parameters"] == "61,706"
     a.run()
     b.run()
-    assert a.session_state["design"].name == "tied" and b.session_state["design"].name == "lenet"
+    assert a.session_state[state.DESIGN.name].name == "tied" and b.session_state[state.DESIGN.name].name == "lenet"
 
 
 def test_same_design_in_two_sessions_gives_two_networks() -> None:
@@ -50,7 +51,12 @@ def test_same_design_in_two_sessions_gives_two_networks() -> None:
 
 
 def test_no_global_cache_holds_modules_or_data() -> None:
-    sources = [ROOT / "app.py", ROOT / "ui.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "builder").glob("*.py")]
+    sources = [
+        ROOT / "app.py",
+        *(ROOT / "ui").glob("*.py"),
+        *(ROOT / "pages").glob("*.py"),
+        *(ROOT / "builder").rglob("*.py"),
+    ]
     for path in sources:
         text = path.read_text()
         assert "cache_resource" not in text, f"{path.name}: st.cache_resource is shared by every user"

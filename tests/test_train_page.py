@@ -9,6 +9,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from builder import Design, build, load_example
+from ui import state
 
 from .conftest import open_page
 
@@ -25,13 +26,13 @@ def no_errors(at: AppTest) -> None:
 def use_tied_moons(at: AppTest) -> None:
     at.selectbox(key="train_source").select("moons").run()
     at.button(key="train_use_example").click().run()
-    assert at.session_state["design"].name == "tied_moons"
+    assert at.session_state[state.DESIGN.name].name == "tied_moons"
     no_errors(at)
 
 
 def train_until_done(at: AppTest, limit: int = 200) -> None:
     for _ in range(limit):
-        if at.session_state["train_run"].done:
+        if at.session_state[state.TRAIN_RUN.name].done:
             return
         at.run()
         assert not at.exception, at.exception
@@ -50,7 +51,7 @@ def test_a_design_that_does_not_fit_the_data_is_explained_and_an_example_offered
 
 
 def test_first_visit_picks_data_the_design_fits(app: AppTest) -> None:
-    app.session_state["design"] = load_example("digits_cnn")
+    app.session_state[state.DESIGN.name] = load_example("digits_cnn")
     at = train_page(app)
     no_errors(at)
     assert at.selectbox(key="train_source").value == "digits" and not at.warning
@@ -63,8 +64,8 @@ def test_training_moons_draws_curves_and_trains_the_sessions_network(app: AppTes
     at.number_input(key="train_epochs").set_value(25).run()
     at.button(key="train_start").click().run()
     no_errors(at)
-    run = at.session_state["train_run"]
-    assert run.net is at.session_state["net"][1]  # the session's own network, trained in place
+    run = at.session_state[state.TRAIN_RUN.name]
+    assert run.net is at.session_state[state.NET.name].module  # the session's own network, trained in place
     train_until_done(at)
     no_errors(at)
     assert run.epoch == 25 and not run.history.stopped
@@ -80,7 +81,7 @@ def test_training_moons_draws_curves_and_trains_the_sessions_network(app: AppTes
     assert any("Decision boundary" in title for title in charts)
     assert [m.label for m in at.metric][:3] == ["Train loss", "Validation loss", "Validation accuracy"]
     assert at.get("download_button")  # the trained weights, on this page too
-    assert at.session_state["train_runs"][-1] is run.history
+    assert at.session_state[state.TRAIN_RUNS.name][-1] is run.history
     assert at.dataframe[-1].value["epochs"].tolist() == ["25/25"]
 
 
@@ -90,12 +91,12 @@ def test_stop_ends_the_run_and_keeps_the_weights(app: AppTest) -> None:
     at.number_input(key="train_epochs").set_value(10_000).run()
     at.button(key="train_start").click().run()
     start = build(load_example("tied_moons"), seed=0).state_dict()  # fresh weights with the seed, then trained
-    run = at.session_state["train_run"]
+    run = at.session_state[state.TRAIN_RUN.name]
     assert not run.done and run.steps >= 1
     at.button(key="train_stop").click().run()
     no_errors(at)
     assert run.done and run.history.stopped and run.epoch < 10_000
-    net = at.session_state["net"][1]
+    net = at.session_state[state.NET.name].module
     after_stop = {k: v.clone() for k, v in net.state_dict().items()}
     assert any(not torch.equal(after_stop[k], start[k]) for k in start)  # trained...
     at.run()
@@ -116,7 +117,7 @@ def test_history_and_settings_outlive_a_visit_to_another_page(app: AppTest) -> N
     train_page(at)
     no_errors(at)
     assert at.number_input(key="train_epochs").value == 3 and at.number_input(key="train_lr").value == 0.02
-    assert len(at.session_state["train_runs"]) == 1
+    assert len(at.session_state[state.TRAIN_RUNS.name]) == 1
     assert len(at.get("plotly_chart")) == 2  # the finished run's curves and boundary are still drawn
 
 
@@ -125,9 +126,9 @@ def test_changing_the_design_ends_a_running_run(app: AppTest) -> None:
     use_tied_moons(at)
     at.number_input(key="train_epochs").set_value(10_000).run()
     at.button(key="train_start").click().run()
-    run = at.session_state["train_run"]
+    run = at.session_state[state.TRAIN_RUN.name]
     narrower = load_example("tied_moons").to_json().replace("16", "12")  # hidden width 16 → 12
-    at.session_state["design"] = Design.from_json(narrower)
+    at.session_state[state.DESIGN.name] = Design.from_json(narrower)
     at.run()
     assert not at.exception, at.exception
     assert run.done and run.history.stopped
@@ -139,7 +140,7 @@ def test_regression_data_sets_the_chapters_sgd_and_shows_w_and_b(app: AppTest) -
     at.selectbox(key="train_source").select("linear regression").run()
     assert at.selectbox(key="train_optimizer").value == "sgd" and at.number_input(key="train_lr").value == 0.03
     at.button(key="train_use_example").click().run()
-    assert at.session_state["design"].name == "linear_regression"
+    assert at.session_state[state.DESIGN.name].name == "linear_regression"
     at.button(key="train_start").click().run()
     train_until_done(at)
     no_errors(at)
@@ -167,7 +168,7 @@ def test_csv_upload_errors_are_named_and_a_good_file_trains(app: AppTest) -> Non
     at.button(key="train_start").click().run()
     train_until_done(at)
     no_errors(at)
-    assert at.session_state["train_run"].data.classes == ("neg", "pos")
+    assert at.session_state[state.TRAIN_RUN.name].data.classes == ("neg", "pos")
 
 
 def test_a_diverging_run_ends_with_a_message_not_a_traceback(app: AppTest) -> None:
@@ -181,7 +182,7 @@ def test_a_diverging_run_ends_with_a_message_not_a_traceback(app: AppTest) -> No
     assert not at.exception, at.exception
     assert any("diverged. Try a smaller learning rate" in e.value for e in at.error), at.error
     assert "ended after epoch" in at.get("progress")[0].proto.text
-    assert at.session_state["train_runs"][-1].problem
+    assert at.session_state[state.TRAIN_RUNS.name][-1].problem
 
 
 def test_the_weights_page_has_the_trained_weights(app: AppTest) -> None:
@@ -190,8 +191,8 @@ def test_the_weights_page_has_the_trained_weights(app: AppTest) -> None:
     at.number_input(key="train_epochs").set_value(3).run()
     at.button(key="train_start").click().run()
     train_until_done(at)
-    trained = {k: v.clone() for k, v in at.session_state["train_run"].net.state_dict().items()}
+    trained = {k: v.clone() for k, v in at.session_state[state.TRAIN_RUN.name].net.state_dict().items()}
     open_page(at, "weights")
-    net = at.session_state["net"][1]
-    assert net is at.session_state["train_run"].net  # the page saves the session's network: the trained one
+    net = at.session_state[state.NET.name].module
+    assert net is at.session_state[state.TRAIN_RUN.name].net  # the page saves the session's network: the trained one
     assert all(torch.equal(net.state_dict()[k], trained[k]) for k in trained)

@@ -10,9 +10,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import builder
 from builder import build, devices, load_example, save_params, to_code
 from builder.devices import DeviceInfo
+from ui import state as session
+from ui.navigation import PAGES
 
 from .conftest import ROOT, open_page
 
@@ -20,12 +21,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with require
 
 
 def with_example(at: AppTest, name: str) -> AppTest:
-    at.session_state.design = load_example(name)
+    at.session_state[session.DESIGN.name] = load_example(name)
     return at
 
 
 def state_of(at: AppTest) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in at.session_state.net[1].state_dict().items()}
+    return {k: v.detach().clone() for k, v in at.session_state[session.NET.name].module.state_dict().items()}
 
 
 def frame(at: AppTest, *columns: str):
@@ -66,9 +67,9 @@ def test_uploading_good_weights_loads_them_and_reports(app: AppTest) -> None:
         assert torch.equal(state_of(at)[k], v)
     held = state_of(at)
     with torch.no_grad():
-        at.session_state.net[1][0].weight[0, 0] = 5.0  # an edit after the load ...
+        at.session_state[session.NET.name].module[0].weight[0, 0] = 5.0  # an edit after the load ...
     at.run()
-    assert float(at.session_state.net[1][0].weight[0, 0]) == 5.0  # ... is not undone by a rerun
+    assert float(at.session_state[session.NET.name].module[0].weight[0, 0]) == 5.0  # ... is not undone by a rerun
     assert held.keys() == state_of(at).keys()
 
 
@@ -126,10 +127,10 @@ def test_a_network_on_an_unusable_device_falls_back_on_the_page(app: AppTest, mo
     monkeypatch.setattr(
         devices, "available_devices", lambda: [DeviceInfo("cpu", "CPU"), DeviceInfo("cuda:0", "cuda:0 — fake")]
     )
-    app.session_state.device = "cuda:0"  # as if chosen; the page builds and tries to move there
+    app.session_state[session.DEVICE.name] = "cuda:0"  # as if chosen; the page builds and tries to move there
     at = open_page(app, "weights")
     assert any("could not move the network to cuda:0" in w.value for w in at.warning)
-    assert at.session_state.device == "cpu" and at.session_state.net_device == "cpu"
+    assert at.session_state[session.DEVICE.name] == "cpu" and at.session_state[session.NET.name].device == "cpu"
 
 
 # -- the Parameters page ------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def test_parameter_access_and_editing_a_tied_weight(app: AppTest) -> None:
     at.number_input(key="edit_value").set_value(100.0).run()
     at.button(key="edit_set").click().run()
     assert not at.exception
-    net = at.session_state.net[1]
+    net = at.session_state[session.NET.name].module
     assert net[2].weight.data[0, 0] == 100 and net[4].weight.data[0, 0] == 100  # the chapter's check
     assert "4.weight changed with it" in at.success[0].value
     positions = frame(at, "key", "value at [0, 0]")
@@ -163,9 +164,9 @@ def test_initialization_is_set_in_the_design_and_reinitializes(app: AppTest) -> 
     at.number_input(key="init_seed").set_value(4).run()
     at.button(key="init_apply").click().run()
     assert not at.exception
-    design = at.session_state.design
+    design = at.session_state[session.DESIGN.name]
     assert design.init == {"method": "constant", "value": 0.5, "bias": "zeros"} and design.seed == 4
-    net = at.session_state.net[1]
+    net = at.session_state[session.NET.name].module
     assert torch.all(net[0].weight == 0.5) and torch.all(net[2].bias == 0)
     table = frame(at, "layer", "init")
     assert set(table["init"]) == {"constant(value=0.5), bias zeros"}
@@ -173,14 +174,14 @@ def test_initialization_is_set_in_the_design_and_reinitializes(app: AppTest) -> 
     at.selectbox(key="init_target").select("layers[2]").run()
     at.selectbox(key="init_method").select("xavier_normal").run()
     at.button(key="init_apply").click().run()
-    net = at.session_state.net[1]
+    net = at.session_state[session.NET.name].module
     assert torch.all(net[0].weight == 0.5) and not torch.all(net[2].weight == 0.5)
     expected = net[2].weight.detach().clone()
     with torch.no_grad():
         net[2].weight.fill_(3.0)
     at.button(key="reinit").click().run()
-    assert not at.exception and torch.equal(at.session_state.net[1][2].weight, expected)
-    assert at.session_state.net[1] is net
+    assert not at.exception and torch.equal(at.session_state[session.NET.name].module[2].weight, expected)
+    assert at.session_state[session.NET.name].module is net
     spec = at.get("plotly_chart")[0].proto.spec
     assert "0.weight" in spec
 
@@ -188,9 +189,10 @@ def test_initialization_is_set_in_the_design_and_reinitializes(app: AppTest) -> 
 def test_histogram_follows_the_chosen_tensor(app: AppTest) -> None:
     at = open_page(with_example(app, "lenet"), "parameters")
     at.selectbox(key="hist_key").select("3.weight").run()
-    assert not at.exception and "3.weight" in at.get("plotly_chart")[0].proto.spec
-    assert builder.example_names()  # the page also opened for a conv net without errors
-    assert not at.error
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert not at.exception and not at.error  # the page opened for a conv net without errors
+    # the histogram is of 3.weight, a (16, 6, 5, 5) kernel: every one of its 2,400 values, none of 0.weight's 150
+    assert "3.weight: 2,400 values" in spec and "0.weight" not in spec
 
 
 @pytest.mark.parametrize("page", ["weights", "parameters"])
@@ -198,3 +200,4 @@ def test_a_cold_deep_link_opens_the_page(page: str) -> None:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.switch_page(f"pages/{page}.py").run()  # the first page this session opens
     assert not at.exception and not at.error
+    assert [t.value for t in at.title] == [PAGES[page].title]  # the page itself ran, not a blank one

@@ -1,0 +1,93 @@
+"""The argument form of a layer (Design page): one input per argument of the layer's form type, two to a
+row, pre-filled; and reading the inputs back as the layer's arguments (`builder.forms` parses the text).
+
+The size a lazy layer infers is a text box (a number box that starts filled cannot be emptied): left empty,
+the layer is lazy. Widgets are keyed `<prefix><argument>` (prefix "arg_" in a row's editor, "new_" in the add
+panel).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from builder import forms
+from builder.registry import REGISTRY, Arg
+from ui import state
+
+
+def _widget(arg: Arg, lazy: str | None) -> str:
+    if arg.name == lazy:
+        return "text"
+    return {"int": "number", "float": "number", "bool": "check", "choice": "select"}.get(arg.kind, "text")
+
+
+def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
+    """One input per argument of `type_name`'s form, pre-filled with `values`; two to a row."""
+    base = REGISTRY[forms.form_type(type_name)]
+    lazy = forms.lazy_arg(type_name)
+    if not base.args:
+        st.caption(f"{base.name} has no arguments.")
+        return
+    cols = st.columns(2)
+    for i, arg in enumerate(base.args):
+        box, key, value = cols[i % 2], prefix + arg.name, values.get(arg.name)
+        help_ = arg.help or None
+        kind = _widget(arg, lazy)
+        if arg.name == lazy:  # a text box: a number box that starts filled cannot be emptied
+            st_help = (
+                f"{arg.help}. Leave empty to make the layer lazy ({base.lazy}): torch infers "
+                f"{arg.name} from the first input."
+            )
+            box.text_input(
+                arg.name,
+                key=state.seed(key, forms.format_value(value)),
+                help=st_help,
+                placeholder="empty: lazy, torch infers it",
+            )
+        elif kind == "number":
+            step = 1 if arg.kind == "int" else 0.01
+            lo = None if arg.min is None else (int(arg.min) if arg.kind == "int" else float(arg.min))
+            hi = None if arg.max is None else (int(arg.max) if arg.kind == "int" else float(arg.max))
+            extra = {"value": None, "placeholder": "empty: default"} if arg.optional else {}  # may be emptied
+            box.number_input(
+                arg.name,
+                min_value=lo,
+                max_value=hi,
+                step=step,
+                key=state.seed(key, value),
+                help=help_,
+                format=None if arg.kind == "int" else "%g",
+                **extra,
+            )
+        elif kind == "check":
+            box.checkbox(arg.name, key=state.seed(key, bool(value)), help=help_)
+        elif kind == "select":
+            box.selectbox(arg.name, arg.choices, key=state.seed(key, value), help=help_)
+        else:
+            hint = {
+                "int1": "a number",
+                "int2": "a number or two, e.g. 3 or 3, 5",
+                "ints": "sizes, e.g. 8 or 4, 8",
+                "padding1": "a number, same or valid",
+                "padding2": "a number or two, same or valid",
+            }[arg.kind]
+            box.text_input(
+                arg.name,
+                key=state.seed(key, forms.format_value(value)),
+                help=f"{help_ or ''} ({hint})",
+                placeholder="empty: default" if arg.optional else None,
+            )
+
+
+def read_args(type_name: str, prefix: str) -> dict[str, Any]:
+    """The values of an argument form (see arg_inputs) as a layer's arguments."""
+    out: dict[str, Any] = {}
+    lazy = forms.lazy_arg(type_name)
+    for arg in REGISTRY[forms.form_type(type_name)].args:
+        value = st.session_state.get(prefix + arg.name)
+        if _widget(arg, lazy) == "text":
+            value = forms.parse_value(arg, value or "")
+        out[arg.name] = value
+    return out

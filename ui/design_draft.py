@@ -1,0 +1,180 @@
+"""The Design page's draft: an undo history of designs (builder.UndoHistory) and the callbacks that edit it.
+
+Every edit is one of builder.edit's pure functions applied to the draft (`apply`); the draft is dry-run at once
+and, when it builds, becomes the session's design (what the other pages show), so an edit that breaks the
+network never loses the last design that worked. A refused edit changes nothing and is flashed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+import builder
+import ui
+from builder import Design, DesignError, UndoHistory, addressing, edit, forms
+from builder.design import Layer, Use
+from ui import arg_form, state
+
+USE = "shared:"  # prefix of the add list's entries that insert another use of a shared layer
+# Widgets that show the draft: forgotten after every edit so they show the new draft.
+_WIDGET_PREFIXES = (state.SELECT_PREFIX, state.ARG_PREFIX, state.NEW_PREFIX)
+_WIDGETS = tuple(
+    k.name
+    for k in (
+        state.NODE_NAME,
+        state.SHARE_NAME,
+        state.SHARED_NAME,
+        state.DESIGN_JSON,
+        state.INPUT_SHAPE,
+        state.INPUT_DTYPE,
+        state.GROUP_NAME,
+        state.ADD_WHERE,
+    )
+)
+
+
+def history() -> UndoHistory:
+    """The session's undo history; a design set on another page (an example picked) is recorded as an edit."""
+    h: UndoHistory | None = state.DESIGN_HISTORY.get()
+    current = ui.design()
+    if h is None:
+        h = UndoHistory(current)
+    elif state.DESIGN_SYNCED.get() is not current:
+        h = h.push(current)
+    state.DESIGN_HISTORY.set(h)
+    state.DESIGN_SYNCED.set(current)
+    return h
+
+
+def commit(h: UndoHistory) -> None:
+    """Make `h` the history; the session's design follows its present when that builds."""
+    state.DESIGN_HISTORY.set(h)
+    draft = h.present
+    if draft.layers:
+        try:
+            ui.dry_run(draft)
+        except DesignError:
+            pass  # kept as a draft, fault highlighted; the session keeps the last design that built
+        else:
+            ui.set_design(draft)
+            state.DESIGN_SYNCED.set(draft)
+    state.forget_widgets(_WIDGET_PREFIXES, _WIDGETS)
+    state.DESIGN_EDITING.set(None)
+    state.DESIGN_JSON_ERROR.pop()
+    state.DESIGN_CONFIRM_CLEAR.set(False)
+
+
+def refuse(e: DesignError) -> None:
+    """Say why an edit was not done (toasted too: seen even when the page is scrolled down)."""
+    ui.flash(f"Not done: {e}", "error", icon=":material/block:", toast=True)
+
+
+def apply(op: Callable[..., Design], *args: Any, **kwargs: Any) -> None:
+    """Callback: apply one of builder.edit's operations to the draft; a refused edit changes nothing."""
+    h = history()
+    try:
+        new = op(h.present, *args, **kwargs)
+    except DesignError as e:
+        refuse(e)
+        return
+    commit(h.push(new))
+
+
+# -- callbacks that read widgets -----------------------------------------------------------------------
+
+
+def add_layer() -> None:
+    choice, where = state.ADD_TYPE(), addressing.parse_path(state.ADD_WHERE())
+    name = (state.NEW_NAME.get() or "").strip() or None
+
+    def op(d: Design) -> Design:
+        if choice.startswith(USE):
+            return edit.use_shared(d, where, choice.removeprefix(USE), name)
+        layer = forms.make_layer(
+            choice, arg_form.read_args(choice, state.NEW_PREFIX), name, where=addressing.format_path(where)
+        )
+        return edit.insert(d, where, layer)
+
+    apply(op)
+
+
+def apply_edit(path: addressing.Path) -> None:
+    def op(d: Design) -> Design:
+        node = addressing.node_at(d, path)
+        if isinstance(node, Layer):
+            d = edit.set_args(d, path, arg_form.read_args(node.type, state.ARG_PREFIX))
+        elif isinstance(node, Use) and isinstance(d.shared[node.shared], Layer):
+            d = edit.set_args(d, path, arg_form.read_args(d.shared[node.shared].type, state.ARG_PREFIX))
+        return edit.rename(d, path, state.NODE_NAME.get())
+
+    apply(op)
+
+
+def set_input() -> None:
+    def op(d: Design) -> Design:
+        return edit.set_input(d, forms.parse_shape(state.INPUT_SHAPE()), state.INPUT_DTYPE())
+
+    apply(op)
+
+
+def share(path: addressing.Path) -> None:
+    apply(edit.share, path, (state.SHARE_NAME.get() or "").strip())
+
+
+def rename_shared(old: str) -> None:
+    apply(edit.rename_shared, old, (state.SHARED_NAME.get() or "").strip())
+
+
+def group_selected() -> None:
+    chosen = selected(history().present)
+    apply(edit.group, chosen, (state.GROUP_NAME.get() or "").strip() or None)
+
+
+def apply_json() -> None:
+    try:
+        new = Design.from_json(state.DESIGN_JSON())
+    except DesignError as e:
+        state.DESIGN_JSON_ERROR.set(e)
+        return
+    commit(history().push(new))
+
+
+def undo() -> None:
+    apply_history(UndoHistory.undo)
+
+
+def redo() -> None:
+    apply_history(UndoHistory.redo)
+
+
+def apply_history(step: Callable[[UndoHistory], UndoHistory]) -> None:
+    try:
+        commit(step(history()))
+    except DesignError as e:
+        refuse(e)
+
+
+def load_example() -> None:
+    apply(lambda _: builder.load_example(state.START_EXAMPLE()))
+
+
+def open_editor(path: addressing.Path | None) -> None:
+    state.forget_widgets((state.ARG_PREFIX,), (state.NODE_NAME.name, state.SHARE_NAME.name, state.SHARED_NAME.name))
+    state.DESIGN_EDITING.set(path)
+
+
+def reset_new() -> None:
+    state.forget_widgets((state.NEW_PREFIX,))
+
+
+def row_id(path: addressing.Path) -> str:
+    """A row's part of widget keys: (0, 2) -> "0_2"."""
+    return "_".join(map(str, path))
+
+
+def selected(draft: Design) -> list[addressing.Path]:
+    """The rows whose select box is ticked."""
+    return [p for p, _ in addressing.paths(draft) if st.session_state.get(state.SELECT_PREFIX + row_id(p))]

@@ -1,0 +1,158 @@
+"""The Design page's panels around the stack: the toolbar (undo, redo, examples, clear), the example input,
+grouping, the add panel, and the preview (totals and graph)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import builder
+from builder import Design, DryRun, UndoHistory, addressing, edit, forms
+from builder.design import DTYPES
+from builder.registry import CATEGORIES, REGISTRY
+from ui import arg_form, design_draft, layer_row, state
+
+
+def add_panel(draft: Design, run: DryRun | None) -> None:
+    """Add a layer: a searchable type list (and uses of the shared layers), where, and its arguments."""
+    choices = [design_draft.USE + name for name in draft.shared]
+    choices += sorted(REGISTRY, key=lambda t: (CATEGORIES.index(REGISTRY[t].category), t))
+    if state.ADD_TYPE.get() not in choices:
+        state.ADD_TYPE.set("Linear")
+
+    def label(choice: str) -> str:
+        if choice.startswith(design_draft.USE):
+            return f"↺ another use of shared '{choice.removeprefix(design_draft.USE)}' (same weights)"
+        lt = REGISTRY[choice]
+        return choice if lt.category == choice else f"{choice} · {lt.category}"
+
+    spots = forms.insert_points(draft)
+    with st.container(border=True, key="add_panel"):
+        st.markdown("**Add a layer**")
+        c = st.columns(2)
+        choice = c[0].selectbox(
+            "Layer type (type to search)",
+            choices,
+            key=state.ADD_TYPE.name,
+            format_func=label,
+            on_change=design_draft.reset_new,
+        )
+        if state.ADD_WHERE.get() not in spots:
+            state.ADD_WHERE.set(next(iter(spots)))
+        where = c[1].selectbox(
+            "Where", list(spots), key=state.ADD_WHERE.name, format_func=spots.get, on_change=design_draft.reset_new
+        )
+        with st.form("add_form", border=False):
+            if choice.startswith(design_draft.USE):
+                st.caption(
+                    "Inserts another use of the shared layer: the same module object, so the same "
+                    "weights, at a second place in the network."
+                )
+            else:
+                lazy = forms.lazy_arg(choice)
+                if lazy:
+                    st.caption(f"Leave **{lazy}** empty to make it lazy: torch infers it from the input.")
+                before = forms.input_shape_at(draft, addressing.parse_path(where), run)
+                arg_form.arg_inputs(choice, forms.new_values(choice, before), state.NEW_PREFIX)
+            st.text_input(
+                "Name (optional)", key=state.seed(state.NEW_NAME.name, ""), placeholder="empty: indexed by position"
+            )
+            st.form_submit_button(
+                "Add", key="add", type="primary", icon=":material/add:", on_click=design_draft.add_layer
+            )
+
+
+def toolbar(h: UndoHistory) -> None:
+    with st.container(horizontal=True, vertical_alignment="bottom", key="toolbar"):
+        st.button("Undo", key="undo", icon=":material/undo:", disabled=not h.can_undo, on_click=design_draft.undo)
+        st.button("Redo", key="redo", icon=":material/redo:", disabled=not h.can_redo, on_click=design_draft.redo)
+        names = builder.example_names()
+        st.selectbox(
+            "Start from an example",
+            names,
+            key=state.START_EXAMPLE.name,
+            width=220,
+            index=names.index("tied") if "tied" in names else 0,
+        )
+        st.button(
+            "Load",
+            key="load",
+            icon=":material/download:",
+            on_click=design_draft.load_example,
+            help="Replace the design with the example (Undo brings yours back)",
+        )
+        st.button(
+            "Clear",
+            key="clear",
+            icon=":material/delete_forever:",
+            on_click=state.DESIGN_CONFIRM_CLEAR.set,
+            args=(True,),
+            help="Start from an empty design (asks first)",
+        )
+    if state.DESIGN_CONFIRM_CLEAR.get():
+        with st.container(border=True, key="confirm_clear"):
+            st.warning(
+                "Discard every layer and start from an empty design? (Undo can bring it back.)",
+                icon=":material/warning:",
+            )
+            a, b, _ = st.columns([1, 1, 3])
+            a.button("Yes, clear", key="clear_yes", type="primary", on_click=design_draft.apply, args=(edit.clear,))
+            b.button("Cancel", key="clear_no", on_click=state.DESIGN_CONFIRM_CLEAR.set, args=(False,))
+
+
+def input_row(draft: Design) -> None:
+    c = st.columns([1.7, 1], vertical_alignment="bottom")
+    c[0].text_input(
+        "Example input shape",
+        key=state.seed(state.INPUT_SHAPE.name, ", ".join(map(str, draft.input_shape))),
+        on_change=design_draft.set_input,
+        help="Batch first, e.g. 2, 20 (2 samples of 20 features) or "
+        "1, 1, 28, 28 for one grey 28×28 image. Press Enter to apply.",
+    )
+    c[1].selectbox(
+        "Input dtype",
+        DTYPES,
+        key=state.seed(state.INPUT_DTYPE.name, draft.input_dtype),
+        on_change=design_draft.set_input,
+        help="int64 for Embedding's indices",
+    )
+
+
+def group_row(draft: Design) -> None:
+    chosen = design_draft.selected(draft)
+    c = st.columns([2.2, 1.6], vertical_alignment="bottom")
+    c[0].text_input(
+        "Block name (optional)",
+        key=state.seed(state.GROUP_NAME.name, ""),
+        placeholder="empty: indexed by position",
+        help="Group the selected layers (next to each other, same level) into a nested Sequential",
+    )
+    c[1].button(
+        f"Group {len(chosen)} selected" if chosen else "Group selected",
+        key="group",
+        icon=":material/select_all:",
+        disabled=not chosen,
+        on_click=design_draft.group_selected,
+        width="stretch",
+    )
+
+
+def preview(draft: Design, run: DryRun | None) -> None:
+    st.subheader("Preview")
+    if not draft.layers:
+        st.info("The design is empty: add a layer to start.", icon=":material/add:")
+        return
+    if run is not None:
+        tied = run.parameters_per_use != run.parameters
+        per_use = f" · **{run.parameters_per_use:,}** counted per use" if tied else ""
+        shape = layer_row.shape_text(run.output_shape).replace(" ", "\u00a0")  # keep "(2, 1)" on one line
+        st.markdown(
+            f"**{run.parameters:,}** parameters{per_use} · output **{shape}**",
+            help="Parameters: what the network holds (a shared layer once). Counted per use: summed over "
+            "every state_dict position, a shared layer once per use.",
+        )
+    with st.container(key="graph"):
+        st.graphviz_chart(builder.graph(draft, run) if run is not None else builder.graph(draft))
+    st.caption("The Inspect page shows the full parameter table.")
+
+
+# A row's label shrinks (its text wraps) before the row's actions move to a line of their own.

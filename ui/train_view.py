@@ -1,0 +1,144 @@
+"""The Train page's right column: starting a run, the live run (a fragment that trains a slice per rerun),
+its curves, boundary and linear fit, the trained weights' download, and the table of the session's runs.
+
+Training runs in short slices (SLICE_SECONDS of work per rerun) inside a fragment that reruns itself every
+REFRESH_SECONDS while a run is active. No rerun holds the session for long, so the Stop button answers at
+once, the curves grow as it learns, and no session keeps a server thread busy for minutes. The run (a
+builder.training.Trainer) lives in `state.TRAIN_RUN`; the network it trains is the session's own (ui.net()),
+trained in place, so the Weights page saves the trained weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import streamlit as st
+
+import builder
+import ui
+from builder import DesignError, figures, train_advice
+from builder.data import DataError, Dataset
+from builder.training import TrainConfig, Trainer, TrainingError, decision_grid, reset_weights
+from ui import downloads, state
+
+SLICE_SECONDS = 0.3  # training per rerun: short, so a click is answered at once
+REFRESH_SECONDS = 0.5  # how often a running fragment reruns (and the curves redraw)
+
+
+def start(design: builder.Design, data: Dataset, config: TrainConfig) -> bool:
+    """Start a run on the session's network; False (and the reason shown) when it cannot start."""
+    net = ui.net()
+    if net is None:
+        return False
+    try:
+        if state.TRAIN_FRESH():
+            reset_weights(net, design, seed=config.seed)
+        state.TRAIN_RUN.set(Trainer(net, data, config))
+    except (DataError, TrainingError, DesignError) as e:
+        ui.show_error(e)
+        return False
+    return True
+
+
+def stop() -> None:
+    run = state.TRAIN_RUN.get()
+    if run is not None and not run.done:
+        run.stop()
+
+
+def busy() -> bool:
+    run = state.TRAIN_RUN.get()
+    return run is not None and not run.done
+
+
+def show_run(run: Trainer) -> None:
+    cfg, last = run.config, run.history.last
+    st.progress(run.progress, text=f"Epoch {run.epoch} of {cfg.epochs} — {train_advice.run_state(run)}")
+    if run.history.problem:
+        st.error(run.history.problem[:1].upper() + run.history.problem[1:], icon=":material/error:")
+    elif not run.done:
+        st.caption("Training goes on while this page is open; on another page it pauses, and resumes here.")
+    if last is not None:
+        cols = st.columns(4)
+        cols[0].metric("Train loss", f"{last.train_loss:.4f}")
+        cols[1].metric("Validation loss", "—" if last.val_loss is None else f"{last.val_loss:.4f}")
+        if last.val_acc is not None:
+            cols[2].metric("Validation accuracy", f"{last.val_acc:.1%}")
+        elif last.train_acc is not None:
+            cols[2].metric("Train accuracy", f"{last.train_acc:.1%}")
+        rate = run.history.steps / max(run.history.seconds, 1e-9)
+        cols[3].metric("Steps", f"{run.steps:,}", help=f"{rate:,.0f} optimizer steps per second")
+        with st.container(key="train_curves"):
+            st.plotly_chart(figures.curves(run.history), key="train_curves_chart")
+    if run.data.is_2d and run.data.task == "classification":
+        with st.container(key="train_boundary"):
+            grid = decision_grid(run.net, run.data, steps=150)
+            st.plotly_chart(figures.boundary(grid, run.data), key="train_boundary_chart")
+    fit = train_advice.linear_fit(run.net, run.data)
+    if fit is not None:
+        st.dataframe(fit, key="train_linear_fit", hide_index=True)
+
+
+def record(run: Trainer) -> None:
+    runs = state.TRAIN_RUNS.setdefault(list)
+    if not any(h is run.history for h in runs):
+        runs.append(run.history)
+
+
+def results(design: builder.Design, preview: Dataset | None) -> None:
+    run = state.TRAIN_RUN.get()
+    running = run is not None and not run.done
+
+    @st.fragment(run_every=REFRESH_SECONDS if running else None)
+    def live() -> None:
+        run = state.TRAIN_RUN.get()
+        if run is None:
+            if preview is not None and preview.is_2d and preview.task == "classification":
+                with st.container(key="train_preview"):
+                    title = f"{preview.name}: the data"
+                    st.plotly_chart(figures.scatter(preview, title=title), key="train_preview_chart")
+            st.info("Choose data and settings, then press **Train**.", icon=":material/model_training:")
+            return
+        if not run.done:
+            reason = train_advice.stale_reason(run, ui.net())
+            if reason:
+                run.abandon()
+                ui.flash(reason, "warning", icon=":material/info:", about=id(run))  # while this run shows
+            else:
+                with contextlib.suppress(TrainingError):  # the run ended; its history keeps the problem
+                    run.run(max_seconds=SLICE_SECONDS)
+        st.button(
+            "Stop",
+            key="train_stop",
+            icon=":material/stop_circle:",
+            on_click=stop,
+            disabled=run.done,
+            help="End the run after the current batch, keeping the weights reached so far.",
+        )
+        show_run(run)
+        if run.done:
+            record(run)
+            if running:  # the run ended in this fragment rerun: redraw the page, without auto-reruns
+                st.rerun()
+
+    live()
+    if run is not None and run.done:
+        ui.show_flashes(about=id(run))
+        net = ui.net()
+        if net is not None and run.net is net:
+            downloads.weights_button(
+                net,
+                design,
+                key="train_download",
+                label="Download trained weights (.params)",
+                type="primary",
+                help="torch.save(net.state_dict()) of the trained network: load it in hand-written "
+                "PyTorch with net.load_state_dict(torch.load(path, weights_only=True)).",
+            )
+
+
+def runs_table() -> None:
+    runs = state.TRAIN_RUNS.get()
+    if runs:
+        st.subheader("Runs this session")
+        st.dataframe(train_advice.runs_table(runs), key="train_runs_table", hide_index=True)
