@@ -91,13 +91,9 @@ def main() -> None:
         with st.expander("Check it in plain PyTorch"):
             st.code(PLAIN_PYTORCH, language="python")
     design = ui.design()
-    try:
-        run = ui.dry_run(design)
-    except DesignError as e:
-        ui.show_error(e)
-        return
-    net = ui.net()
-    if net is None:
+    run = ui.dry_run_or_error(design)
+    net = ui.net() if run is not None else None
+    if run is None or net is None:
         return
     if not design.shared:
         st.info(

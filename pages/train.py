@@ -9,17 +9,14 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from builder import DesignError
 from ui import state, train_form, train_view
 
 
 def main() -> None:
     st.title("Train")
     design = ui.design()
-    try:
-        dry = ui.dry_run(design)
-    except DesignError as e:
-        ui.show_error(e)
+    dry = ui.dry_run_or_error(design)
+    if dry is None:
         return
     st.caption(
         f"Design **{design.name}**: input {design.input_shape} → output {dry.output_shape}, on "

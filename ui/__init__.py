@@ -23,11 +23,22 @@ The names most pages need are here: `ui.design()`, `ui.set_design()`, `ui.net()`
 """
 
 from ui.messages import flash, show_error, show_flashes
-from ui.session import design, dry_run, init_session, net, net_device, open_share_link, set_design, sidebar
+from ui.session import (
+    design,
+    dry_run,
+    dry_run_or_error,
+    init_session,
+    net,
+    net_device,
+    open_share_link,
+    set_design,
+    sidebar,
+)
 
 __all__ = [
     "design",
     "dry_run",
+    "dry_run_or_error",
     "flash",
     "init_session",
     "net",

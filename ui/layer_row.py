@@ -69,44 +69,22 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
                     args=(None if editing == path else path,),
                     type="primary" if editing == path else "tertiary",
                 )
-                st.button(
-                    ":material/arrow_upward:",
-                    key=f"up_{k}",
-                    help="Move up",
-                    disabled=path[-1] == 0,
-                    on_click=design_draft.apply,
-                    args=(edit.move, path, -1),
-                    type="tertiary",
-                )
-                st.button(
-                    ":material/arrow_downward:",
-                    key=f"down_{k}",
-                    help="Move down",
-                    type="tertiary",
-                    disabled=path[-1] == siblings - 1,
-                    on_click=design_draft.apply,
-                    args=(edit.move, path, 1),
-                )
-                st.button(
-                    ":material/content_copy:",
-                    key=f"dup_{k}",
-                    help="Duplicate (a shared use: another use)",
-                    on_click=design_draft.apply,
-                    args=(edit.duplicate, path),
-                    type="tertiary",
-                )
-                st.button(
-                    ":material/delete:",
-                    key=f"del_{k}",
-                    help="Delete",
-                    type="tertiary",
-                    on_click=design_draft.apply,
-                    args=(edit.delete, path),
-                )
+                edit_button(":material/arrow_upward:", f"up_{k}", "Move up", (edit.move, path, -1), path[-1] == 0)
+                last = path[-1] == siblings - 1
+                edit_button(":material/arrow_downward:", f"down_{k}", "Move down", (edit.move, path, 1), last)
+                dup_help = "Duplicate (a shared use: another use)"
+                edit_button(":material/content_copy:", f"dup_{k}", dup_help, (edit.duplicate, path))
+                edit_button(":material/delete:", f"del_{k}", "Delete", (edit.delete, path))
         if path in at_fault and fault is not None:
             st.error(str(fault), icon=":material/error:")
         if editing == path:
             editor(draft, path, node)
+
+
+def edit_button(icon: str, key: str, help: str, edit_args: tuple[Any, ...], disabled: bool = False) -> None:
+    """A row's action: an icon button that applies one of builder.edit's operations (`edit_args`: the
+    operation and its arguments after the design) to the draft."""
+    st.button(icon, key=key, help=help, disabled=disabled, on_click=design_draft.apply, args=edit_args, type="tertiary")
 
 
 def editor(draft: Design, path: addressing.Path, node: Node) -> None:

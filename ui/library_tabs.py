@@ -39,6 +39,13 @@ def guarded(action: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
+def pick(label: str, options: list[Any], key: state.Key[Any], box: Any = st) -> Any:
+    """A selectbox whose choice is kept while it is still offered (else the first option)."""
+    if key.get() not in options:
+        key.set(options[0])
+    return box.selectbox(label, options, key=key.name)
+
+
 def when(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
 
@@ -168,21 +175,12 @@ def saved_tab(current: builder.Design) -> None:
             icon=":material/info:",
         )
         return
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {"name": e.name, "versions": e.versions, "saved": when(e.updated), "description": e.description}
-                for e in entries
-            ]
-        ),
-        key="lib_table",
-        hide_index=True,
-        width="stretch",
-    )
-    names = [e.name for e in entries]
-    if state.LIB_PICK.get() not in names:
-        state.LIB_PICK.set(names[0])
-    name = st.selectbox("Design", names, key=state.LIB_PICK.name)
+    rows = [
+        {"name": e.name, "versions": e.versions, "saved": when(e.updated), "description": e.description}
+        for e in entries
+    ]
+    st.dataframe(pd.DataFrame(rows), key="lib_table", hide_index=True, width="stretch")
+    name = pick("Design", [e.name for e in entries], state.LIB_PICK)
     versions = lib.versions(name)
     c = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
     c[0].button(
@@ -226,19 +224,11 @@ def saved_tab(current: builder.Design) -> None:
         d[1].button("Cancel", key="lib_delete_no", on_click=confirm_delete, args=(None,))
 
     st.markdown(f"**Versions of {name!r}** — every save is kept; restoring one saves it again as the newest.")
-    st.dataframe(
-        pd.DataFrame(
-            [{"version": v.number, "saved": when(v.saved), "layers": v.layers, "note": v.note} for v in versions]
-        ),
-        key="lib_versions",
-        hide_index=True,
-        width="stretch",
-    )
+    rows = [{"version": v.number, "saved": when(v.saved), "layers": v.layers, "note": v.note} for v in versions]
+    st.dataframe(pd.DataFrame(rows), key="lib_versions", hide_index=True, width="stretch")
     numbers = [v.number for v in versions]
-    if state.LIB_VERSION.get() not in numbers:
-        state.LIB_VERSION.set(numbers[0])
     c = st.columns([1, 1.4, 1.4, 1.2], vertical_alignment="bottom")
-    version = c[0].selectbox("Version", numbers, key=state.LIB_VERSION.name)
+    version = pick("Version", numbers, state.LIB_VERSION, c[0])
     c[1].button(
         "Load this version",
         key="lib_load_version",

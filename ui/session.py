@@ -86,6 +86,15 @@ def dry_run(d: Design) -> DryRun:
     return builder.dry_run(d)
 
 
+def dry_run_or_error(d: Design) -> DryRun | None:
+    """The design's dry run, or None after showing why the design does not build."""
+    try:
+        return dry_run(d)
+    except DesignError as e:
+        show_error(e)
+        return None
+
+
 def net() -> nn.Module | None:
     """The session's network for its design, on the session's device; None (and an error shown) if the design
     does not build.
