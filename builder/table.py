@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import pandas as pd
 import torch
@@ -53,7 +54,7 @@ def summary(net: nn.Module) -> pd.DataFrame:
         keys_of.setdefault(id(tensor), []).append(key)
     # Columns built directly (a tied tensor's description is computed once, at its first key).
     described: dict[int, tuple[str, int | None, str, str, bool]] = {}
-    columns: dict[str, list] = {c: [] for c in COLUMNS}
+    columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     for key, tensor, module in state.entries:
         d = described.get(id(tensor))
         if d is None and not isinstance(tensor, torch.Tensor):  # a module's extra state (get_extra_state)
