@@ -356,6 +356,12 @@ def bench_train(quick: bool) -> Iterator[Row]:
     yield from bench_training(quick)
 
 
+def bench_classroom(quick: bool) -> Iterator[Row]:
+    from .bench_classroom import bench_classroom as run  # starts a server and browsers: imported on use
+
+    yield from run(quick)  # type: ignore[misc]
+
+
 CASES: dict[str, Callable[[bool], Iterator[Row]]] = {
     "build": bench_build,
     "step": bench_train_step,
@@ -365,4 +371,5 @@ CASES: dict[str, Callable[[bool], Iterator[Row]]] = {
     "refuse": bench_refuse,
     "import": bench_import,
     "train": bench_train,
+    "classroom": bench_classroom,
 }

@@ -1,0 +1,164 @@
+"""A class pressing Train at once: N browsers each train the tied-moons preset on one server (issue 13, defect 5).
+
+Measured with the browsers on the same machine as the server, as in a classroom demo on a laptop: one run
+alone first (after a warm-up run), then N runs started together; each run is timed from its Train click
+until its page says "done". The row's ratio is the slowest of the N against the solo run; the target is
+each within 4× of it. The server's CPU seconds for the solo run are reported beside it (how much of a run
+the redrawing costs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROME_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+WAIT_MS = 300_000  # a busy 2-core server with 8 browsers answers slowly, not wrongly
+
+
+@contextlib.contextmanager
+def server() -> Iterator[tuple[str, int]]:
+    """`streamlit run app.py` on a free local port: (url, pid); stopped on exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryFile() as log:
+        yield from _serve(port, log)
+
+
+def _serve(port: int, log: IO[bytes]) -> Iterator[tuple[str, int]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(OSError):
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"streamlit did not start: {log.read().decode(errors='replace')[-2000:]}")
+            time.sleep(0.2)
+        yield url, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def wait_idle(page) -> None:
+    await page.wait_for_timeout(200)
+    await page.wait_for_selector(IDLE, timeout=WAIT_MS)
+
+
+async def open_train(browser, url: str, epochs: int | None):
+    """A fresh session on the Train page with the tied-moons preset loaded, ready to press Train."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    page = await context.new_page()
+    await page.goto(url)
+    await wait_idle(page)
+    await page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
+    await wait_idle(page)
+    await page.locator(".st-key-train_start button").wait_for()
+    if await page.locator(".st-key-train_use_example").count():  # load the preset the data suggests
+        await page.locator(".st-key-train_use_example").get_by_role("button").click()
+        await wait_idle(page)
+    await page.get_by_text("Design tied_moons").wait_for()
+    if epochs is not None:
+        box = page.locator(".st-key-train_epochs input")
+        await box.fill(str(epochs))
+        await box.press("Enter")
+        await wait_idle(page)
+    return context, page
+
+
+async def train(page) -> float:
+    """Press Train; seconds until the page says the run is done."""
+    start = time.monotonic()
+    await page.locator(".st-key-train_start button").click()
+    await page.get_by_test_id("stProgress").filter(has_text="— done").wait_for(timeout=WAIT_MS)
+    return time.monotonic() - start
+
+
+async def classroom(url: str, pid: int, students: int, epochs: int | None) -> tuple[float, float, list[float]]:
+    """(solo seconds, the solo run's server CPU seconds, each concurrent run's seconds)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        try:
+            context, page = await open_train(browser, url, epochs)
+            await train(page)  # warm-up: first imports, first figures
+            await page.reload()
+            await context.close()
+            context, page = await open_train(browser, url, epochs)
+            cpu = cpu_seconds(pid)
+            solo = await train(page)
+            solo_cpu = cpu_seconds(pid) - cpu
+            await context.close()
+            opened = await asyncio.gather(*(open_train(browser, url, epochs) for _ in range(students)))
+            times = await asyncio.gather(*(train(page) for _, page in opened))
+            for context, _ in opened:
+                await context.close()
+        finally:
+            await browser.close()
+    return solo, solo_cpu, list(times)
+
+
+def bench_classroom(quick: bool) -> Iterator[object]:
+    from .cases import Row
+
+    students = 8
+    if quick or not Path(CHROMIUM).exists():  # a server and 9 browsers take minutes: `make bench` only
+        why = "run by make bench" if quick else "chromium missing"
+        yield Row("classroom training", f"{students} browsers train tied_moons at once", why, "", None, "≤ 4", None)
+        return
+    with server() as (url, pid):
+        solo, solo_cpu, times = asyncio.run(classroom(url, pid, students, None))  # the preset's own settings
+    worst = max(times)
+    ratio = worst / solo
+    yield Row(
+        "classroom training",
+        f"{students} browsers train tied_moons at once vs 1 (browsers on the same machine; solo run used "
+        f"{solo_cpu:.2f} s of server CPU)",
+        f"slowest {worst:.1f} s (each: {', '.join(f'{t:.1f}' for t in sorted(times))} s)",
+        f"{solo:.1f} s",
+        ratio,
+        "≤ 4",
+        ratio <= 4,
+    )
