@@ -37,6 +37,7 @@ def download_row(current: builder.Design, net: nn.Module) -> None:
             file_name=f"{stem}.zip",
             mime="application/zip",
             key="download_bundle",
+            on_click="ignore",  # no rerun: a second download clicked right after is not cancelled
             icon=":material/folder_zip:",
             width="stretch",
         )
@@ -117,6 +118,7 @@ def code_section(current: builder.Design) -> None:
         file_name=f"{stem}.py",
         mime="text/x-python",
         key="download_code",
+        on_click="ignore",  # no rerun: a second download clicked right after is not cancelled
         icon=":material/code:",
     )
     with st.container(key="code"):
@@ -130,9 +132,11 @@ def main() -> None:
     if net is None:
         return
     st.subheader("Download")
-    download_row(current, net)
+    download_area = st.container()  # filled after the upload below is applied: its bytes hold the new weights
     st.subheader("Upload weights")
     upload_section(net)
+    with download_area:
+        download_row(current, net)
     st.subheader("Code")
     code_section(current)
 

@@ -77,3 +77,30 @@ def postgres_db(postgres_server: str) -> Iterator[str]:
     """A fresh, empty database on the test server; its URL. Dropped afterwards."""
     with new_database(postgres_server) as url:
         yield url
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """What each st.download_button would hand the browser, by the button's media URL (AppTest keeps the bytes
+    in a MemoryMediaFileStorage; this records them as they are stored). Read with `download_bytes`."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    stored: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):  # type: ignore[no-untyped-def]
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        stored[file_id] = path_or_data if isinstance(path_or_data, bytes) else bytes(path_or_data, "utf-8")
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return stored
+
+
+def download_bytes(at: AppTest, stored: dict[str, bytes], label_start: str) -> bytes:
+    """The bytes of the download button whose label starts with `label_start`, as this run drew it."""
+    for button in at.get("download_button"):
+        if button.proto.label.startswith(label_start):
+            file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
+            return stored[file_id]
+    raise KeyError(label_start)

@@ -201,3 +201,24 @@ def test_a_cold_deep_link_opens_the_page(page: str) -> None:
     at.switch_page(f"pages/{page}.py").run()  # the first page this session opens
     assert not at.exception and not at.error
     assert [t.value for t in at.title] == [PAGES[page].title]  # the page itself ran, not a blank one
+
+
+def test_the_first_download_after_an_upload_holds_the_uploaded_weights(app: AppTest, downloads) -> None:
+    """Issue 13, defect 1: the .params (and bundle) download drawn right after a successful upload held the old
+    weights; a second click had the new ones. The chapter's save -> load -> compare demo broke on it."""
+    import zipfile
+
+    from .conftest import download_bytes
+
+    at = open_page(with_example(app, "custom_mlp"), "weights")
+    halves = {k: torch.full_like(v, 0.5) for k, v in build(load_example("custom_mlp")).state_dict().items()}
+    buf = io.BytesIO()
+    torch.save(halves, buf)
+    upload(at, "halves.params", buf.getvalue())
+    assert [s.value for s in at.success][0].startswith("Loaded 4 tensors from halves.params")
+    got = torch.load(io.BytesIO(download_bytes(at, downloads, "Weights ·")), weights_only=True)
+    assert all(torch.equal(got[k], halves[k]) for k in halves)
+    with zipfile.ZipFile(io.BytesIO(download_bytes(at, downloads, "Bundle ·"))) as z:
+        name = next(n for n in z.namelist() if n.endswith(".params"))
+        in_bundle = torch.load(io.BytesIO(z.read(name)), weights_only=True)
+    assert all(torch.equal(in_bundle[k], halves[k]) for k in halves)

@@ -37,6 +37,7 @@ def weights_button(net: nn.Module, name: builder.Design | str, key: str, label: 
         file_name=f"{stem}.params",
         mime="application/octet-stream",
         key=key,
+        on_click="ignore",  # no rerun: a second download clicked right after is not cancelled
         icon=kw.pop("icon", ":material/download:"),
         **kw,
     )
@@ -51,6 +52,7 @@ def design_button(design: builder.Design, key: str, label: str | None = None, **
         file_name=f"{stem}.json",
         mime="application/json",
         key=key,
+        on_click="ignore",  # no rerun: a second download clicked right after is not cancelled
         icon=":material/download:",
         **kw,
     )
