@@ -129,6 +129,9 @@ class Builtin:
     # that trains on them); a design's own length and vocabulary may be asked for instead.
     default_length: int = 0
     default_vocab: int = 0
+    # What `noise` means for this set, and its largest value (token sets: a share of the targets, 0 to 1).
+    noise_label: str = "Noise σ"
+    noise_max: float = 2.0
 
     @property
     def tokens(self) -> bool:
@@ -361,6 +364,7 @@ def _label_noise(y: torch.Tensor, noise: float, classes: int, gen: torch.Generat
     return torch.where(flip, torch.randint(0, classes, y.shape, generator=gen), y)
 
 
+_TARGET_NOISE = "Noise (share of targets at random)"
 BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in [
@@ -386,6 +390,8 @@ BUILTINS: dict[str, Builtin] = {
             0.0,
             default_length=35,
             default_vocab=28,
+            noise_label=_TARGET_NOISE,
+            noise_max=1.0,
         ),
         Builtin(
             "majority",
@@ -396,6 +402,8 @@ BUILTINS: dict[str, Builtin] = {
             0.0,
             default_length=16,
             default_vocab=100,
+            noise_label=_TARGET_NOISE,
+            noise_max=1.0,
         ),
     ]
 }

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from builder import Design, dry_run, train_advice
 from builder.data import (
     BUILTINS,
     DataError,
@@ -160,3 +161,48 @@ def test_every_token_set_names_its_preset_shape() -> None:
         "delayed copy": (28, 35),  # LSTMLM(): Embedding(28, 32), input (2, 35)
         "majority": (100, 16),  # TinyTransformer(): Embedding(100, 32), input (2, 16)
     }
+
+
+# -- the Train page's advice -------------------------------------------------------------------------------------
+
+
+def token_design(shape: list[int], layers: list[dict]) -> Design:
+    return Design.from_dict({"format": 1, "input": {"shape": shape, "dtype": "int64"}, "layers": layers})
+
+
+def test_token_sets_take_the_designs_length_and_vocabulary() -> None:
+    design = token_design(
+        [4, 20],
+        [
+            {"type": "Embedding", "num_embeddings": 50, "embedding_dim": 8},
+            {"type": "Linear", "in_features": 8, "out_features": 50},
+        ],
+    )
+    data = train_advice.dataset_for(design, "delayed copy", n=30)
+    assert data.X.shape == (30, 20) and data.vocab_size == 50 and int(data.X.max()) < 50
+    assert train_advice.fit_problem(design, dry_run(design).output_shape, data) is None
+    assert train_advice.fitting_source(design, dry_run(design).output_shape) == "delayed copy"
+    moons_design = Design.from_dict(
+        {"format": 1, "input": {"shape": [2, 2]}, "layers": [{"type": "Linear", "in_features": 2, "out_features": 2}]}
+    )
+    assert train_advice.dataset_for(moons_design, "delayed copy", n=30).X.shape == (30, 35)  # the set's own shape
+    assert train_advice.dataset_for(moons_design, "moons", n=30).X.shape == (30, 2)
+
+
+def test_a_bag_of_tokens_classifier_is_offered_majority() -> None:
+    design = token_design(
+        [2, 16],
+        [
+            {"type": "Embedding", "num_embeddings": 100, "embedding_dim": 8},
+            {"type": "Flatten"},
+            {"type": "Linear", "in_features": 128, "out_features": 2},
+        ],
+    )
+    assert train_advice.fitting_source(design, dry_run(design).output_shape) == "majority"
+
+
+def test_token_sets_have_settings_that_train_them() -> None:
+    assert train_advice.settings_for("delayed copy") == {"optimizer": "adam", "lr": 0.01, "batch_size": 32, "epochs": 8}
+    assert train_advice.settings_for("majority")["epochs"] == 5
+    TrainConfig(**train_advice.settings_for("delayed copy"))  # valid settings
+    assert BUILTINS["majority"].noise_max == 1.0 and "share of targets" in BUILTINS["majority"].noise_label

@@ -16,7 +16,7 @@ import streamlit as st
 import builder
 import ui
 from builder import train_advice
-from builder.data import BUILTINS, DataError, Dataset, dataset_from_table, make_dataset, read_csv_table
+from builder.data import BUILTINS, DataError, Dataset, dataset_from_table, read_csv_table
 from builder.training import TrainConfig, TrainingError
 from ui import state
 
@@ -91,9 +91,9 @@ def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Datase
         "Samples", min_value=20, max_value=max_rows, step=100, key=n_key.name, value=kept(n_key, spec.default_n)
     )
     b.number_input(
-        "Noise σ",
+        spec.noise_label,
         min_value=0.0,
-        max_value=2.0,
+        max_value=spec.noise_max,
         step=0.05,
         format="%.2f",
         key=noise_key.name,
@@ -101,7 +101,7 @@ def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Datase
     )
     remember(n_key, noise_key)
     try:
-        data = make_dataset(source, n=int(n_key()), noise=float(noise_key()))
+        data = train_advice.dataset_for(design, source, n=int(n_key()), noise=float(noise_key()))
     except DataError as e:
         ui.show_error(e)
         return None
