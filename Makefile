@@ -12,13 +12,18 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# The optional ONNX extra (requirements-onnx.txt): the tests export every example and run it in onnxruntime.
+$(VENV)/.onnx-installed: $(VENV)/.installed requirements-onnx.txt
+	$(PY) -m pip install --quiet -r requirements-onnx.txt
+	touch $@
+
 run: $(VENV)/.installed
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
-test: $(VENV)/.installed
+test: $(VENV)/.onnx-installed
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.installed  ## everything but the browser tests
+test-fast: $(VENV)/.onnx-installed  ## everything but the browser tests
 	$(PY) -m pytest -m "not browser"
 
 $(VENV)/.bench-installed: $(VENV)/.installed benchmarks/requirements.txt

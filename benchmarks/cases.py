@@ -27,6 +27,7 @@ from builder import (
     load_example,
     load_params,
     save_params,
+    save_safetensors,
     summary,
 )
 from builder.build import _RUNS
@@ -249,6 +250,49 @@ def _bench_params(quick: bool) -> Iterator[Row]:
         yield Row.of(".params load", f"{label} parameters vs torch.load + load_state_dict (checks included)", c, 1.1)
 
 
+# -- 4b. .safetensors save and load -------------------------------------------------------------------------
+
+
+def bench_safetensors(quick: bool) -> Iterator[Row]:
+    previous = os.environ.get("BLOCKWORK_MAX_UPLOAD_MB")
+    os.environ["BLOCKWORK_MAX_UPLOAD_MB"] = "2000"  # 100 M floats are 400 MB
+    try:
+        yield from _bench_safetensors(quick)
+    finally:
+        if previous is None:
+            del os.environ["BLOCKWORK_MAX_UPLOAD_MB"]
+        else:
+            os.environ["BLOCKWORK_MAX_UPLOAD_MB"] = previous
+
+
+def _bench_safetensors(quick: bool) -> Iterator[Row]:
+    """save_safetensors / load_params (header checks, keys, shapes, ties, dtypes) against safetensors.torch's
+    save / load + load_state_dict, on bytes both ways (no disk)."""
+    import safetensors.torch
+
+    sizes = {"1 M": 1000} if quick else {"10 M": 3162, "100 M": 10_000}
+    for label, width in sizes.items():
+        net = nn.Sequential(nn.Linear(width, width))
+        data = save_safetensors(net)
+        repeats = 3 if quick else (15 if width < 10_000 else 5)
+
+        def theirs_save(net: nn.Module = net) -> None:
+            safetensors.torch.save(net.state_dict())
+
+        def theirs_load(net: nn.Module = net, data: bytes = data) -> None:
+            net.load_state_dict(safetensors.torch.load(data))
+
+        c = compare(lambda net=net: save_safetensors(net), theirs_save, repeats)
+        yield Row.of(".safetensors save", f"{label} parameters vs safetensors.torch.save(state_dict)", c, 1.1)
+        c = compare(lambda net=net, data=data: load_params(net, data), theirs_load, repeats)
+        yield Row.of(
+            ".safetensors load",
+            f"{label} parameters vs safetensors.torch.load + load_state_dict (checks included)",
+            c,
+            1.1,
+        )
+
+
 # -- 5. UI reruns --------------------------------------------------------------------------------------------
 
 
@@ -367,6 +411,7 @@ CASES: dict[str, Callable[[bool], Iterator[Row]]] = {
     "step": bench_train_step,
     "inspect": bench_inspect,
     "params": bench_params,
+    "safetensors": bench_safetensors,
     "ui": bench_ui,
     "refuse": bench_refuse,
     "import": bench_import,

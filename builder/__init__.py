@@ -31,7 +31,8 @@ from .importing import (
 from .init import initialize
 from .lazy import instantiate, lazy_parameters
 from .limits import limits
-from .params import LoadReport, check_params, load_params, read_params, save_params
+from .onnx_export import OnnxError, onnx_missing, to_onnx
+from .params import LoadReport, check_params, load_params, read_params, save_params, save_safetensors
 from .registry import REGISTRY
 from .store import Store, StoreError
 from .table import Totals, summary, totals
@@ -89,6 +90,7 @@ __all__ += [
     "guess_design",
     "outline_params",
 ]
+__all__ += ["OnnxError", "onnx_missing", "save_safetensors", "to_onnx"]
 __all__ += [
     "DataError",
     "Dataset",

@@ -1,9 +1,10 @@
-"""Weights as `.params` files: exactly `torch.save(net.state_dict())`, read back with every check first.
+"""Weights as `.params` files (exactly `torch.save(net.state_dict())`) or `.safetensors` files, read back with
+every check first.
 
 Files come from browsers, so loading is defensive: `torch.load(weights_only=True)` (no arbitrary
-unpickling), then the content must be a mapping of names to tensors whose keys, shapes and tied positions fit
-the network — all checked before a single weight changes. A failed load raises ParamsError and leaves the
-network exactly as it was.
+unpickling) or a checked safetensors header (see safetensors_io), then the content must be a mapping of names
+to tensors whose keys, shapes and tied positions fit the network — all checked before a single weight changes.
+A failed load raises ParamsError and leaves the network exactly as it was.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from torch.nn.parameter import is_lazy
 
 from .errors import ParamsError
 from .limits import limits
+from .safetensors_io import is_safetensors, read_safetensors, safetensors_bytes
 
 
 def save_params(net: nn.Module, f: str | os.PathLike[str] | IO[bytes] | None = None, *, cpu: bool = False) -> bytes:
@@ -45,7 +47,21 @@ def save_params(net: nn.Module, f: str | os.PathLike[str] | IO[bytes] | None = N
         state = moved
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    data = buffer.getvalue()
+    return _write(buffer.getvalue(), f)
+
+
+def save_safetensors(net: nn.Module, f: str | os.PathLike[str] | IO[bytes] | None = None) -> bytes:
+    """Write `net.state_dict()` as a `.safetensors` file; return the bytes (also written to `f` when given).
+
+    Every key holds its own copy of its tensor, so `net.load_state_dict(safetensors.torch.load_file(path))`
+    works strictly in hand-written PyTorch; the groups of tied keys are recorded in the metadata
+    (`"blockwork.tied"`). `load_params` reads it back, and also reads `safetensors.torch.save_model`'s files
+    (one key per tied tensor plus aliases). See builder/safetensors_io.py.
+    """
+    return _write(safetensors_bytes(net), f)
+
+
+def _write(data: bytes, f: str | os.PathLike[str] | IO[bytes] | None) -> bytes:
     if f is not None:
         if isinstance(f, str | os.PathLike):
             with open(f, "wb") as out:
@@ -97,12 +113,17 @@ class LoadReport:
 
 
 def read_params(f: str | os.PathLike[str] | bytes | IO[bytes]) -> dict[str, torch.Tensor]:
-    """Safely read a `.params` file into a dict of CPU tensors. ParamsError on anything else.
+    """Safely read a `.params` or `.safetensors` file into a dict of CPU tensors. ParamsError on anything else.
 
-    torch.load(weights_only=True) refuses pickles that would run code or build custom classes; what it does
-    load must then be a mapping of string keys to ordinary (dense, CPU) tensors.
+    The format is told by the content, not the name. torch.load(weights_only=True) refuses pickles that would
+    run code or build custom classes; what it does load must then be a mapping of string keys to ordinary
+    (dense, CPU) tensors. A safetensors header is checked entry by entry before any tensor is read.
     """
-    obj = _load_untrusted(f, ".params file")
+    data = _read_bytes(f)
+    if is_safetensors(data):
+        _check_size(data)
+        return read_safetensors(data)
+    obj = _load_untrusted(data, ".params file")
     if not isinstance(obj, Mapping):
         raise ParamsError(
             f"the file holds a {type(obj).__name__}, not a state_dict (a mapping of names to "
@@ -176,14 +197,7 @@ def _load_untrusted(f: str | os.PathLike[str] | bytes | IO[bytes], what: str) ->
     uncompressed zip within the upload limit; weights_only=True, onto the CPU. `what` names the file kind in
     messages (".params file", "tensor file")."""
     data = _read_bytes(f)
-    cap = limits().max_upload_mb * 1024 * 1024
-    if len(data) > cap:
-        raise ParamsError(
-            f"the file is {len(data) / 2**20:.1f} MB, over the limit of "
-            f"{limits().max_upload_mb} MB (BLOCKWORK_MAX_UPLOAD_MB)"
-        )
-    if not data:
-        raise ParamsError("the file is empty")
+    _check_size(data)
     _check_zip(data, what)
     try:
         with warnings.catch_warnings():
@@ -209,6 +223,17 @@ def _load_untrusted(f: str | os.PathLike[str] | bytes | IO[bytes], what: str) ->
     return obj
 
 
+def _check_size(data: bytes) -> None:
+    cap = limits().max_upload_mb * 1024 * 1024
+    if len(data) > cap:
+        raise ParamsError(
+            f"the file is {len(data) / 2**20:.1f} MB, over the limit of "
+            f"{limits().max_upload_mb} MB (BLOCKWORK_MAX_UPLOAD_MB)"
+        )
+    if not data:
+        raise ParamsError("the file is empty")
+
+
 def _check_zip(data: bytes, what: str = ".params file") -> None:
     """torch.save writes an uncompressed zip archive. Refuse anything else before torch reads it: a plain
     pickle or the legacy (pre-1.6) format declares storage sizes that torch allocates before reading (a tiny
@@ -218,6 +243,11 @@ def _check_zip(data: bytes, what: str = ".params file") -> None:
             f"the file is not a {what}: torch.save writes a zip archive, and this is not one "
             "(a plain pickle, PyTorch's pre-1.6 format, truncated or something else); nothing in "
             "it was run"
+            + (
+                ". Nor is it a .safetensors file (8 bytes of length, then a JSON header)"
+                if what == ".params file"
+                else ""
+            )
         )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
@@ -282,7 +312,7 @@ def check_params(net: nn.Module, state: Mapping[str, torch.Tensor]) -> LoadRepor
 def load_params(
     net: nn.Module, f: str | os.PathLike[str] | bytes | IO[bytes] | Mapping[str, torch.Tensor], *, strict: bool = True
 ) -> LoadReport:
-    """Load a `.params` file (or a state_dict already read by `read_params`) into `net`; return the report.
+    """Load a `.params` or `.safetensors` file (or a state_dict read by `read_params`) into `net`; return the report.
 
     strict=True (the default) needs every key of the network, no others, and matching shapes.
     strict=False loads the keys that match in name and shape and reports the rest (an explicit choice).

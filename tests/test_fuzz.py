@@ -1,4 +1,4 @@
-"""Fuzzing the edges that take browser input: design JSON and .params files.
+"""Fuzzing the edges that take browser input: design JSON, .params and .safetensors files, CSV data.
 
 Whatever comes in, only the project's own errors (DesignError, ParamsError) come out, with a message, in
 bounded time. A few hundred cases run in `make test`; `HYPOTHESIS_PROFILE=long pytest -m fuzz` runs thousands.
@@ -11,15 +11,28 @@ import io
 import json
 import os
 import pickle
+import struct
 import zipfile
 
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from safetensors.torch import save
 
-from builder import Design, DesignError, ParamsError, build, dry_run, example_names, load_example, load_params
+from builder import (
+    Design,
+    DesignError,
+    ParamsError,
+    build,
+    dry_run,
+    example_names,
+    load_example,
+    load_params,
+    save_safetensors,
+)
 from builder.params import read_params
+from builder.safetensors_io import TIED_KEY
 
 pytestmark = pytest.mark.fuzz
 
@@ -242,6 +255,74 @@ def test_huge_declared_sizes_are_refused_without_allocating(data) -> None:
         read_params(data)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KiB
     load_cleanly(data)
+
+
+# -- .safetensors files ---------------------------------------------------------------------------------------
+
+SAFE_BYTES = save_safetensors(tied_net())
+SAFE_HEADER_END = 8 + struct.unpack("<Q", SAFE_BYTES[:8])[0]
+
+
+@given(st.integers(min_value=0, max_value=len(SAFE_BYTES) - 1))
+def test_truncated_safetensors(n) -> None:
+    load_cleanly(SAFE_BYTES[:n])
+
+
+@given(st.integers(min_value=0, max_value=SAFE_HEADER_END + 40), st.integers(min_value=0, max_value=255))
+def test_flipped_bytes_in_safetensors_headers(i, b) -> None:
+    data = bytearray(SAFE_BYTES)
+    data[min(i, len(data) - 1)] = b
+    load_cleanly(bytes(data))
+
+
+@given(st.binary(max_size=300))
+def test_random_bytes_after_a_safetensors_length(tail) -> None:
+    load_cleanly(struct.pack("<Q", len(tail)) + b"{" + tail)
+
+
+header_entries = st.fixed_dictionaries(
+    {
+        "dtype": st.one_of(
+            st.sampled_from(["F32", "F64", "F16", "BF16", "I64", "I32", "U8", "BOOL", "F8_E4M3", "C64", "U16"]),
+            st.text(max_size=4),
+        ),
+        "shape": st.one_of(
+            st.lists(st.integers(min_value=-2, max_value=10), max_size=4),
+            st.lists(st.integers(min_value=0, max_value=10**15), max_size=40),  # a bomb of declared sizes
+            json_scalars,
+        ),
+        "data_offsets": st.one_of(
+            st.lists(st.integers(min_value=-2, max_value=400), min_size=0, max_size=3), json_scalars
+        ),
+    }
+)
+
+
+@given(
+    st.dictionaries(
+        st.one_of(st.sampled_from(list(tied_net().state_dict()) + ["__metadata__"]), st.text(max_size=8)),
+        st.one_of(header_entries, json_values),
+        max_size=8,
+    ),
+    st.binary(min_size=0, max_size=400),
+)
+def test_safetensors_headers_with_wrong_dtypes_shapes_offsets(header, data) -> None:
+    text = json.dumps(header).encode()
+    load_cleanly(struct.pack("<Q", len(text)) + text + data)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(list(tied_net().state_dict()) + ["x", "2.weight.extra"]),
+        tensor_values.filter(lambda t: t.dtype != torch.complex64),
+        max_size=10,
+    ),
+    st.dictionaries(
+        st.sampled_from(["4.weight", "4.bias", "format", TIED_KEY]), st.sampled_from(["2.weight", "x", "[]"])
+    ),
+)
+def test_safetensors_state_dicts_with_wrong_keys_shapes_dtypes_and_aliases(state, metadata) -> None:
+    load_cleanly(save(state, metadata=metadata))
 
 
 # -- CSV data -------------------------------------------------------------------------------------------------
