@@ -36,6 +36,7 @@ from .params import LoadReport, check_params, load_params, read_params, save_par
 from .registry import REGISTRY
 from .store import Store, StoreError
 from .table import Totals, summary, totals
+from .torchrun import training_bundle
 from .training import TrainConfig, Trainer, TrainingError, TrainingHistory, train
 from .undo import UndoHistory
 
@@ -90,7 +91,7 @@ __all__ += [
     "guess_design",
     "outline_params",
 ]
-__all__ += ["OnnxError", "onnx_missing", "save_safetensors", "to_onnx"]
+__all__ += ["OnnxError", "onnx_missing", "save_safetensors", "to_onnx", "training_bundle"]
 __all__ += [
     "DataError",
     "Dataset",

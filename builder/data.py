@@ -21,7 +21,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any, Literal
 
 import pandas as pd
@@ -423,7 +423,11 @@ def make_dataset(
     vocab: int | None = None,
 ) -> Dataset:
     """The built-in set `name` with `n` samples (its default when None) and noise σ (idem); a token set
-    with sequences of `length` tokens from a vocabulary of `vocab` ids (its defaults when None)."""
+    with sequences of `length` tokens from a vocabulary of `vocab` ids (its defaults when None).
+
+    Its `info["recipe"]` holds these arguments, so the set can be made again from them (a training bundle
+    regenerates it by seed instead of shipping the tensors).
+    """
     spec = BUILTINS.get(name)
     if spec is None:
         raise DataError(f"no built-in data set named {name!r}; built-in sets: {', '.join(BUILTINS)}")
@@ -431,13 +435,17 @@ def make_dataset(
     if not (isinstance(noise, int | float) and 0 <= noise <= 10) or isinstance(noise, bool):
         raise DataError(f"{name}: noise must be a number from 0 to 10, got {noise!r}")
     n = spec.default_n if n is None else n
+    recipe: dict[str, Any] = {"name": name, "n": n, "noise": float(noise), "seed": seed}
     if not spec.tokens:
         if length is not None or vocab is not None:
             raise DataError(f"{name} is not a token set; it takes no sequence length or vocabulary")
-        return spec.make(n=n, noise=float(noise), seed=seed)
-    length = spec.default_length if length is None else length
-    vocab = spec.default_vocab if vocab is None else vocab
-    return spec.make(n=n, noise=float(noise), seed=seed, length=length, vocab=vocab)
+        made = spec.make(n=n, noise=float(noise), seed=seed)
+    else:
+        length = spec.default_length if length is None else length
+        vocab = spec.default_vocab if vocab is None else vocab
+        made = spec.make(n=n, noise=float(noise), seed=seed, length=length, vocab=vocab)
+        recipe |= {"length": length, "vocab": vocab}
+    return replace(made, info={**made.info, "recipe": recipe})
 
 
 def _check_n(n: Any) -> int:
@@ -581,12 +589,12 @@ def dataset_from_table(
     )
     if task == "auto":
         task = guess_task(table[target])
-    info: dict[str, Any] = {}
+    info: dict[str, Any] = {"target": target}  # the column's name, for whoever writes the data out again
     if standardize:
         mean, std = X.mean(0), X.std(0)
         std = torch.where(std > 0, std, torch.ones_like(std))
         X = (X - mean) / std
-        info = {
+        info |= {
             "mean": dict(zip(features, mean.tolist(), strict=True)),
             "std": dict(zip(features, std.tolist(), strict=True)),
         }

@@ -51,7 +51,8 @@ def test_shapes_of_the_sets() -> None:
 def test_synthetic_regression_is_the_chapters() -> None:
     d = make_dataset("linear regression", n=2000, noise=0.0)
     torch.testing.assert_close(d.y[:, 0], d.X @ torch.tensor([2.0, -3.4]) + 4.2)
-    assert d.info == {"true_w": [2.0, -3.4], "true_b": 4.2}
+    assert d.info["true_w"] == [2.0, -3.4] and d.info["true_b"] == 4.2
+    assert d.info["recipe"] == {"name": "linear regression", "n": 2000, "noise": 0.0, "seed": 0}
 
 
 def test_builtin_errors_are_clear(monkeypatch: pytest.MonkeyPatch) -> None:
