@@ -79,8 +79,17 @@ regression.
 from __future__ import annotations
 '''
 
-# Blockwork caps the size of generated sets (BLOCKWORK_MAX_DATA_ROWS); the copied generators run without it.
-_STAND_INS = {"_check_n": "def _check_n(n):\n    return n\n"}
+# Blockwork caps the size of generated sets (builder.limits); the copied generators run without its caps.
+_STAND_INS = {
+    "limits": (
+        "class _NoLimits:\n"
+        '    """Blockwork\'s caps on generated data (builder.limits) do not apply here."""\n\n'
+        "    def __getattr__(self, name):\n"
+        '        return float("inf")\n\n\n'
+        "def limits():\n"
+        "    return _NoLimits()\n"
+    )
+}
 
 
 def _data_module(data: Dataset) -> tuple[str, dict[str, bytes]]:
@@ -88,7 +97,7 @@ def _data_module(data: Dataset) -> tuple[str, dict[str, bytes]]:
     recipe = data.info.get("recipe")
     if isinstance(recipe, dict) and _regenerates(data, recipe):
         return _builtin_source(recipe), {}
-    if data.X.ndim == 2:
+    if data.X.ndim == 2 and data.X.dtype == torch.float32 and not data.tokens:  # a table of features
         return _csv_source(data), {"data.csv": _csv_bytes(data)}
     buffer = io.BytesIO()
     torch.save({"X": data.X.contiguous(), "y": data.y.contiguous()}, buffer)
@@ -98,7 +107,7 @@ def _data_module(data: Dataset) -> tuple[str, dict[str, bytes]]:
 def _regenerates(data: Dataset, recipe: dict[str, Any]) -> bool:
     """Whether the recipe makes exactly these tensors (a set changed after it was made is shipped instead)."""
     try:
-        again = make_dataset(recipe["name"], n=recipe["n"], noise=recipe["noise"], seed=recipe["seed"])
+        again = make_dataset(**recipe)
     except (DataError, KeyError, TypeError):
         return False
     return bool(torch.equal(again.X, data.X) and torch.equal(again.y, data.y))
@@ -124,7 +133,7 @@ def _builtin_source(recipe: dict[str, Any]) -> str:
         else:
             parts += [f"{name} = {value!r}", ""]
     parts += ["", inspect.getsource(make)]
-    args = ", ".join(f"{k}={recipe[k]!r}" for k in ("n", "noise", "seed"))
+    args = ", ".join(f"{k}={v!r}" for k, v in recipe.items() if k != "name")
     parts += [
         "",
         "def load_data():",
@@ -339,9 +348,9 @@ def split(n, config):
 
 
 def loss_of(out, y, config):
-    if config.task == "classification":
-        return nn.functional.cross_entropy(out, y)  # out: (B, classes) scores, y: (B,) class indices
-    return nn.functional.mse_loss(out.unsqueeze(1) if out.ndim == 1 else out, y)  # out, y: (B, k)
+    if config.task == "classification":  # scores (B, C) and classes (B,), or per token (B, T, C) and (B, T)
+        return nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1))
+    return nn.functional.mse_loss(out.unsqueeze(1) if out.ndim == 1 else out, y)  # values (B, k)
 
 
 def summed(values, device):
@@ -362,7 +371,7 @@ def evaluate(model, X, y, config, device):
         out = torch.cat([model(X[i : i + 4096].to(device)) for i in range(0, len(X), 4096)])
         y = y.to(device)
         loss = float(loss_of(out, y, config))
-        accuracy = float((out.argmax(1) == y).float().mean()) if config.task == "classification" else None
+        accuracy = float((out.argmax(-1) == y).float().mean()) if config.task == "classification" else None
     model.train(was_training)
     return loss, accuracy
 
@@ -425,7 +434,7 @@ def main():
         ddp.train()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.float64, device=device)
-        seen = 0
+        seen = labels = 0
         for xb, yb in loader:
             xb, yb = xb.to(device), yb.to(device)
             optimizer.zero_grad(set_to_none=True)
@@ -435,14 +444,15 @@ def main():
             optimizer.step()
             loss_sum += loss.detach() * len(xb)
             if config.task == "classification":
-                correct += (out.detach().argmax(1) == yb).sum()
+                correct += (out.detach().argmax(-1) == yb).sum()  # per token when y is (B, T)
             seen += len(xb)
-        loss_total, correct_total, n = summed([float(loss_sum), float(correct), seen], device)
+            labels += yb.numel()
+        loss_total, correct_total, n, labels = summed([float(loss_sum), float(correct), seen, labels], device)
         if rank == 0:  # its weights are every process's; its batch-norm statistics are the ones DDP shares
             val_loss, val_acc = evaluate(model, X[val], y[val], config, device)
             line = f"epoch {epoch + 1}/{config.epochs}  train loss {loss_total / n:.4f}"
             if config.task == "classification":
-                line += f"  acc {correct_total / n:.3f}"
+                line += f"  acc {correct_total / labels:.3f}"
             if val_loss is not None:
                 line += f"  val loss {val_loss:.4f}" + (f"  val acc {val_acc:.3f}" if val_acc is not None else "")
             print(line + f"  ({time.perf_counter() - began:.2f} s)", flush=True)

@@ -97,6 +97,30 @@ def test_a_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path) -> None:
     torch.testing.assert_close(a["0.bias"], torch.tensor([4.2]), atol=0.02, rtol=0)
 
 
+def test_a_token_set_trains_per_token_in_one_process(tmp_path) -> None:
+    """Scores (N, T, C) against classes (N, T): the loss and accuracy per token, as the app's trainer has them."""
+    design = builder.Design.from_dict(
+        {
+            "format": 1,
+            "name": "per token",
+            "input": {"shape": [4, 12], "dtype": "int64"},
+            "layers": [
+                {"type": "Embedding", "num_embeddings": 10, "embedding_dim": 8},
+                {"type": "Linear", "in_features": 8, "out_features": 10},
+            ],
+        }
+    )
+    data = make_dataset("delayed copy", n=64, seed=3, length=12, vocab=10)
+    config = TrainConfig(epochs=2, batch_size=16, seed=1)
+    folder = unzip(training_bundle(design, data, config), tmp_path)
+    out = run([sys.executable, "train.py"], folder)
+    net = module(folder / "model.py").make_model()
+    net.load_state_dict(torch.load(folder / "trained.params", weights_only=True), strict=True)
+    trainer = Trainer(net, data, config)
+    loss, accuracy = trainer.evaluate(trainer.X_val, trainer.y_val)
+    assert f"val loss {loss:.4f}  val acc {accuracy:.3f}" in out.splitlines()[-2]
+
+
 @pytest.mark.parametrize("name", list(BUILTINS))
 def test_every_built_in_set_is_regenerated_from_its_seed(name: str, tmp_path) -> None:
     data = make_dataset(name, n=60, seed=7)
