@@ -10,7 +10,7 @@ import builder
 import ui
 from builder import DesignError
 from builder.table import shapes
-from ui import state
+from ui import graph_view, state
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,26 +109,22 @@ def main() -> None:
         "forward pass inferred them.",
     ):
         show_dry_run(current, run)
-    left, right = st.columns([1, 1], gap="large")
-    with left:
-        st.subheader("Graph")
-        with st.container(key="graph"):
-            st.graphviz_chart(builder.graph(current, run))
-    with right:
-        st.subheader("Output shapes")
-        narrow = st.column_config.TextColumn(width="small")
-        st.dataframe(
-            shapes(run),
-            key="shapes",
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "layer": narrow,
-                "type": narrow,
-                "parameters": st.column_config.NumberColumn("params", width="small"),
-                "note": st.column_config.TextColumn(width="medium"),
-            },
-        )
+    st.subheader("Graph")
+    graph_view.show(current, run)  # full width: branches side by side need it
+    st.subheader("Output shapes")
+    narrow = st.column_config.TextColumn(width="small")
+    st.dataframe(
+        shapes(run),
+        key="shapes",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "layer": narrow,
+            "type": narrow,
+            "parameters": st.column_config.NumberColumn("params", width="small"),
+            "note": st.column_config.TextColumn(width="medium"),
+        },
+    )
     st.subheader("Parameters")
     st.dataframe(builder.summary(net), key="params", hide_index=True, width="stretch")
 

@@ -56,3 +56,37 @@ def test_over_budget_design_is_refused_on_the_page(app, monkeypatch) -> None:
     at = open_page(app, "inspect")
     assert "over the budget of 1,000" in at.error[0].value
     assert not at.exception
+
+
+def test_the_graph_depth_folds_blocks_and_a_block_can_be_expanded(app) -> None:
+    at = open_page(app, "inspect")
+    at.selectbox(key="example").select("nested").run()
+    assert at.select_slider(key=state.GRAPH_DEPTH.name).value == "all"  # small: drawn whole at first
+    assert "cluster_n_0_net" in at.get("graphviz_chart")[0].proto.spec
+    at.select_slider(key=state.GRAPH_DEPTH.name).set_value(1).run()
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert "cluster" not in dot and "0 · Sequential\n5 layers in 1 block\n3,952 parameters\n→ (2, 16)" in dot
+    expand = at.multiselect(key=state.GRAPH_EXPAND.name)
+    assert expand.options == ["0", "0.net"]
+    expand.select("0").run()
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert "subgraph cluster_n_0 {" in dot and "cluster_n_0_net" not in dot and "net · Sequential\n4 layers" in dot
+    at.select_slider(key=state.GRAPH_DEPTH.name).set_value("all").run()
+    assert at.multiselect(key=state.GRAPH_EXPAND.name).disabled and not at.exception
+
+
+def test_a_500_layer_design_of_blocks_opens_folded_and_readable(app) -> None:
+    block = {
+        "type": "Sequential",
+        "layers": [{"type": "Linear", "in_features": 8, "out_features": 8}, {"type": "ReLU"}] * 5,
+    }
+    app.session_state[state.DESIGN.name] = Design.from_dict(
+        {"format": 1, "name": "deep", "input": {"shape": [2, 8]}, "layers": [block] * 50}
+    )
+    at = open_page(app, "inspect")
+    assert at.select_slider(key=state.GRAPH_DEPTH.name).value == 1
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert dot.count("shape=box3d") == 50 and "50 nodes drawn" in at.caption[-1].value
+    at.select_slider(key=state.GRAPH_DEPTH.name).set_value("all").run()
+    assert at.get("graphviz_chart")[0].proto.spec.count("· Linear") == 250
+    assert not at.exception

@@ -164,3 +164,6 @@ UPLOAD_LOADED: Key[tuple[str, int]] = Key("upload_loaded")  # (file id, id of ne
 
 # -- Inspect page ---------------------------------------------------------------------------------------------
 EXAMPLE: Key[str] = Key("example")  # the example picker
+GRAPH_DEPTH: Key[int | str] = Key("graph_depth")  # how deep the graph is drawn: 1, 2, … or "all" (a widget)
+GRAPH_EXPAND: Key[list[str]] = Key("graph_expand")  # blocks drawn open whatever the depth (a widget)
+GRAPH_FOR: Key[str] = Key("graph_for")  # the blocks of the design those two were chosen for
