@@ -31,6 +31,7 @@ from torch import nn
 
 from . import init_methods, init_spec
 from .design import Block, Design, Layer, Node, Use
+from .errors import DesignError
 from .init import plan as init_plan
 from .registry import REGISTRY
 from .reset import NOT_BY_RESET_PARAMETERS, reset_like_construction
@@ -116,6 +117,8 @@ def to_code(design: Design) -> str:
     """Plain PyTorch source that rebuilds `design`'s network (see the module docstring)."""
     if not isinstance(design, Design):
         raise TypeError(f"to_code expects a Design, got {type(design).__name__}")
+    if design.has_flow:  # until the flow writer lands (#14): never code whose forward differs from the network
+        raise DesignError("exporting code for a design with flows (skips, branches) is not supported yet")
     return _Writer(design).write()
 
 
@@ -248,9 +251,12 @@ class _Writer:
         params = "".join(f", {self.shared_var[n]}" for n in needed)
         init_lines, calls = [], []
         for i, child in enumerate(block.layers):
-            if child.name is not None:
+            if child.name is not None and child.name.isidentifier() and not keyword.iskeyword(child.name):
                 init_lines.append(f"self.{child.name} = {self.expr(child, 2, f'{path}.{child.name}')}")
                 calls.append(f"self.{child.name}")
+            elif child.name is not None:  # a name add_module accepts but Python cannot spell: the book's 'block 0'
+                init_lines.append(f"self.add_module({child.name!r}, {self.expr(child, 2, f'{path}.{child.name}')})")
+                calls.append(f"getattr(self, {child.name!r})")
             elif isinstance(child, Layer) and child.type in _FUNCTIONAL and not child.args:
                 self.functional_used = True
                 calls.append(_FUNCTIONAL[child.type])

@@ -2,7 +2,7 @@
 
 A design is plain data (JSON, versioned by a `format` field) describing a stack of layers:
 
-    {"format": 1, "name": "tied", "input": {"shape": [2, 4]},
+    {"format": 2, "name": "tied", "input": {"shape": [2, 4]},
      "shared": {"shared": {"type": "Linear", "in_features": 8, "out_features": 8}},
      "layers": [{"type": "Linear", "in_features": 4, "out_features": 8}, {"type": "ReLU"},
                 {"shared": "shared"}, {"type": "ReLU"}, {"shared": "shared"}, {"type": "ReLU"},
@@ -11,10 +11,13 @@ A design is plain data (JSON, versioned by a `format` field) describing a stack 
 Each entry of `layers` is one of
     a layer   {"type": <torch.nn class name>, <constructor argument>: value, ..., "name"?: str}
     a block   {"type": "Sequential", "layers": [...], "name"?: str}
+    a flow block {"type": "Module", "class"?: "Residual", "layers": [...], "flow": [steps], "name"?: str}
     a use     {"shared": <name in "shared">, "name"?: str}
 Children without a name are indexed as nn.Sequential indexes them (their position); named children use
-their names, so state_dict keys are those of the equivalent hand-written PyTorch. docs/design-format.md
-is the full reference. The classes here are immutable by convention; editors build new designs.
+their names, so state_dict keys are those of the equivalent hand-written PyTorch. A flow block's forward
+runs its flow over its children (skips, branches, inline ops: builder.flow); the design's top level may
+have a flow too. docs/design-format.md is the full reference. Format 2 added flows and names with spaces;
+a format-1 document reads unchanged. The classes here are immutable by convention; editors build new designs.
 """
 
 from __future__ import annotations
@@ -25,17 +28,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
-from torch import nn
-
 from .errors import DesignError, json_kind
+from .flow import RESERVED_NAMES, Call, Flow, flow_to_list, parse_flow, walk_steps
 from .init_spec import INIT_TYPES, check_init, check_seed
 from .limits import limits
-from .registry import BLOCK_TYPE, REGISTRY, ArgError, check_args, unknown_type
+from .registry import BLOCK_TYPE, FLOW_TYPE, REGISTRY, ArgError, LayerType, check_args, unknown_type
 
-FORMAT = 1
+FORMAT = 2  # what this Blockwork writes
+READS = (1, 2)  # what it reads: format 1 (stacks only) is format 2 without flows
 DTYPES = ("float32", "int64")  # example input dtypes; int64 feeds Embedding
-_RESERVED = {"type", "name", "layers", "shared", "init"}
-_SEQUENTIAL_ATTRS = frozenset(dir(nn.Sequential()))
+MAX_NAME = 64  # characters of a child's or a class's name
+_RESERVED = {"type", "name", "layers", "shared", "init", "class", "flow"}
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,17 @@ class Layer:
 
 @dataclass(frozen=True)
 class Block:
-    """A nested nn.Sequential of child nodes."""
+    """A nested block of child nodes: an nn.Sequential, or with a `flow` a module whose forward runs it."""
 
     layers: tuple[Node, ...] = ()
     name: str | None = None
     init: Mapping[str, Any] | None = None  # default init for the layers inside (builder.init)
+    flow: Flow | None = None  # None: nn.Sequential (the children in order)
+    cls: str | None = None  # a flow block's class name (its repr, the exported code's class); None: "Block"
+
+    @property
+    def class_name(self) -> str:
+        return self.cls or ("Block" if self.flow is not None else BLOCK_TYPE)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,23 @@ class Design:
     description: str = ""
     init: Mapping[str, Any] | None = None  # default init for every layer (builder.init); None: PyTorch's
     seed: int | None = None  # makes the built weights reproducible
+    flow: Flow | None = None  # the top module's forward over `layers`; None: an nn.Sequential of them
+    cls: str | None = None  # the top module's class name when it has a flow; None: "Net"
+
+    @property
+    def class_name(self) -> str:
+        return self.cls or ("Net" if self.flow is not None else BLOCK_TYPE)
+
+    @property
+    def has_flow(self) -> bool:
+        """Whether any block (or the top level) has a flow, i.e. the network is more than nested chains."""
+        nodes = [*self.layers, *self.shared.values()]
+        return self.flow is not None or any(isinstance(n, Block) and n.flow is not None for n in _all(nodes))
+
+    @property
+    def top(self) -> Block:
+        """The top level as a block (the network's own module)."""
+        return Block(layers=self.layers, flow=self.flow, cls=self.class_name if self.flow is not None else None)
 
     # -- reading and writing -------------------------------------------------------------------------
 
@@ -118,7 +144,11 @@ class Design:
             out["input"]["dtype"] = self.input_dtype
         if self.shared:
             out["shared"] = {k: _node_to_dict(v) for k, v in self.shared.items()}
+        if self.cls is not None:
+            out["class"] = self.cls
         out["layers"] = [_node_to_dict(n) for n in self.layers]
+        if self.flow is not None:
+            out["flow"] = flow_to_list(self.flow)
         if self.init is not None:
             out["init"] = dict(self.init)
         if self.seed is not None:
@@ -145,6 +175,97 @@ def child_key(node: Node, index: int) -> str:
     return node.name if node.name is not None else str(index)
 
 
+def resolve(children: tuple[Node, ...], target: str, shared: Mapping[str, Layer | Block]) -> tuple[Node, str] | None:
+    """The node a flow's call names ("conv1", or "net.0" for a grandchild) and its design path relative to the
+    block ("layers[0]", "layers[0].layers[1]"); None when there is no such child. A use stays a Use."""
+    node: Node | None = None
+    path, nodes = "", children
+    for part in target.split("."):
+        found = next(((i, n) for i, n in enumerate(nodes) if child_key(n, i) == part), None)
+        if found is None:
+            return None
+        i, node = found
+        path += f".layers[{i}]"
+        inner = shared.get(node.shared) if isinstance(node, Use) else node
+        nodes = inner.layers if isinstance(inner, Block) else ()
+    return (node, path.removeprefix(".")) if node is not None else None
+
+
+def layer_type(node: Node, shared: Mapping[str, Layer | Block]) -> LayerType | None:
+    """The registry type of a layer (or of the layer a use stands for); None for a block."""
+    if isinstance(node, Use):
+        node = shared[node.shared]
+    return REGISTRY[node.type] if isinstance(node, Layer) else None
+
+
+def check_block(block: Block, where: str, shared: Mapping[str, Layer | Block]) -> None:
+    """What a block's parts must agree on beyond their own JSON (builder.build checks it again, since editors
+    make designs without parsing): unique child keys, no tuple-returning layer where nn.Sequential would pass
+    the tuple on, and a flow that names existing children and outputs. `where` is the block's design path
+    ("layers[2]"; "" for the top level)."""
+    at = f"{where}." if where else ""
+    seen: dict[str, int] = {}
+    for i, node in enumerate(block.layers):
+        key = child_key(node, i)
+        if key in seen:
+            j = seen[key]
+            if node.name is None:  # an unnamed child's position clashes with an earlier child's name
+                raise DesignError(
+                    f"{at}layers[{i}]: its position {key!r} is the name of {at}layers[{j}]; rename that one",
+                    f"{at}layers[{j}].name",
+                )
+            whose = "used by" if block.layers[j].name is not None else "the position of"
+            raise DesignError(
+                f"{at}layers[{i}]: the name {key!r} is already {whose} {at}layers[{j}]", f"{at}layers[{i}].name"
+            )
+        seen[key] = i
+        lt = layer_type(node, shared)
+        if block.flow is None and lt is not None and (lt.returns_tuple or lt.self_attention):
+            raise DesignError(
+                f"{at}layers[{i}] {lt.name}: returns a tuple ({', '.join(lt.outputs)}), which an nn.Sequential "
+                f"would hand on whole; call it from a block's flow (type {FLOW_TYPE!r}), which takes its "
+                f"{lt.default_output!r} (or the output you name)",
+                f"{at}layers[{i}]",
+            )
+    if block.flow is None:
+        return
+    for path, step in walk_steps(block.flow, f"{at}flow"):
+        if not isinstance(step, Call):
+            continue
+        found = resolve(block.layers, step.target, shared)
+        if found is None:
+            keys = ", ".join(repr(k) for k in seen) or "none"
+            raise DesignError(
+                f"{path}: {_block_words(where)} has no child {step.target!r} (its children: {keys})",
+                path,
+            )
+        lt = layer_type(found[0], shared)
+        if step.output is not None:
+            if lt is None or not lt.returns_tuple:
+                what = lt.name if lt is not None else "a block"
+                raise DesignError(
+                    f"{path}.output: {step.target!r} ({what}) returns one tensor; only a tuple-returning layer "
+                    f"(LSTM, GRU, …) has outputs to choose",
+                    f"{path}.output",
+                )
+            if step.output not in lt.outputs:
+                raise DesignError(
+                    f"{path}.output: {lt.name} has no output {step.output!r}; its outputs: {', '.join(lt.outputs)}",
+                    f"{path}.output",
+                )
+
+
+def _block_words(where: str) -> str:
+    return f"the block at {where}" if where else "the network"
+
+
+def _all(nodes: list[Node]) -> Iterator[Node]:
+    for node in nodes:
+        yield node
+        if isinstance(node, Block):
+            yield from _all(list(node.layers))
+
+
 def _walk(nodes: tuple[Node, ...], path: str, prefix: str) -> Iterator[tuple[str, str, Node]]:
     for i, node in enumerate(nodes):
         p, k = f"{path}[{i}]", prefix + child_key(node, i)
@@ -156,6 +277,12 @@ def _walk(nodes: tuple[Node, ...], path: str, prefix: str) -> Iterator[tuple[str
 def _node_to_dict(node: Node) -> dict[str, Any]:
     if isinstance(node, Use):
         out: dict[str, Any] = {"shared": node.shared}
+    elif isinstance(node, Block) and node.flow is not None:
+        out = {"type": FLOW_TYPE}
+        if node.cls is not None:
+            out["class"] = node.cls
+        out["layers"] = [_node_to_dict(n) for n in node.layers]
+        out["flow"] = flow_to_list(node.flow)
     elif isinstance(node, Block):
         out = {"type": BLOCK_TYPE, "layers": [_node_to_dict(n) for n in node.layers]}
     else:
@@ -177,18 +304,19 @@ class _Parser:
     def design(self, data: Any) -> Design:
         if not isinstance(data, dict):
             raise DesignError(f"design must be a JSON object, got {json_kind(data)}")
-        unknown = sorted(set(data) - {"format", "name", "description", "input", "shared", "layers", "init", "seed"})
+        fields = {"format", "name", "description", "input", "shared", "class", "layers", "flow", "init", "seed"}
+        unknown = sorted(set(data) - fields)
         if unknown:
             raise DesignError(f"design has an unknown field {unknown[0]!r}", unknown[0])
         fmt = data.get("format")
-        if fmt != FORMAT:
+        if isinstance(fmt, bool) or fmt not in READS:
             if isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > FORMAT:
                 raise DesignError(
-                    f"format: this design is format {fmt}; this Blockwork reads format "
-                    f"{FORMAT}. Update Blockwork to open it.",
+                    f"format: this design is format {fmt}; this Blockwork reads formats "
+                    f"{' and '.join(map(str, READS))}. Update Blockwork to open it.",
                     "format",
                 )
-            raise DesignError(f"format: must be {FORMAT}, got {fmt!r}", "format")
+            raise DesignError(f"format: must be {' or '.join(map(str, READS))}, got {fmt!r}", "format")
         name = self.text(data.get("name", "untitled"), "name", 100)
         description = self.text(data.get("description", ""), "description", 5_000)
         shape, dtype = self.input(data.get("input"))
@@ -199,6 +327,8 @@ class _Parser:
         for key, spec in shared_raw.items():
             where = f"shared.{key}"
             self.identifier(key, where, "a shared layer's name")
+            if len(key) > MAX_NAME:
+                raise DesignError(f"{where}: a shared layer's name is at most {MAX_NAME} characters", where)
             node = self.node(spec, where, depth=1, shared=None)
             assert not isinstance(node, Use)
             if node.name is not None:
@@ -208,8 +338,11 @@ class _Parser:
                 )
             shared[key] = node
         layers = self.nodes(data.get("layers"), "layers", depth=1, shared=shared)
+        flow = self.flow(data, "", depth=1)
+        cls = self.class_name(data, "")
         if not layers:
             raise DesignError("layers: a design needs at least one layer", "layers")
+        check_block(Block(layers=layers, flow=flow), "", shared)
         init = check_init(data["init"], "init") if data.get("init") is not None else None
         return Design(
             layers=layers,
@@ -220,7 +353,35 @@ class _Parser:
             description=description,
             init=init,
             seed=check_seed(data.get("seed")),
+            flow=flow,
+            cls=cls,
         )
+
+    def flow(self, spec: dict[str, Any], where: str, depth: int) -> Flow | None:
+        """The optional "flow" of a block (or of the design, where = "")."""
+        if "flow" not in spec:
+            return None
+        at = f"{where}.flow" if where else "flow"
+        return parse_flow(spec["flow"], at, self.count_one, depth, self.limits.max_depth)
+
+    def class_name(self, spec: dict[str, Any], where: str) -> str | None:
+        if "class" not in spec:
+            return None
+        at = f"{where}.class" if where else "class"
+        if "flow" not in spec:
+            raise DesignError(f"{at}: only a block with a flow has a class name", at)
+        name = self.identifier(spec["class"], at, "a class name")
+        if name in ("nn", "torch", "F"):
+            raise DesignError(f"{at}: {name!r} is taken by the exported code's imports; choose another", at)
+        return name
+
+    def count_one(self, where: str) -> None:
+        self.count += 1
+        if self.count > self.limits.max_layers:
+            raise DesignError(
+                f"{where}: the design has more than {self.limits.max_layers:,} layers and steps (BLOCKWORK_MAX_LAYERS)",
+                where,
+            )
 
     def text(self, value: Any, where: str, max_len: int) -> str:
         if not isinstance(value, str):
@@ -236,8 +397,28 @@ class _Parser:
                 f"not starting with a digit), got {value!r}",
                 where,
             )
-        if len(value) > 64:
-            raise DesignError(f"{where}: {what} is at most 64 characters", where)
+        if len(value) > MAX_NAME:
+            raise DesignError(f"{where}: {what} is at most {MAX_NAME} characters", where)
+        return value
+
+    def child_name(self, value: Any, where: str) -> str:
+        """A child's name: whatever nn.Module.add_module accepts (so the book's "block 0" works), printable."""
+        if not isinstance(value, str) or not value:
+            raise DesignError(f"{where}: a name must be non-empty text, got {value!r}", where)
+        if "." in value:
+            raise DesignError(
+                f"{where}: a name cannot contain '.' (state_dict keys join names with dots), got {value!r}", where
+            )
+        if not value.isprintable():
+            raise DesignError(f"{where}: a name cannot hold control characters, got {value!r}", where)
+        if len(value) > MAX_NAME:
+            raise DesignError(f"{where}: a name is at most {MAX_NAME} characters, got {len(value)}", where)
+        if value in RESERVED_NAMES:
+            raise DesignError(
+                f"{where}: {value!r} is taken by nn.Sequential / nn.Module itself (add_module refuses it); "
+                f"choose another name",
+                where,
+            )
         return value
 
     def input(self, raw: Any) -> tuple[tuple[int, ...], str]:
@@ -269,17 +450,7 @@ class _Parser:
     def nodes(self, raw: Any, where: str, depth: int, shared: Mapping[str, Any] | None) -> tuple[Node, ...]:
         if not isinstance(raw, list):
             raise DesignError(f"{where}: must be a list of layers, got {json_kind(raw)}", where)
-        nodes = tuple(self.node(spec, f"{where}[{i}]", depth, shared) for i, spec in enumerate(raw))
-        seen: dict[str, int] = {}
-        for i, node in enumerate(nodes):
-            if node.name is not None:
-                if node.name in seen:
-                    raise DesignError(
-                        f"{where}[{i}]: the name {node.name!r} is already used by {where}[{seen[node.name]}]",
-                        f"{where}[{i}].name",
-                    )
-                seen[node.name] = i
-        return nodes
+        return tuple(self.node(spec, f"{where}[{i}]", depth, shared) for i, spec in enumerate(raw))
 
     def node(self, spec: Any, where: str, depth: int, shared: Mapping[str, Any] | None) -> Node:
         if not isinstance(spec, dict):
@@ -291,11 +462,7 @@ class _Parser:
             )
         name = spec.get("name")
         if name is not None:
-            name = self.identifier(name, f"{where}.name", "a layer's name")
-            if name in _SEQUENTIAL_ATTRS:
-                raise DesignError(
-                    f"{where}.name: {name!r} is taken by nn.Sequential itself; choose another name", f"{where}.name"
-                )
+            name = self.child_name(name, f"{where}.name")
         if "shared" in spec:
             extra = sorted(set(spec) - {"shared", "name"})
             if extra:
@@ -316,27 +483,51 @@ class _Parser:
         kind = spec.get("type")
         if kind is None:
             raise DesignError(f"{where}: needs a 'type' (a torch.nn class name) or 'shared'", where)
-        if kind == BLOCK_TYPE:
-            extra = sorted(set(spec) - {"type", "layers", "name", "init"})
+        if kind in (BLOCK_TYPE, FLOW_TYPE):
+            allowed = {"type", "layers", "name", "init"} | ({"class", "flow"} if kind == FLOW_TYPE else set())
+            extra = sorted(set(spec) - allowed)
             if extra:
+                hint = (
+                    f"; a block with a flow has type {FLOW_TYPE!r}"
+                    if kind == BLOCK_TYPE and extra[0] in ("flow", "class")
+                    else ""
+                )
                 raise DesignError(
-                    f"{where}: a Sequential block takes only 'layers', 'name' and 'init', not {extra[0]!r}",
+                    f"{where}: a {kind} block takes only {', '.join(map(repr, sorted(allowed - {'type'})))}, "
+                    f"not {extra[0]!r}{hint}",
                     f"{where}.{extra[0]}",
                 )
             if depth >= self.limits.max_depth:
                 raise DesignError(
                     f"{where}: blocks nest more than {self.limits.max_depth} deep (BLOCKWORK_MAX_DEPTH)", where
                 )
-            children = self.nodes(spec.get("layers"), f"{where}.layers", depth + 1, shared)
-            if not children:
+            children = self.nodes(
+                spec.get("layers", [] if kind == FLOW_TYPE else None), f"{where}.layers", depth + 1, shared
+            )
+            flow = None
+            if kind == FLOW_TYPE:
+                if "flow" not in spec:
+                    raise DesignError(
+                        f"{where}: a {FLOW_TYPE} block needs a 'flow' (how its forward runs its layers); "
+                        f"without one, use {BLOCK_TYPE}",
+                        f"{where}.flow",
+                    )
+                flow = self.flow(spec, where, depth + 1)
+            if not children and not flow:
                 raise DesignError(f"{where}.layers: a block needs at least one layer", f"{where}.layers")
-            return Block(layers=children, name=name, init=self.init(spec, where))
+            block = Block(
+                layers=children, name=name, init=self.init(spec, where), flow=flow, cls=self.class_name(spec, where)
+            )
+            check_block(block, where, shared or {})
+            return block
         lt = REGISTRY.get(kind) if isinstance(kind, str) else None
         if lt is None:
             raise DesignError(f"{where}.type: {unknown_type(kind)}", f"{where}.type")
-        if "layers" in spec:
+        if "layers" in spec or "flow" in spec:
+            field_ = "layers" if "layers" in spec else "flow"
             raise DesignError(
-                f"{where}: {kind} is a layer, not a block; only {BLOCK_TYPE} has 'layers'", f"{where}.layers"
+                f"{where}: {kind} is a layer, not a block; only {BLOCK_TYPE} and {FLOW_TYPE} have {field_!r}",
+                f"{where}.{field_}",
             )
         args = {k: v for k, v in spec.items() if k not in _RESERVED}
         try:

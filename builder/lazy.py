@@ -29,12 +29,12 @@ def instantiate(design: Design, device: str | torch.device = "meta") -> nn.Modul
     """
     builder = _MetaBuilder(design)
     with torch.device("meta"):
-        net = builder.sequential(design.layers, "layers")
+        net = builder.block(design.top, "")
     builder.check_budget(net, after_dry_run=False)
     if torch.device(device).type == "meta":
         return net
     with torch.device(device):
-        return _MetaBuilder(design).sequential(design.layers, "layers")
+        return _MetaBuilder(design).block(design.top, "")
 
 
 def lazy_parameters(design: Design) -> pd.DataFrame:

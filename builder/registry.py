@@ -680,6 +680,7 @@ def _types() -> list[LayerType]:
 
 REGISTRY: dict[str, LayerType] = {lt.name: lt for lt in _types()}
 BLOCK_TYPE = "Sequential"  # the type name of a nested block
+FLOW_TYPE = "Module"  # the type name of a block with a flow (builder.flow)
 CATEGORIES: tuple[str, ...] = tuple(dict.fromkeys(lt.category for lt in REGISTRY.values()))
 
 
@@ -827,14 +828,14 @@ def unknown_type(name: object) -> str:
     """Why `name` is not a layer type, with the closest known names ("did you mean 'Linear'?") when there are
     any, else the full list."""
     if isinstance(name, str) and name:
-        by_lower = {t.lower(): t for t in (*REGISTRY, BLOCK_TYPE)}
+        by_lower = {t.lower(): t for t in (*REGISTRY, BLOCK_TYPE, FLOW_TYPE)}
         if name.lower() in by_lower:  # only the case is wrong: "relu" -> "ReLU"
             close = [by_lower[name.lower()]]
         else:
             close = [by_lower[m] for m in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.75)]
         if close:
             return f"unknown layer type {name!r}; did you mean {' or '.join(map(repr, close))}?"
-    return f"unknown layer type {name!r}; known types: {BLOCK_TYPE}, {', '.join(sorted(REGISTRY))}"
+    return f"unknown layer type {name!r}; known types: {BLOCK_TYPE}, {FLOW_TYPE}, {', '.join(sorted(REGISTRY))}"
 
 
 def check_input(lt: LayerType, kwargs: Mapping[str, Any], shape: tuple[int, ...]) -> str | None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .design import DTYPES, FORMAT
+from .design import DTYPES, FORMAT, MAX_NAME, READS
+from .flow import MERGES, OPS, RESERVED_NAMES, OpType
 from .init_spec import BIAS_CHOICES, INIT_TYPES, METHODS, SEED_MAX, Method
-from .registry import BLOCK_TYPE, REGISTRY, REQUIRED, Arg, LayerType
+from .registry import BLOCK_TYPE, FLOW_TYPE, REGISTRY, REQUIRED, Arg, LayerType
 
 _ID = "^[A-Za-z_][A-Za-z0-9_]*$"
+_NAME = "^[^.\\u0000-\\u001f\\u007f]+$"  # what add_module accepts (no dot), printable
+_TARGET = "^[^.]+(\\.[^.]+)*$"  # a child's key, or a dotted key of a grandchild
 
 
 def _ints(arg: Arg, length: int | None) -> dict[str, Any]:
@@ -103,6 +106,64 @@ def _layer_schema(lt: LayerType) -> dict[str, Any]:
     }
 
 
+def _op_schema(op: OpType) -> dict[str, Any]:
+    return {
+        "title": f"op {op.name}",
+        "description": op.doc,
+        "type": "object",
+        "properties": {"op": {"const": op.name}, **{a.name: _arg_schema(a) for a in op.args}},
+        "required": ["op", *(a.name for a in op.args if a.required)],
+        "additionalProperties": False,
+    }
+
+
+def _flow_defs() -> dict[str, Any]:
+    """A flow: a list of steps (builder.flow)."""
+    needs_dim = [m for m, (_, dim, _) in MERGES.items() if dim]
+    elementwise = [m for m in MERGES if m not in needs_dim]
+    branches = {"type": "array", "items": {"$ref": "#/$defs/flow"}, "minItems": 1}
+    return {
+        "flow": {"type": "array", "items": {"$ref": "#/$defs/step"}},
+        "step": {
+            "anyOf": [
+                {"title": "call a child", "type": "string", "pattern": _TARGET},
+                {"$ref": "#/$defs/call"},
+                *({"$ref": f"#/$defs/op_{name}"} for name in OPS),
+                {"$ref": "#/$defs/branches"},
+            ]
+        },
+        "call": {
+            "title": "call a child, choosing a tuple-returning layer's output",
+            "type": "object",
+            "properties": {"call": {"type": "string", "pattern": _TARGET}, "output": {"type": "string"}},
+            "required": ["call"],
+            "additionalProperties": False,
+        },
+        "branches": {
+            "title": "parallel branches joined by a merge ([] is the identity: a skip)",
+            "anyOf": [
+                {
+                    "type": "object",
+                    "properties": {
+                        "branches": branches,
+                        "merge": {"enum": needs_dim},
+                        "dim": {"type": "integer", "minimum": -64, "maximum": 64},
+                    },
+                    "required": ["branches", "merge", "dim"],
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "properties": {"branches": branches, "merge": {"enum": elementwise}},
+                    "required": ["branches", "merge"],
+                    "additionalProperties": False,
+                },
+            ],
+        },
+        **{f"op_{name}": _op_schema(op) for name, op in OPS.items()},
+    }
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of design format FORMAT."""
     layer_refs = [{"$ref": f"#/$defs/{name}"} for name in REGISTRY]
@@ -110,11 +171,16 @@ def json_schema() -> dict[str, Any]:
         "init": _init_schema(),
         "name": {
             "type": "string",
-            "pattern": _ID,
-            "maxLength": 64,
-            "description": "child name; unnamed children are indexed by position as nn.Sequential does",
+            "pattern": _NAME,
+            "maxLength": MAX_NAME,
+            "not": {"enum": sorted(RESERVED_NAMES)},
+            "description": "child name: any name nn.Module.add_module accepts (no '.'); unnamed children are "
+            "indexed by position as nn.Sequential does",
         },
-        "node": {"anyOf": [{"$ref": "#/$defs/block"}, {"$ref": "#/$defs/use"}, *layer_refs]},
+        "class": {"type": "string", "pattern": _ID, "maxLength": MAX_NAME, "not": {"enum": ["nn", "torch", "F"]}},
+        "node": {
+            "anyOf": [{"$ref": "#/$defs/block"}, {"$ref": "#/$defs/flow_block"}, {"$ref": "#/$defs/use"}, *layer_refs]
+        },
         "block": {
             "title": "block",
             "description": "a nested nn.Sequential",
@@ -128,6 +194,22 @@ def json_schema() -> dict[str, Any]:
             "required": ["type", "layers"],
             "additionalProperties": False,
         },
+        "flow_block": {
+            "title": "block with a flow",
+            "description": "a module whose forward runs its flow over its named children (builder.flow)",
+            "type": "object",
+            "properties": {
+                "type": {"const": FLOW_TYPE},
+                "class": {"$ref": "#/$defs/class"},
+                "name": {"$ref": "#/$defs/name"},
+                "layers": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                "flow": {"$ref": "#/$defs/flow"},
+                "init": {"$ref": "#/$defs/init"},
+            },
+            "required": ["type", "flow"],
+            "additionalProperties": False,
+        },
+        **_flow_defs(),
         "use": {
             "title": "use of a shared layer",
             "type": "object",
@@ -141,11 +223,11 @@ def json_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://blockwork.invalid/design-format-{FORMAT}.schema.json",
         "title": "Blockwork design",
-        "description": "A PyTorch network as a stack of layers, nested blocks and shared layers. "
-        "See docs/design-format.md.",
+        "description": "A PyTorch network as a stack of layers, nested blocks, flows (skips, branches) and shared "
+        "layers. See docs/design-format.md.",
         "type": "object",
         "properties": {
-            "format": {"const": FORMAT},
+            "format": {"enum": list(READS)},
             "name": {"type": "string", "maxLength": 100},
             "description": {"type": "string", "maxLength": 5000},
             "seed": {"type": "integer", "minimum": 0, "maximum": SEED_MAX},
@@ -167,9 +249,13 @@ def json_schema() -> dict[str, Any]:
             "shared": {
                 "type": "object",
                 "propertyNames": {"pattern": _ID},
-                "additionalProperties": {"anyOf": [{"$ref": "#/$defs/block"}, *layer_refs]},
+                "additionalProperties": {
+                    "anyOf": [{"$ref": "#/$defs/block"}, {"$ref": "#/$defs/flow_block"}, *layer_refs]
+                },
             },
+            "class": {"$ref": "#/$defs/class"},
             "layers": {"type": "array", "items": {"$ref": "#/$defs/node"}, "minItems": 1},
+            "flow": {"$ref": "#/$defs/flow"},
         },
         "required": ["format", "input", "layers"],
         "additionalProperties": False,

@@ -126,3 +126,113 @@ HAND_WRITTEN = {
 }
 HAND_WRITTEN["mlp_dropout_bn"] = mlp_dropout_bn
 HAND_WRITTEN["gpu_linear"] = gpu_linear
+
+
+# -- beyond chains (d2l 6.2, 8.4, 8.6, 8.7): the references of the flow examples ----------------------------
+
+
+def _block1() -> nn.Module:  # d2l 6.2
+    return nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(4), nn.ReLU())
+
+
+def _block2() -> nn.Module:
+    net = nn.Sequential()
+    for i in range(4):
+        net.add_module(f"block {i}", _block1())  # names with spaces: the book's own
+    return net
+
+
+def rgnet() -> nn.Module:
+    return nn.Sequential(_block2(), nn.LazyLinear(1))
+
+
+class Residual(nn.Module):  # d2l 8.6
+    def __init__(self, num_channels: int, use_1x1conv: bool = False, strides: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.LazyConv2d(num_channels, kernel_size=3, padding=1, stride=strides)
+        self.conv2 = nn.LazyConv2d(num_channels, kernel_size=3, padding=1)
+        self.conv3 = nn.LazyConv2d(num_channels, kernel_size=1, stride=strides) if use_1x1conv else None
+        self.bn1 = nn.LazyBatchNorm2d()
+        self.bn2 = nn.LazyBatchNorm2d()
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        Y = F.relu(self.bn1(self.conv1(X)))
+        Y = self.bn2(self.conv2(Y))
+        if self.conv3:
+            X = self.conv3(X)
+        Y += X
+        return F.relu(Y)
+
+
+class ResNet18(nn.Module):  # d2l 8.6, arch ((2, 64), (2, 128), (2, 256), (2, 512))
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Sequential(
+                nn.LazyConv2d(64, kernel_size=7, stride=2, padding=3),
+                nn.LazyBatchNorm2d(),
+                nn.ReLU(),
+                nn.MaxPool2d(kernel_size=3, stride=2, padding=1),
+            )
+        )
+        for i, (n, c) in enumerate(((2, 64), (2, 128), (2, 256), (2, 512))):
+            blk = [
+                Residual(c, use_1x1conv=(j == 0 and i > 0), strides=2 if (j == 0 and i > 0) else 1) for j in range(n)
+            ]
+            self.net.add_module(f"b{i + 2}", nn.Sequential(*blk))
+        self.net.add_module(
+            "last", nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.LazyLinear(num_classes))
+        )
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return self.net(X)
+
+
+def resnet18() -> nn.Module:
+    return ResNet18().net  # the example's top level is the book's `net`, so keys are 0.0.weight, b2.0.conv1.weight…
+
+
+class Inception(nn.Module):  # d2l 8.4
+    def __init__(self, c1: int, c2: tuple[int, int], c3: tuple[int, int], c4: int) -> None:
+        super().__init__()
+        self.b1_1 = nn.LazyConv2d(c1, kernel_size=1)
+        self.b2_1 = nn.LazyConv2d(c2[0], kernel_size=1)
+        self.b2_2 = nn.LazyConv2d(c2[1], kernel_size=3, padding=1)
+        self.b3_1 = nn.LazyConv2d(c3[0], kernel_size=1)
+        self.b3_2 = nn.LazyConv2d(c3[1], kernel_size=5, padding=2)
+        self.b4_1 = nn.MaxPool2d(kernel_size=3, stride=1, padding=1)
+        self.b4_2 = nn.LazyConv2d(c4, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1 = F.relu(self.b1_1(x))
+        b2 = F.relu(self.b2_2(F.relu(self.b2_1(x))))
+        b3 = F.relu(self.b3_2(F.relu(self.b3_1(x))))
+        b4 = F.relu(self.b4_2(self.b4_1(x)))
+        return torch.cat((b1, b2, b3, b4), dim=1)
+
+
+def inception() -> nn.Module:
+    return Inception(64, (96, 128), (16, 32), 32)
+
+
+def _conv_block(num_channels: int) -> nn.Module:  # d2l 8.7
+    return nn.Sequential(nn.LazyBatchNorm2d(), nn.ReLU(), nn.LazyConv2d(num_channels, kernel_size=3, padding=1))
+
+
+class DenseBlock(nn.Module):  # d2l 8.7
+    def __init__(self, num_convs: int, num_channels: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(*(_conv_block(num_channels) for _ in range(num_convs)))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        for blk in self.net:
+            Y = blk(X)
+            X = torch.cat((X, Y), dim=1)  # each block's output concatenated with its input along the channels
+        return X
+
+
+def densenet_block() -> nn.Module:
+    return DenseBlock(2, 10)
+
+
+HAND_WRITTEN |= {"rgnet": rgnet, "resnet18": resnet18, "inception": inception, "densenet_block": densenet_block}

@@ -16,6 +16,15 @@ from torch import nn
 import builder
 from builder import Design, build, example_input, load_example, save_params, to_code
 
+# Exporting a flow's forward is not written yet (#14, to_code for flows): until then to_code refuses flow designs
+# with a DesignError instead of writing code whose forward would differ. strict: the day it works, drop this.
+PENDING_FLOWS = pytest.mark.xfail(raises=builder.DesignError, strict=True, reason="to_code for flows pending (#14)")
+
+
+def examples():
+    return [pytest.param(n, marks=PENDING_FLOWS) if load_example(n).has_flow else n for n in builder.example_names()]
+
+
 DRIVER = textwrap.dedent("""
     import runpy, sys, torch
     code, params, x, out = sys.argv[1:]
@@ -53,7 +62,7 @@ def assert_same_state(a: nn.Module, b: nn.Module, values: bool = True) -> None:
             assert torch.equal(sa[k], sb[k]), k
 
 
-@pytest.mark.parametrize("name", builder.example_names())
+@pytest.mark.parametrize("name", examples())
 def test_every_example_runs_in_a_fresh_python_and_reproduces_the_outputs(name: str, tmp_path: Path) -> None:
     design = load_example(name)
     net = build(design, seed=0).eval()
@@ -92,7 +101,7 @@ def test_the_script_itself_loads_a_params_path_and_prints_the_model(tmp_path: Pa
     assert bad.returncode != 0
 
 
-@pytest.mark.parametrize("name", builder.example_names())
+@pytest.mark.parametrize("name", examples())
 def test_keys_shapes_and_imports(name: str) -> None:
     design = load_example(name)
     code = to_code(design)

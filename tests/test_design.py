@@ -77,8 +77,9 @@ DELETE = object()
 
 BAD = [
     # (what, change, words the message must contain, the .path)
-    ("format missing", (["format"], DELETE), ["format", "must be 1"], "format"),
-    ("newer format", (["format"], 2), ["format 2", "Update Blockwork"], "format"),
+    ("format missing", (["format"], DELETE), ["format", "must be 1 or 2"], "format"),
+    ("newer format", (["format"], 3), ["format 3", "Update Blockwork"], "format"),
+    ("format as bool", (["format"], True), ["format", "must be 1 or 2"], "format"),
     ("layers not a list", (["layers"], {"type": "ReLU"}), ["layers", "list"], "layers"),
     ("no layers", (["layers"], []), ["at least one layer"], "layers"),
     ("layer not an object", (["layers", 1], "ReLU"), ["layers[1]", "object"], "layers[1]"),
@@ -125,8 +126,24 @@ BAD = [
         ["shared.two words", "identifier"],
         "shared.two words",
     ),
-    ("bad name", (["layers", 0, "name"], "0"), ["layers[0].name", "identifier"], "layers[0].name"),
+    ("name with a dot", (["layers", 0, "name"], "a.b"), ["layers[0].name", "'.'"], "layers[0].name"),
+    ("empty name", (["layers", 0, "name"], ""), ["layers[0].name", "non-empty"], "layers[0].name"),
+    ("name not text", (["layers", 0, "name"], 3), ["layers[0].name", "non-empty text"], "layers[0].name"),
+    ("control character", (["layers", 0, "name"], "a\nb"), ["layers[0].name", "control"], "layers[0].name"),
+    ("long name", (["layers", 0, "name"], "n" * 65), ["layers[0].name", "at most 64"], "layers[0].name"),
     ("reserved name", (["layers", 0, "name"], "forward"), ["layers[0].name", "nn.Sequential"], "layers[0].name"),
+    (
+        "name clashes a position",
+        (["layers", 1, "name"], "0"),
+        ["layers[1]", "'0'", "position of layers[0]"],
+        "layers[1].name",
+    ),
+    (
+        "position clashes a name",
+        (["layers", 0, "name"], "1"),
+        ["layers[1]", "'1'", "name of layers[0]"],
+        "layers[0].name",
+    ),
     ("input missing", (["input"], DELETE), ["input"], "input"),
     ("input shape empty", (["input", "shape"], []), ["input.shape"], "input.shape"),
     ("input shape zero", (["input", "shape", 1], 0), ["input.shape[1]", "positive"], "input.shape[1]"),

@@ -1,0 +1,526 @@
+"""Forward flows: blocks that are more than a chain — skip connections, parallel branches, inline operations.
+
+A flow block is its named children (the module tree, registered as hand-written PyTorch registers them, so
+state_dict keys are the book's) plus a *flow*: the steps its forward runs on the current value ``x``, in order:
+
+    "conv1"                                      x = self.conv1(x)           (a grandchild: "net.0")
+    {"call": "rnn", "output": "h"}               x = self.rnn(x)[1][0]       (a tuple-returning child's output)
+    {"op": "relu"}                               x = F.relu(x)               (parameter-free: adds no keys)
+    {"branches": [[...], []], "merge": "add"}    x = body(x) + x             ([] is the identity: a skip)
+
+Combinators are not modules: `Residual.conv1.weight` is `conv1.weight` under the block, as in the book.
+
+Here: the steps as data (Call, Op, Branches) and their JSON reading (`parse_flow`); the parameter-free
+operations (OPS) and merges (MERGES); `compile_flow`, which turns steps into a plain-data program; `run`, the
+one walker that executes a program (FlowModule.forward runs it bare; the dry run runs it with a visitor that
+checks and records every step); and FlowModule, the one nn.Module class every flow block builds into.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeAlias
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .errors import DesignError, json_kind
+from .registry import REGISTRY, REQUIRED, SIZE_MAX, Arg, call, check_value
+
+# -- the steps, as a design holds them ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """Call a child of the block: `target` is its key ("conv1"), or a dotted key for a grandchild ("net.0")."""
+
+    target: str
+    output: str | None = None  # a tuple-returning child (LSTM, …): which output; None: its default
+
+
+@dataclass(frozen=True)
+class Op:
+    """A parameter-free operation (a key of OPS) with the arguments given (defaults are not stored)."""
+
+    op: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Branches:
+    """Parallel branches, each a flow run on the same input, joined by `merge` (a key of MERGES).
+
+    An empty branch is the identity (a skip connection). cat and stack need `dim`; add, mul and mean join
+    elementwise and take no dim.
+    """
+
+    branches: tuple[tuple[Step, ...], ...]
+    merge: str
+    dim: int | None = None
+
+
+Step: TypeAlias = Call | Op | Branches
+Flow: TypeAlias = tuple[Step, ...]
+
+
+# -- parameter-free operations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpType:
+    """An operation a forward writes inline. `fn(x, **args)` is exactly what `code` says (the exported code)."""
+
+    name: str
+    fn: Callable[..., torch.Tensor]
+    args: tuple[Arg, ...] = ()
+    code: str = ""  # how forward writes it: a format string over {x} and the arguments (values as repr)
+    doc: str = ""
+
+
+def _dim(name: str = "dim", default: Any = REQUIRED, optional: bool = False) -> Arg:
+    return Arg(name, "int", default, min=-64, max=64, optional=optional, example=1)
+
+
+def _dims(name: str, default: Any = REQUIRED, optional: bool = False) -> Arg:
+    return Arg(name, "ints", default, min=-64, max=64, optional=optional, example=[0, 2, 1])
+
+
+def _relu(x):
+    return F.relu(x)
+
+
+def _gelu(x, approximate):
+    return F.gelu(x, approximate=approximate)
+
+
+def _sigmoid(x):
+    return torch.sigmoid(x)
+
+
+def _tanh(x):
+    return torch.tanh(x)
+
+
+def _silu(x):
+    return F.silu(x)
+
+
+def _elu(x, alpha):
+    return F.elu(x, alpha=alpha)
+
+
+def _leaky_relu(x, negative_slope):
+    return F.leaky_relu(x, negative_slope=negative_slope)
+
+
+def _softmax(x, dim):
+    return F.softmax(x, dim=dim)
+
+
+def _log_softmax(x, dim):
+    return F.log_softmax(x, dim=dim)
+
+
+def _flatten(x, start_dim, end_dim):
+    return torch.flatten(x, start_dim, end_dim)
+
+
+def _reshape(x, shape):
+    return x.reshape(shape)
+
+
+def _view(x, shape):
+    return x.view(shape)
+
+
+def _permute(x, dims):
+    return x.permute(dims)
+
+
+def _transpose(x, dim0, dim1):
+    return x.transpose(dim0, dim1)
+
+
+def _unsqueeze(x, dim):
+    return x.unsqueeze(dim)
+
+
+def _squeeze(x, dim):
+    return x.squeeze(dim)
+
+
+def _mean(x, dim, keepdim):
+    return x.mean() if dim is None else x.mean(dim, keepdim=keepdim)
+
+
+def _sum(x, dim, keepdim):
+    return x.sum() if dim is None else x.sum(dim, keepdim=keepdim)
+
+
+def _select(x, dim, index):
+    return x.select(dim, index)
+
+
+_SHAPE = Arg("shape", "ints", REQUIRED, min=-1, max=SIZE_MAX, example=[-1, 64], help="-1: inferred (one at most)")
+_KEEPDIM = Arg("keepdim", "bool", False)
+
+OPS: dict[str, OpType] = {
+    o.name: o
+    for o in (
+        OpType("relu", _relu, (), "F.relu({x})", "max(0, x)"),
+        OpType(
+            "gelu",
+            _gelu,
+            (Arg("approximate", "choice", "none", choices=("none", "tanh")),),
+            "F.gelu({x}, approximate={approximate})",
+            "x · Φ(x)",
+        ),
+        OpType("sigmoid", _sigmoid, (), "torch.sigmoid({x})", "1 / (1 + e⁻ˣ)"),
+        OpType("tanh", _tanh, (), "torch.tanh({x})", "tanh(x)"),
+        OpType("silu", _silu, (), "F.silu({x})", "x · σ(x)"),
+        OpType("elu", _elu, (Arg("alpha", "float", 1.0, min=0),), "F.elu({x}, alpha={alpha})", "ELU"),
+        OpType(
+            "leaky_relu",
+            _leaky_relu,
+            (Arg("negative_slope", "float", 0.01, min=0),),
+            "F.leaky_relu({x}, negative_slope={negative_slope})",
+            "max(0, x) + slope · min(0, x)",
+        ),
+        OpType("softmax", _softmax, (_dim(),), "F.softmax({x}, dim={dim})", "exp(x) / Σ exp(x) along dim"),
+        OpType("log_softmax", _log_softmax, (_dim(),), "F.log_softmax({x}, dim={dim})", "log softmax along dim"),
+        OpType(
+            "flatten",
+            _flatten,
+            (_dim("start_dim", 0), _dim("end_dim", -1)),
+            "torch.flatten({x}, {start_dim}, {end_dim})",
+            "torch.flatten: joins dims start_dim..end_dim (torch's default start_dim=0 flattens the batch too; "
+            "nn.Flatten's is 1)",
+        ),
+        OpType("reshape", _reshape, (_SHAPE,), "{x}.reshape({shape})", "x.reshape(shape)"),
+        OpType("view", _view, (_SHAPE,), "{x}.view({shape})", "x.view(shape)"),
+        OpType("permute", _permute, (_dims("dims"),), "{x}.permute({dims})", "x.permute(dims)"),
+        OpType(
+            "transpose",
+            _transpose,
+            (_dim("dim0"), _dim("dim1")),
+            "{x}.transpose({dim0}, {dim1})",
+            "swaps two dims",
+        ),
+        OpType("unsqueeze", _unsqueeze, (_dim(),), "{x}.unsqueeze({dim})", "inserts a dim of size 1"),
+        OpType("squeeze", _squeeze, (_dim(),), "{x}.squeeze({dim})", "removes dim if its size is 1"),
+        OpType(
+            "mean",
+            _mean,
+            (_dims("dim", None, optional=True), _KEEPDIM),
+            "{x}.mean({dim}, keepdim={keepdim})",
+            "mean over dim (all dims when dim is null)",
+        ),
+        OpType(
+            "sum",
+            _sum,
+            (_dims("dim", None, optional=True), _KEEPDIM),
+            "{x}.sum({dim}, keepdim={keepdim})",
+            "sum over dim (all dims when dim is null)",
+        ),
+        OpType(
+            "select",
+            _select,
+            (_dim(), Arg("index", "int", REQUIRED, min=-SIZE_MAX, max=SIZE_MAX, example=-1)),
+            "{x}.select({dim}, {index})",
+            "x.select(dim, index), e.g. the last time step: dim 1, index -1 (x[:, -1])",
+        ),
+    )
+}
+
+
+def op_kwargs(op: Op) -> dict[str, Any]:
+    """All arguments of a (validated) op, defaults filled in, in the form torch takes (tuples for lists)."""
+    spec = OPS[op.op]
+    return {a.name: op.args.get(a.name, a.default) for a in spec.args}
+
+
+# -- merges -------------------------------------------------------------------------------------------------
+
+
+def _cat(outs, dim):
+    return torch.cat(outs, dim)
+
+
+def _stack(outs, dim):
+    return torch.stack(outs, dim)
+
+
+def _add(outs, dim):
+    y = outs[0]
+    for o in outs[1:]:
+        y = y + o
+    return y
+
+
+def _mul(outs, dim):
+    y = outs[0]
+    for o in outs[1:]:
+        y = y * o
+    return y
+
+
+def _mean_of(outs, dim):
+    return torch.stack(outs).mean(0)
+
+
+# merge -> (function of the branch outputs and dim, whether it needs dim, the exported code over {xs} / {dim})
+MERGES: dict[str, tuple[Callable[[list[torch.Tensor], int | None], torch.Tensor], bool, str]] = {
+    "cat": (_cat, True, "torch.cat(({xs}), dim={dim})"),
+    "stack": (_stack, True, "torch.stack(({xs}), dim={dim})"),
+    "add": (_add, False, "{x0} + {x1} + …"),
+    "mul": (_mul, False, "{x0} * {x1} * …"),
+    "mean": (_mean_of, False, "torch.stack(({xs})).mean(0)"),
+}
+
+
+def merge_label(merge: str, dim: int | None) -> str:
+    """How a diagram or message names a merge: "cat dim=1", "+", "×", "mean", "stack dim=0"."""
+    return {"add": "+", "mul": "×", "mean": "mean"}.get(merge) or f"{merge} dim={dim}"
+
+
+# -- reading steps from JSON --------------------------------------------------------------------------------
+
+
+def parse_flow(raw: Any, where: str, count: Callable[[str], None], depth: int, max_depth: int) -> Flow:
+    """Validate a flow's JSON (a list of steps) at design path `where` (e.g. "layers[2].flow").
+
+    `count(path)` is called once per step (the caller counts them against the layer limit). Child names are
+    checked later, against the block's children (builder.design).
+    """
+    if not isinstance(raw, list):
+        raise DesignError(
+            f'{where}: must be a list of steps like ["conv1", {{"op": "relu"}}], got {json_kind(raw)}', where
+        )
+    return tuple(_step(s, f"{where}[{i}]", count, depth, max_depth) for i, s in enumerate(raw))
+
+
+def _step(raw: Any, where: str, count: Callable[[str], None], depth: int, max_depth: int) -> Step:
+    count(where)
+    if isinstance(raw, str):
+        return Call(_target(raw, where))
+    if not isinstance(raw, dict):
+        raise DesignError(
+            f'{where}: a step is a child\'s name, {{"op": ...}}, {{"call": ...}} or {{"branches": ...}}, '
+            f"got {json_kind(raw)}",
+            where,
+        )
+    kinds = [k for k in ("call", "op", "branches") if k in raw]
+    if len(kinds) != 1:
+        raise DesignError(
+            f'{where}: a step has exactly one of "call", "op" or "branches"'
+            + (f", not {' and '.join(map(repr, kinds))}" if kinds else f" (it has {', '.join(map(repr, raw))})"),
+            where,
+        )
+    kind = kinds[0]
+    if kind == "call":
+        _only(raw, {"call", "output"}, where, "a call")
+        output = raw.get("output")
+        if output is not None and not isinstance(output, str):
+            raise DesignError(f"{where}.output: must be an output's name, got {json_kind(output)}", f"{where}.output")
+        return Call(_target(raw["call"], f"{where}.call"), output)
+    if kind == "op":
+        name = raw["op"]
+        spec = OPS.get(name) if isinstance(name, str) else None
+        if spec is None:
+            raise DesignError(f"{where}.op: unknown operation {name!r}; known: {', '.join(OPS)}", f"{where}.op")
+        given = {k: v for k, v in raw.items() if k != "op"}
+        args: dict[str, Any] = {}
+        known = {a.name: a for a in spec.args}
+        for key, value in given.items():
+            if key not in known:
+                names = ", ".join(known) or "none"
+                raise DesignError(f"{where}: {name} has no argument {key!r} (its arguments: {names})", f"{where}.{key}")
+            try:
+                args[key] = check_value(known[key], value, f"{where}.{key}")
+            except ValueError as e:
+                raise DesignError(str(e), f"{where}.{key}") from None
+        missing = [a.name for a in spec.args if a.required and a.name not in args]
+        if missing:
+            raise DesignError(f"{where}: {name} needs {missing[0]!r}", f"{where}.{missing[0]}")
+        return Op(name, args)
+    _only(raw, {"branches", "merge", "dim"}, where, "a branches step")
+    if depth >= max_depth:
+        raise DesignError(f"{where}: branches nest more than {max_depth} deep (BLOCKWORK_MAX_DEPTH)", where)
+    branches = raw["branches"]
+    if not isinstance(branches, list) or not branches:
+        raise DesignError(
+            f"{where}.branches: must be a non-empty list of branches (each a list of steps; [] is the identity), "
+            f"got {branches!r}"
+            if isinstance(branches, list)
+            else f"{where}.branches: must be a list of branches, got {json_kind(branches)}",
+            f"{where}.branches",
+        )
+    merge = raw.get("merge")
+    if merge not in MERGES:
+        raise DesignError(
+            f"{where}.merge: must be one of {', '.join(map(repr, MERGES))}, got {merge!r}", f"{where}.merge"
+        )
+    needs_dim, dim = MERGES[merge][1], raw.get("dim")
+    if needs_dim:
+        if isinstance(dim, bool) or not isinstance(dim, int) or not -64 <= dim <= 64:
+            raise DesignError(
+                f"{where}.dim: {merge} needs the dim to join along (a whole number), got {dim!r}", f"{where}.dim"
+            )
+    elif "dim" in raw:
+        raise DesignError(f"{where}.dim: {merge} joins elementwise and takes no dim", f"{where}.dim")
+    flows = tuple(parse_flow(b, f"{where}.branches[{j}]", count, depth + 1, max_depth) for j, b in enumerate(branches))
+    return Branches(flows, merge, dim if needs_dim else None)
+
+
+def _only(raw: dict, allowed: set[str], where: str, what: str) -> None:
+    extra = sorted(set(raw) - allowed)
+    if extra:
+        raise DesignError(
+            f"{where}: {what} takes only {', '.join(map(repr, sorted(allowed)))}, not {extra[0]!r}",
+            f"{where}.{extra[0]}",
+        )
+
+
+def _target(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not raw or any(not part for part in raw.split(".")):
+        raise DesignError(f'{where}: must name a child of the block (like "conv1" or "net.0"), got {raw!r}', where)
+    return raw
+
+
+def flow_to_list(flow: Flow) -> list[Any]:
+    """The flow as JSON data (what `parse_flow` reads back to an equal flow)."""
+    out: list[Any] = []
+    for step in flow:
+        if isinstance(step, Call):
+            out.append(step.target if step.output is None else {"call": step.target, "output": step.output})
+        elif isinstance(step, Op):
+            out.append({"op": step.op, **{k: list(v) if isinstance(v, tuple) else v for k, v in step.args.items()}})
+        else:
+            d: dict[str, Any] = {"branches": [flow_to_list(b) for b in step.branches], "merge": step.merge}
+            if step.dim is not None:
+                d["dim"] = step.dim
+            out.append(d)
+    return out
+
+
+def walk_steps(flow: Flow, where: str) -> Iterable[tuple[str, Step]]:
+    """Every step with its design path, in order, branches' steps after their Branches step."""
+    for i, step in enumerate(flow):
+        path = f"{where}[{i}]"
+        yield path, step
+        if isinstance(step, Branches):
+            for j, b in enumerate(step.branches):
+                yield from walk_steps(b, f"{path}.branches[{j}]")
+
+
+# -- the program and the walker -----------------------------------------------------------------------------
+
+# A compiled flow is plain data (so deepcopy, pickling and .to() need nothing special), resolved by name at
+# every call as hand-written `self.conv1(x)` is:
+#   (CALL, names, tuple_type, output)   names: the key's parts; tuple_type: the registry type of a
+#                                       tuple-returning child (registry.call picks its output), else None
+#   (OP, op name, kwargs)
+#   (BRANCHES, (program, ...), merge, dim)
+CALL, OP, BRANCHES = 0, 1, 2
+Program: TypeAlias = tuple[tuple[Any, ...], ...]
+
+
+def compile_flow(flow: Flow, tuple_type: Callable[[Call], str | None]) -> Program:
+    """The program of a (checked) flow; `tuple_type(call)` names the registry type of a tuple-returning target."""
+    out: list[tuple[Any, ...]] = []
+    for step in flow:
+        if isinstance(step, Call):
+            out.append((CALL, tuple(step.target.split(".")), tuple_type(step), step.output))
+        elif isinstance(step, Op):
+            out.append((OP, step.op, op_kwargs(step)))
+        else:
+            out.append((BRANCHES, tuple(compile_flow(b, tuple_type) for b in step.branches), step.merge, step.dim))
+    return tuple(out)
+
+
+class Visitor(Protocol):
+    """What the dry run plugs into `run` to check and record each step (see builder.build)."""
+
+    def call(self, path: str, step: tuple[Any, ...], module: nn.Module, x: torch.Tensor) -> torch.Tensor: ...
+
+    def op(self, path: str, step: tuple[Any, ...], x: torch.Tensor) -> torch.Tensor: ...
+
+    def merge(self, path: str, step: tuple[Any, ...], x: torch.Tensor, outs: list[torch.Tensor]) -> torch.Tensor: ...
+
+
+def invoke(step: tuple[Any, ...], module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A CALL step's work: the child on x, or a tuple-returning child's chosen output."""
+    return module(x) if step[2] is None else call(REGISTRY[step[2]], module, x, step[3])
+
+
+def apply_op(step: tuple[Any, ...], x: torch.Tensor) -> torch.Tensor:
+    return OPS[step[1]].fn(x, **step[2])
+
+
+def apply_merge(step: tuple[Any, ...], outs: list[torch.Tensor]) -> torch.Tensor:
+    return MERGES[step[2]][0](outs, step[3])
+
+
+def run(block: nn.Module, program: Program, x: torch.Tensor, visitor: Visitor | None = None, where: str = "flow"):
+    """Run a program on x inside `block` (whose children the calls name). The one flow walker: forward runs it
+    bare; the dry run passes a visitor, which does each step's work itself after checking it, and records it."""
+    for i, step in enumerate(program):
+        tag = step[0]
+        if tag == CALL:
+            module = block
+            for name in step[1]:
+                module = module._modules[name]  # type: ignore[assignment]
+            x = invoke(step, module, x) if visitor is None else visitor.call(f"{where}[{i}]", step, module, x)
+        elif tag == OP:
+            x = apply_op(step, x) if visitor is None else visitor.op(f"{where}[{i}]", step, x)
+        elif visitor is None:
+            x = apply_merge(step, [run(block, b, x) for b in step[1]])
+        else:
+            path = f"{where}[{i}]"
+            outs = [run(block, b, x, visitor, f"{path}.branches[{j}]") for j, b in enumerate(step[1])]
+            x = visitor.merge(path, step, x, outs)
+    return x
+
+
+def describe(program: Program) -> str:
+    """A one-line text of a program: "(conv1 → bn1 → relu → conv2 → bn2 | x) + → relu"."""
+    parts = []
+    for step in program:
+        if step[0] == CALL:
+            parts.append(".".join(step[1]) + (f"[{step[3]}]" if step[3] else ""))
+        elif step[0] == OP:
+            parts.append(step[1])
+        else:
+            inner = " | ".join(describe(b) or "x" for b in step[1])
+            parts.append(f"({inner}) {merge_label(step[2], step[3])}")
+    return " → ".join(parts)
+
+
+class FlowModule(nn.Module):
+    """A design's flow block, built: its children registered by name in order, its forward the flow.
+
+    Its repr shows the block's class name (e.g. "Residual"); it holds no tensors of its own, so its
+    state_dict keys are its children's, as those of the hand-written class.
+    """
+
+    def __init__(self, class_name: str, children: Iterable[tuple[str, nn.Module]], program: Program) -> None:
+        super().__init__()
+        for key, module in children:
+            self.add_module(key, module)
+        self._flow_class = class_name
+        self._flow_program = program
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run(self, self._flow_program, x)
+
+    def _get_name(self) -> str:
+        return self._flow_class
+
+    def extra_repr(self) -> str:
+        return f"flow: {describe(self._flow_program)}"
+
+
+# Names a child cannot have: attributes of the modules that hold children (add_module refuses them).
+RESERVED_NAMES = frozenset(dir(nn.Sequential())) | frozenset(dir(FlowModule("X", (), ())))
