@@ -323,7 +323,7 @@ def tied_gradients(
         )
         found_iter = iter(found)
         for i in shared_ids:
-            name, where = names[i], _positions(keys[i], len(recorder.uses[i]))
+            name, where = names[i], tuple(p or "(top)" for p in recorder.positions[i])
             per_use = tuple(_cpu(next(found_iter, None), copies[i]) for _ in recorder.uses[i])
             total = torch.stack(per_use).sum(0) if per_use else torch.zeros_like(grads[name])
             diff = float((total - grads[name]).abs().max()) if total.numel() else 0.0
@@ -358,8 +358,13 @@ class _PerUse:
         self.uses: dict[int, list[torch.Tensor]] = {i: [] for i in target.values()}
         # per call, beside each use: the module, its input and (after backward) the gradient at its output
         self.calls: dict[int, list[_Call]] = {i: [] for i in target.values()}
+        # per use, the module key it was called at: a flow may call children in any order, or one child twice
+        self.positions: dict[int, list[str]] = {i: [] for i in target.values()}
+        self.stack: list[tuple[nn.Module, str, dict[int, int]]] = []  # (module, its key, calls of each inner one)
         self.handles = []
         for module in net.modules():  # each module object once
+            self.handles.append(module.register_forward_pre_hook(self._enter))  # before _pre: the key is known
+            self.handles.append(module.register_forward_hook(self._leave, always_call=True))
             held = {n: target[id(p)] for n, p in module._parameters.items() if p is not None and id(p) in target}
             if held:
                 self.handles.append(module.register_forward_pre_hook(self._pre(held)))
@@ -374,6 +379,7 @@ class _PerUse:
             for n, i in held.items():
                 use = module._parameters[n].clone()  # type: ignore[union-attr]
                 self.uses[i].append(use)
+                self.positions[i].append(self.stack[-1][1] if self.stack else "")
                 self.calls[i].append(call)
                 module._parameters[n] = use  # type: ignore[assignment]  # read by forward as self.<n>
 
@@ -388,6 +394,23 @@ class _PerUse:
                 output.register_hook(call.keep_grad)  # type: ignore[no-untyped-call]
 
         return hook
+
+    def _enter(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        """Push the key this call of `module` sits at: found under the calling module (its parent, or a deeper
+        one, as a flow's "net.0"); a module registered at several keys there (a shared layer used twice in a
+        Sequential) takes them in order, call by call."""
+        if not self.stack:
+            self.stack.append((module, "", {}))
+            return
+        parent, where, counts = self.stack[-1]
+        names = [n for n, m in parent.named_modules(remove_duplicate=False) if m is module and n]
+        k = counts[id(module)] = counts.get(id(module), -1) + 1
+        name = names[k % len(names)] if names else "?"
+        self.stack.append((module, f"{where}.{name}" if where else name, {}))
+
+    def _leave(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        if self.stack and self.stack[-1][0] is module:
+            self.stack.pop()
 
     def remove(self) -> None:
         for h in self.handles:
@@ -448,13 +471,6 @@ def _keys_by_tensor(net: nn.Module) -> dict[int, list[str]]:
         if id(t) in params:
             found.setdefault(id(t), []).append(key)
     return found
-
-
-def _positions(keys: Sequence[str], n_uses: int) -> tuple[str, ...]:
-    """The module position of each use: in an nn.Sequential calls follow the order of the keys."""
-    if n_uses == len(keys):
-        return tuple(k.rpartition(".")[0] or "(top)" for k in keys)
-    return tuple(f"use {i + 1}" for i in range(n_uses))
 
 
 def _copy(net: nn.Module, train: bool | None) -> nn.Module:
