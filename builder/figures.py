@@ -148,9 +148,12 @@ def matrix_figure(t: torch.Tensor, title: str) -> go.Figure | None:
 # -- Train ----------------------------------------------------------------------------------------------------
 
 
+CURVE_POINTS = 300  # points per curve at most (min-max thinned), so a redraw does not grow with the epochs
+
+
 def curves(history: TrainingHistory) -> go.Figure:
     """Loss (and accuracy) per epoch, train and validation: the figure that grows while it trains."""
-    frame = history.frame()
+    frame = history.frame(max_points=CURVE_POINTS)  # thinned: the figure costs the same at any length
     classify = history.task == "classification"
     metrics = ["loss", "acc"] if classify else ["loss"]
     titles = ["Loss (cross-entropy)" if classify else "Loss (mean squared error)", "Accuracy"]
@@ -176,7 +179,8 @@ def curves(history: TrainingHistory) -> go.Figure:
         fig.update_xaxes(title_text="epoch", row=1, col=col, dtick=1 if len(frame) <= 10 else None)
     losses = pd.concat([frame["train_loss"], frame["val_loss"]]).dropna()
     if len(losses) and losses.min() > 0 and losses.max() / losses.min() > 50:  # falls by orders of magnitude
-        fig.update_yaxes(type="log", row=1, col=1)
+        # one tick per decade, written plainly (1, 0.1, 0.01, 0.001, 1e-4): not "5, 2, 0.1, 5, 2" or "100µ"
+        fig.update_yaxes(type="log", dtick=1, tickformat="~g", row=1, col=1)
     if classify:
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_layout(height=320, margin=MARGIN, legend={"orientation": "h", "y": -0.25})

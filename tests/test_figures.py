@@ -73,3 +73,28 @@ def test_matrix_figure_draws_a_small_matrix_centred_on_zero_and_refuses_a_large_
     assert np.asarray(figures.matrix_figure(kernel, "k").data[0].z).shape == (4, 18)
     assert figures.matrix_figure(torch.ones(200, 3), "big") is None
     assert figures.matrix_figure(torch.ones(5), "vector") is None
+
+
+def _history(epochs: int, falling: bool = False):
+    from builder.training import EpochStats, TrainingHistory
+
+    h = TrainingHistory(task="classification", config=TrainConfig(), data="moons")
+    for i in range(epochs):
+        loss = 10.0 ** (-4 * i / max(epochs - 1, 1)) if falling else 0.5 + 0.1 * np.sin(i)
+        h.epochs.append(EpochStats(i + 1, loss, loss, 0.6, 0.7, 10, 0.01))
+    return h
+
+
+def test_the_curves_cost_the_same_at_any_number_of_epochs() -> None:
+    """Issue 13, defect 5: the live figure is redrawn twice a second; its size must not grow with the run."""
+    small, large = figures.curves(_history(400)).to_json(), figures.curves(_history(40_000)).to_json()
+    assert len(large) < 1.2 * len(small)
+    points = figures.curves(_history(40_000)).data[0].x
+    assert len(points) <= figures.CURVE_POINTS and points[0] == 1 and points[-1] == 40_000
+
+
+def test_a_log_loss_axis_is_labelled_by_decades() -> None:
+    """Issue 13, defect 9: "5, 2, 0.1, 5, 2, 0.01" and "100µ" became one plain label per decade."""
+    fig = figures.curves(_history(50, falling=True))
+    axis = fig.layout.yaxis
+    assert axis.type == "log" and axis.dtick == 1 and axis.tickformat == "~g"

@@ -79,7 +79,7 @@ def test_training_moons_draws_curves_and_trains_the_sessions_network(app: AppTes
     assert ("train", "x") in names and ("validation", "x") in names and ("validation", "x2") in names
     assert len(curves["data"][0]["x"]) == 25  # one point per epoch
     assert any("Decision boundary" in title for title in charts)
-    assert [m.label for m in at.metric][:3] == ["Train loss", "Validation loss", "Validation accuracy"]
+    assert [m.label for m in at.metric][:3] == ["Train loss", "Val. loss", "Val. accuracy"]
     assert at.get("download_button")  # the trained weights, on this page too
     assert at.session_state[state.TRAIN_RUNS.name][-1] is run.history
     assert at.dataframe[-1].value["epochs"].tolist() == ["25/25"]
@@ -196,3 +196,33 @@ def test_the_weights_page_has_the_trained_weights(app: AppTest) -> None:
     net = at.session_state[state.NET.name].module
     assert net is at.session_state[state.TRAIN_RUN.name].net  # the page saves the session's network: the trained one
     assert all(torch.equal(net.state_dict()[k], trained[k]) for k in trained)
+
+
+def test_stop_then_continue_goes_on_with_the_same_run(app: AppTest) -> None:
+    """Issue 13, defect 6: after Stop, Continue resumes the run (same history, same curves); it ends with the
+    weights and the epochs an uninterrupted run with the same settings gives."""
+    from builder.training import train
+
+    at = train_page(app)
+    use_tied_moons(at)
+    at.number_input(key="train_epochs").set_value(60).run()  # more than a slice trains
+    at.button(key="train_start").click().run()
+    run = at.session_state[state.TRAIN_RUN.name]
+    at.button(key="train_stop").click().run()
+    no_errors(at)
+    assert run.done and run.history.stopped
+    assert not at.button(key="train_start").disabled  # a new run is still possible
+    at.button(key="train_continue").click().run()
+    no_errors(at)
+    assert at.session_state[state.TRAIN_RUN.name] is run and not run.history.stopped
+    train_until_done(at)
+    no_errors(at)
+    assert len(run.history.epochs) == 60 and all(e.complete for e in run.history.epochs)
+    # the truth: the same settings in one uninterrupted run from the same fresh weights
+    net = build(load_example("tied_moons"), seed=run.config.seed)
+    whole = train(net, run.data, run.config)
+    assert [e.train_loss for e in whole.epochs] == [e.train_loss for e in run.history.epochs]
+    trained = at.session_state[state.NET.name].module.state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in net.state_dict().items())
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)  # the curves: one history, 60 epochs
+    assert spec["data"][0]["x"] == list(range(1, 61))

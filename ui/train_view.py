@@ -11,6 +11,7 @@ trained in place, so the Weights page saves the trained weights.
 from __future__ import annotations
 
 import contextlib
+import time
 
 import streamlit as st
 
@@ -21,8 +22,13 @@ from builder.data import DataError, Dataset
 from builder.training import TrainConfig, Trainer, TrainingError, decision_grid, reset_weights
 from ui import downloads, state
 
-SLICE_SECONDS = 0.3  # training per rerun: short, so a click is answered at once
-REFRESH_SECONDS = 0.5  # how often a running fragment reruns (and the curves redraw)
+SLICE_SECONDS = 0.3  # training per rerun at least: short, so a click is answered at once
+REFRESH_SECONDS = 0.5  # how often a running fragment reruns (and the curves redraw), at most
+# Drawing must cost less than the training it shows: each slice trains at least TRAIN_PER_DRAW times as long
+# as the last redraw took, so on a busy server (a class pressing Train at once) the page redraws less often
+# instead of spending the CPU on figures.
+TRAIN_PER_DRAW = 3.0
+LIVE_GRID_STEPS = 50  # decision boundary while training (50² points); the finished run's is drawn at 150²
 
 
 def start(design: builder.Design, data: Dataset, config: TrainConfig) -> bool:
@@ -46,6 +52,11 @@ def stop() -> None:
         run.stop()
 
 
+def slice_seconds() -> float:
+    """How long the next slice trains: SLICE_SECONDS, or TRAIN_PER_DRAW times the last redraw if longer."""
+    return max(SLICE_SECONDS, TRAIN_PER_DRAW * (state.TRAIN_DRAW_SECONDS.get() or 0.0))
+
+
 def busy() -> bool:
     run = state.TRAIN_RUN.get()
     return run is not None and not run.done
@@ -61,18 +72,20 @@ def show_run(run: Trainer) -> None:
     if last is not None:
         cols = st.columns(4)
         cols[0].metric("Train loss", f"{last.train_loss:.4f}")
-        cols[1].metric("Validation loss", "—" if last.val_loss is None else f"{last.val_loss:.4f}")
+        held_out = "On the validation split: samples held out before training, never trained on."
+        # short labels: "Validation accuracy" was cut to "Validation accu…" on a projector (1280 px at 150 %)
+        cols[1].metric("Val. loss", "—" if last.val_loss is None else f"{last.val_loss:.4f}", help=held_out)
         if last.val_acc is not None:
-            cols[2].metric("Validation accuracy", f"{last.val_acc:.1%}")
+            cols[2].metric("Val. accuracy", f"{last.val_acc:.1%}", help=held_out)
         elif last.train_acc is not None:
-            cols[2].metric("Train accuracy", f"{last.train_acc:.1%}")
+            cols[2].metric("Train acc.", f"{last.train_acc:.1%}")
         rate = run.history.steps / max(run.history.seconds, 1e-9)
         cols[3].metric("Steps", f"{run.steps:,}", help=f"{rate:,.0f} optimizer steps per second")
         with st.container(key="train_curves"):
             st.plotly_chart(figures.curves(run.history), key="train_curves_chart")
     if run.data.is_2d and run.data.task == "classification":
         with st.container(key="train_boundary"):
-            grid = decision_grid(run.net, run.data, steps=150)
+            grid = decision_grid(run.net, run.data, steps=150 if run.done else LIVE_GRID_STEPS)
             st.plotly_chart(figures.boundary(grid, run.data), key="train_boundary_chart")
     fit = train_advice.linear_fit(run.net, run.data)
     if fit is not None:
@@ -106,8 +119,9 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
                 ui.flash(reason, "warning", icon=":material/info:", about=id(run))  # while this run shows
             else:
                 with contextlib.suppress(TrainingError):  # the run ended; its history keeps the problem
-                    run.run(max_seconds=SLICE_SECONDS)
-        st.button(
+                    run.run(max_seconds=slice_seconds())
+        buttons = st.columns([1, 1, 3])
+        buttons[0].button(
             "Stop",
             key="train_stop",
             icon=":material/stop_circle:",
@@ -115,7 +129,22 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
             disabled=run.done,
             help="End the run after the current batch, keeping the weights reached so far.",
         )
+        if (
+            run.resumable
+            and run.net is ui.net()
+            and buttons[1].button(
+                "Continue",
+                key="train_continue",
+                icon=":material/play_arrow:",
+                help="Go on with this run where it stopped: the same curves, optimizer and shuffling, as if it had "
+                "not been stopped.",
+            )
+        ):
+            run.resume()
+            st.rerun()  # the whole page: the fragment reruns itself again while the run goes on
+        drawing = time.perf_counter()
         show_run(run)
+        state.TRAIN_DRAW_SECONDS.set(time.perf_counter() - drawing)
         if run.done:
             record(run)
             if running:  # the run ended in this fragment rerun: redraw the page, without auto-reruns
