@@ -11,7 +11,7 @@ import streamlit as st
 
 import ui
 from builder import DesignError, DryRun, addressing
-from ui import design_draft, design_panels, layer_row, state
+from ui import design_draft, design_panels, import_panel, layer_row, state
 
 # A row's label shrinks (its text wraps) before the row's actions move to a line of their own.
 _CSS = """<style>
@@ -38,7 +38,7 @@ def main() -> None:
     runs = {r.path: r for r in run.layers} if run is not None else {}
     left, right = st.columns([3, 2], gap="large")
     with left:
-        tab_stack, tab_json = st.tabs(["Layers", "JSON"])
+        tab_stack, tab_json, tab_import = st.tabs(["Layers", "JSON", "Import"])
         with tab_stack:
             design_panels.input_row(draft)
             if fault is not None:
@@ -64,6 +64,8 @@ def main() -> None:
             st.button("Apply JSON", key="json_apply", icon=":material/check:", on_click=design_draft.apply_json)
             if (err := state.DESIGN_JSON_ERROR.get()) is not None:
                 ui.show_error(err)
+        with tab_import:
+            import_panel.tab()
     with right:
         design_panels.preview(draft, run)
 

@@ -109,6 +109,11 @@ SHARE_NAME: Key[str] = Key("share_name")  # "Mark as shared" name box
 SHARED_NAME: Key[str] = Key("shared_name")  # a use's shared-layer rename box
 GROUP_NAME: Key[str] = Key("group_name")
 NEW_NAME: Key[str] = Key("new_name")  # the add panel's name box
+IMPORT_SOURCE: Key[str] = Key("import_source")  # Import tab: paste code or upload a file
+IMPORT_CODE: Key[str] = Key("import_code")  # the pasted code
+IMPORT_UPLOAD: Key[Any] = Key("import_upload")  # the uploaded .py / .json / .params (an UploadedFile)
+IMPORT_READ: Key[str] = Key("import_read")  # the file_id of the upload last read
+IMPORT_RESULT: Key[tuple[str, Any]] = Key("import_result")  # (what was read, a Design, (outline, guess) or error)
 # Per-row and per-argument widgets: "sel_<row>", "arg_<argument>" (open editor), "new_<argument>" (add panel).
 SELECT_PREFIX, ARG_PREFIX, NEW_PREFIX = "sel_", "arg_", "new_"
 

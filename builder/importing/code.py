@@ -265,7 +265,7 @@ class _Reader:
         net, how = self.network()
         top = self.convert(net, net_label="net")
         shape, dtype, where = self.input_shape(net, top)
-        what = f"read from pasted code, never run: {how}; input {tuple(shape)}{where}."
+        what = f"Read from pasted code (never run): {how}, input {tuple(shape)}{where}."
         if self.skipped:
             what += " Not read: " + "; ".join(self.skipped[:8]) + ("; …" if len(self.skipped) > 8 else "") + "."
         if isinstance(top, Leaf):

@@ -1,0 +1,160 @@
+"""The Design page's Import tab: bring existing PyTorch in — pasted code, a .py file (read, never run), a design
+.json, or a bare .params file (its outline, a guessed design, and how it fits the session's design).
+
+What comes in is shown first (description, graph); "Use this design" makes it the draft through the undo
+history (`design_draft.commit`), so Undo brings the previous design back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+import builder
+import ui
+from builder import Design, DesignError, ParamsError
+from ui import design_draft, state
+
+SOURCES = ("Paste code", "Upload a file")
+_UPLOAD_TYPES = ["py", "json", "params", "pt", "pth"]
+
+
+def tab() -> None:
+    st.caption(
+        "Paste PyTorch code (nn.Sequential, a class X(nn.Module), the book's snippets) or upload a .py, a design "
+        ".json or a .params file. Code is read, never run."
+    )
+    source = st.radio("From", SOURCES, key=state.IMPORT_SOURCE.name, horizontal=True, label_visibility="collapsed")
+    if source == SOURCES[0]:
+        st.text_area(
+            "PyTorch code",
+            key=state.IMPORT_CODE.name,
+            height=260,
+            placeholder="shared = nn.Linear(8, 8)\nnet = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, ...)",
+        )
+        st.button("Read the code", key="import_read", icon=":material/code:", on_click=read_code)
+    else:
+        upload = st.file_uploader(
+            "A .py, design .json or .params file", type=_UPLOAD_TYPES, key=state.IMPORT_UPLOAD.name
+        )
+        if upload is not None and state.IMPORT_READ.get() != upload.file_id:
+            state.IMPORT_READ.set(upload.file_id)  # each file is read once, not on every rerun
+            state.IMPORT_RESULT.set((upload.name, read_file(upload.name, upload.getvalue())))
+    result = state.IMPORT_RESULT.get()
+    if result is None:
+        return
+    label, value = result
+    if isinstance(value, Exception):
+        ui.show_error(value, f"Could not read {label}")
+    elif isinstance(value, Design):
+        offer(value, label)
+    else:
+        outline_view(value, label)
+
+
+# -- reading (callbacks: they run before the page) -----------------------------------------------------------------
+
+
+def read_code() -> None:
+    text = state.IMPORT_CODE.get() or ""
+    state.IMPORT_RESULT.set(("the code", _from_code(text)))
+
+
+def read_file(name: str, data: bytes) -> Any:
+    """What an uploaded file holds: a Design (.py read as code, .json), a (outline, guess) pair (.params),
+    or the error saying why not."""
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix == "py":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return DesignError(f"{name} is not UTF-8 text (byte {e.start})")
+        return _from_code(text)
+    if suffix == "json":
+        try:
+            return Design.from_json(data)
+        except DesignError as e:
+            return e
+    try:
+        outline = builder.outline_params(data)
+    except ParamsError as e:
+        return e
+    try:
+        guess: Design | DesignError = builder.guess_design(outline, name=name.rsplit(".", 1)[0][:100] or "guessed")
+    except DesignError as e:
+        guess = e
+    return outline, guess
+
+
+def _from_code(text: str) -> Design | DesignError:
+    if not text.strip():
+        return DesignError("there is no code to read: paste some first")
+    try:
+        return builder.from_code(text)
+    except DesignError as e:
+        return e
+
+
+def adopt(design: Design) -> None:
+    """Callback: the imported design becomes the draft (one step of the undo history)."""
+    design_draft.commit(design_draft.history().push(design))
+    ui.flash(f"Imported {design.name!r}. Undo brings the previous design back.", icon=":material/download_done:")
+
+
+# -- showing what came in ----------------------------------------------------------------------------------------------
+
+
+def offer(design: Design, label: str, key: str = "import_use") -> None:
+    """The design read, with its graph, and the button that makes it the session's design."""
+    with st.container(border=True, key=f"{key}_box"):
+        st.markdown(f"**{design.name}** from {label}")
+        if design.description:
+            st.caption(design.description)
+        run = ui.dry_run_or_error(design)  # shows why when it does not build (it can still be adopted and fixed)
+        if run is not None:
+            st.markdown(f"**{run.parameters:,}** parameters · output **{run.output_shape}**")
+            st.graphviz_chart(builder.graph(design, run))
+        st.button(
+            "Use this design",
+            key=key,
+            icon=":material/input:",
+            type="primary",
+            on_click=adopt,
+            args=(design,),
+            help="Replaces the draft; Undo brings the previous design back.",
+        )
+
+
+def outline_view(value: tuple[builder.ParamsOutline, Design | DesignError], label: str) -> None:
+    """A .params file: its tree and table, how it fits the session's design, and the guessed design."""
+    outline, guess = value
+    ties = f", {len(outline.ties)} tied group(s)" if outline.ties else ""
+    st.markdown(
+        f"**{label}**: {len(outline.tensors)} tensors, {outline.count:,} values ({outline.unique_count:,} stored){ties}"
+    )
+    tree, table, fit = st.tabs(["Tree", "Table", "Against the current design"])
+    with tree:
+        st.code(outline.tree_text(), language=None)
+    with table:
+        st.dataframe(outline.table(), hide_index=True, width="stretch", key="import_outline_table")
+    with fit:
+        current = ui.design()
+        try:
+            diff = builder.diff_params(current, outline)
+        except DesignError as e:
+            ui.show_error(e, "The current design does not build")
+        else:
+            if diff.fits:
+                st.success(f"Fits {current.name!r}: {diff.summary()}. The Weights page loads it.")
+            else:
+                st.warning(f"Does not fit {current.name!r}: {diff.summary()}.", icon=":material/rule:")
+            st.dataframe(diff.layers(), hide_index=True, width="stretch", key="import_diff_layers")
+            problems = diff.table(problems_only=True)
+            if len(problems):
+                st.dataframe(problems, hide_index=True, width="stretch", key="import_diff_keys")
+    st.markdown("**A design guessed from the file**")
+    if isinstance(guess, Exception):
+        ui.show_error(guess, "No design could be guessed")
+    else:
+        offer(guess, label, key="import_use_guess")
