@@ -1,8 +1,10 @@
 """Load: a classroom of browsers on one server at once (127.0.0.1 only, bounded in count and time).
 
-Each of SESSIONS browser contexts loads an example, edits it, inspects it and downloads its weights, all at
-the same time. Every one must succeed with no error box. The server's memory per session and the slowest
-step are printed (run with -s to see them) and checked against generous bounds.
+Each of SESSIONS browser contexts loads an example, edits it, inspects it, downloads its weights and saves it
+to the library, all at the same time, on a server whose library is PostgreSQL (a classroom server, see
+docs/deploy.md). Every one must succeed with no error box, and every save must be in the database. The server's
+memory per session and the slowest step are printed (run with -s to see them) and checked against generous
+bounds.
 
 Behind the `load` marker: `pytest -m load` (CI enables it in .ci/run).
 """
@@ -19,11 +21,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from .conftest import CHROME_ARGS, CHROMIUM, WAIT_MS
+from builder.store import Store
+
+from ..conftest import new_database
+from .conftest import CHROME_ARGS, CHROMIUM, WAIT_MS, serve
 
 pytestmark = pytest.mark.load
 
-SESSIONS = int(os.environ.get("BLOCKWORK_LOAD_SESSIONS", "20"))
+SESSIONS = int(os.environ.get("BLOCKWORK_LOAD_SESSIONS", "30"))
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
@@ -86,6 +91,19 @@ async def student(browser, url: str, i: int, timings: dict[str, float]) -> bytes
         download = await info.value
         data = Path(await download.path()).read_bytes()
         await step("download")
+        # save it to the library (PostgreSQL)
+        await page.get_by_test_id("stSidebarNav").get_by_role("link", name="Library").click()
+        await page.get_by_role("heading", name="Library", level=1).wait_for()
+        await wait_idle(page)
+        await page.get_by_role("tab", name="Saved designs").click()
+        name = f"student {i}"
+        await page.locator(".st-key-lib_name input").fill(name)
+        await page.locator(".st-key-lib_name input").press("Enter")
+        await wait_idle(page)
+        await page.locator(".st-key-lib_save button").click()
+        await wait_idle(page)
+        await page.get_by_test_id("stAlertContentSuccess").filter(has_text=f"as {name!r}, version 1").wait_for()
+        await step("save to library")
         errors = (
             await page.get_by_test_id("stException").count() + await page.get_by_test_id("stAlertContentError").count()
         )
@@ -98,8 +116,18 @@ async def student(browser, url: str, i: int, timings: dict[str, float]) -> bytes
         await context.close()
 
 
-def test_a_classroom_at_once(app_url: str, app_process) -> None:
+@pytest.fixture(scope="module")
+def classroom_server(postgres_server: str, tmp_path_factory: pytest.TempPathFactory):
+    """An app server whose library is a fresh PostgreSQL database: (url, process, database URL)."""
+    log = tmp_path_factory.mktemp("load") / "server.log"
+    with new_database(postgres_server) as db, serve(log, {"BLOCKWORK_DB": db}) as (url, proc):
+        yield url, proc, db
+
+
+def test_a_classroom_at_once(classroom_server) -> None:
     from playwright.async_api import async_playwright
+
+    app_url, app_process, db = classroom_server
 
     timings: dict[str, float] = {}
     memory: dict[str, float] = {}
@@ -143,3 +171,5 @@ def test_a_classroom_at_once(app_url: str, app_process) -> None:
         state = torch.load(io.BytesIO(data), weights_only=True)
         assert "7.weight" in state and torch.equal(state["3.weight"], state["5.weight"])  # still tied
     assert per_session < 100, per_session
+    saved = {e.name: e.versions for e in Store(db).entries()}
+    assert saved == {f"student {i}": 1 for i in range(-1, SESSIONS)}, saved  # (-1: the warm-up)
