@@ -121,17 +121,113 @@ def test_search_rename_and_delete(app: AppTest, library: Path) -> None:
     assert not app.exception
     app.text_input(key="lib_rename_to").set_value("tied, week 2")
     app.button(key="lib_rename").click().run()
-    assert "Renamed 'tied demo' to 'tied, week 2'." in successes(app)
+    assert "Renamed 'tied demo' to 'tied, week 2'; its versions went with it." in successes(app)
     assert app.selectbox(key="lib_pick").value == "tied, week 2"
 
-    app.button(key="lib_delete").click().run()
-    assert any("cannot be undone" in w.value for w in app.warning)
-    app.button(key="lib_delete_no").click().run()
-    assert "tied, week 2" in store
-    app.button(key="lib_delete").click().run()
-    app.button(key="lib_delete_yes").click().run()
+    app.button(key="lib_delete").click().run()  # to the trash: nothing is destroyed
+    assert "Moved 'tied, week 2' to the trash with its 1 versions; anyone can restore it" in successes(app)[0]
     assert "tied, week 2" not in store and len(store) == 1
     assert list(frame(app, "name")["name"]) == ["lenet for monday"]
+    assert list(frame(app, "design")["design"]) == ["tied, week 2"]  # the trash's table
+
+
+def test_the_trash_restores_with_every_version_and_purges_only_when_confirmed(app: AppTest, library: Path) -> None:
+    store = Store(library)
+    store.save("net", load_example("tied"))
+    store.save("net", load_example("lenet"))
+    store.delete("net")
+    lib(app)
+    assert any("The library is empty" in i.value for i in app.info)
+    assert app.selectbox(key="lib_trash_pick").value == "net"
+    app.button(key="lib_purge").click().run()
+    assert any("Purge 'net' and all 2 of its versions for good? This cannot be undone." in w.value for w in app.warning)
+    app.button(key="lib_purge_no").click().run()
+    assert [e.name for e in store.trash()] == ["net"]
+    app.button(key="lib_undelete").click().run()
+    assert "'net' is back in the library with all its 2 versions." in successes(app)
+    assert [v.number for v in store.versions("net")] == [2, 1] and store.trash() == []
+    assert app.selectbox(key="lib_pick").value == "net"
+    assert any("Empty." in c.value for c in app.caption)
+
+    app.button(key="lib_delete").click().run()
+    app.button(key="lib_purge").click().run()
+    app.button(key="lib_purge_yes").click().run()
+    assert "Purged 'net' and all its versions for good." in successes(app)
+    assert len(store) == 0 and store.trash() == []
+    assert not app.exception
+
+
+def test_without_login_the_page_says_everything_is_editable(app: AppTest) -> None:
+    lib(app)
+    assert any("This server has no login: everyone who opens it may save over, rename and delete" in i.value
+               for i in app.info)  # fmt: skip
+    assert not [b for b in app.sidebar.button if b.key in ("sign_in", "sign_out")]
+
+
+# -- login: owners and teachers ---------------------------------------------------------------------------------
+
+AUTH = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "a-test-cookie-secret",
+    "client_id": "blockwork",
+    "client_secret": "secret",
+    "server_metadata_url": "http://localhost:9/.well-known/openid-configuration",
+}
+
+
+def signed_in(at: AppTest, email: str | None) -> AppTest:
+    """The session as `email` on a server with login (None: not signed in)."""
+    at.secrets["auth"] = AUTH
+    at.user = {"is_logged_in": True, "email": email, "sub": email} if email else {"is_logged_in": False}
+    return at
+
+
+def test_with_login_designs_have_owners_others_fork_and_a_teacher_restores(
+    app: AppTest, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BLOCKWORK_TEACHERS", "teacher@school.example")
+    store = Store(library)
+    first = signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60), None).run()
+    assert [b.key for b in first.sidebar.button] == ["sign_in"]  # (AppTest shows the sidebar on a first run only)
+    assert any("Sign in to save designs" in c.value for c in first.sidebar.caption)
+    alice = signed_in(AppTest.from_file(str(ROOT / "app.py"), default_timeout=60), "alice@school.example").run()
+    assert [b.key for b in alice.sidebar.button] == ["sign_out"]
+    assert alice.sidebar.caption[0].value == "Signed in as alice@school.example"
+    lib(signed_in(app, None))
+    assert any("Sign in to save designs" in i.value for i in app.info)
+    app.button(key="lib_save").click().run()
+    assert any("sign in to change the library" in e for e in errors(app)) and len(store) == 0
+
+    signed_in(app, "alice@school.example").run()
+    assert any("Signed in as **alice@school.example**: what you save is yours" in c.value for c in app.caption)
+    app.text_input(key="lib_name").set_value("alice net")
+    app.button(key="lib_save").click().run()
+    assert store.entry("alice net").owner == "alice@school.example"
+    assert not app.button(key="lib_delete").disabled
+
+    signed_in(app, "bob@school.example").run()
+    why = "'alice net' belongs to alice@school.example: only its owner or a teacher may change it"
+    assert any(why in w.value for w in app.warning)  # the page says why
+    for key in ("lib_delete", "lib_rename"):
+        assert app.button(key=key).disabled
+    app.button(key="lib_save").click().run()  # saving over it: refused by the library, with the reason
+    assert any(why in e for e in errors(app)) and store.entry("alice net").versions == 1
+    app.text_input(key="lib_fork_to").set_value("bob's copy")
+    app.button(key="lib_fork").click().run()
+    assert "Forked 'alice net' as \"bob's copy\"" in successes(app)[0]
+    assert store.entry("bob's copy").owner == "bob@school.example"
+    assert app.selectbox(key="lib_pick").value == "bob's copy" and not app.button(key="lib_delete").disabled
+
+    store.delete("alice net", user="alice@school.example")
+    app.run()
+    assert app.selectbox(key="lib_trash_pick").value == "alice net" and app.button(key="lib_undelete").disabled
+
+    signed_in(app, "teacher@school.example").run()
+    assert any("a teacher: you may change, delete and restore every design" in c.value for c in app.caption)
+    app.button(key="lib_undelete").click().run()
+    assert "'alice net' is back in the library with all its 1 versions." in successes(app)
+    assert store.entry("alice net").owner == "alice@school.example" and store.trash() == []
+    assert not app.exception
 
 
 def test_a_bad_name_is_a_message(app: AppTest) -> None:

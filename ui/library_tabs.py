@@ -1,5 +1,6 @@
-"""The Library page's tabs: presets gallery, saved designs (every save a version; restore, rename, delete),
-share by link, import / export. Each action is a callback wrapped in `guarded`: what it did, or why it was
+"""The Library page's tabs: presets gallery, saved designs (every save a version; restore, rename, fork, delete
+to the trash, restore from it, purge; with login, owners and teachers: ui.account), share by link, import /
+export. Each action is a callback wrapped in `guarded`: what it did, or why it was
 refused, is flashed and shown under the page's title after the rerun."""
 
 from __future__ import annotations
@@ -16,15 +17,15 @@ import builder
 import ui
 from builder import DesignError, lessons, share
 from builder.codegen import file_stem
-from builder.store import Store, StoreError
-from ui import downloads, state
+from builder.store import Entry, Store, StoreError
+from ui import account, downloads, state
 from ui.messages import error_text
 
 LINK_PAGES = {"Design": "", "Inspect": "inspect"}  # where a share link opens: the start page, or the graph
 
 
 def store() -> Store:
-    return Store()  # the path is read from the environment on every call (BLOCKWORK_DB, BLOCKWORK_DATA_DIR)
+    return account.library()  # BLOCKWORK_DB is read on every call; with login, changes need a signed-in user
 
 
 def guarded(action: Callable[..., None]) -> Callable[..., None]:
@@ -96,7 +97,7 @@ def presets_tab(current: builder.Design) -> None:
 @guarded
 def save_current() -> None:
     name = " ".join(state.LIB_NAME.get("").split())
-    number = store().save(name, ui.design(), note=state.LIB_MESSAGE.get("").strip())
+    number = store().save(name, ui.design(), note=state.LIB_MESSAGE.get("").strip(), user=account.user())
     state.LIB_PICK.set(name)
     state.LIB_MESSAGE.set("")
     state.LIB_VERSION.pop()  # show the new version
@@ -113,28 +114,79 @@ def load_saved(name: str, version: int | None) -> None:
 
 @guarded
 def restore(name: str, version: int) -> None:
-    number = store().restore(name, version)
+    number = store().restore(name, version, user=account.user())
     ui.flash(f"Version {version} of {name!r} is now its newest version ({number}); the others are kept.")
 
 
 @guarded
 def rename(name: str) -> None:
-    new = store().rename(name, state.LIB_RENAME_TO.get(""))
+    new = store().rename(name, state.LIB_RENAME_TO.get(""), user=account.user())
     state.LIB_PICK.set(new)
     state.LIB_RENAME_TO.pop()
-    ui.flash(f"Renamed {name!r} to {new!r}.")
+    ui.flash(f"Renamed {name!r} to {new!r}; its versions went with it.")
+
+
+@guarded
+def fork(name: str) -> None:
+    new = store().fork(name, state.LIB_FORK_TO.get("").strip() or f"{name} (copy)"[:100], user=account.user())
+    state.LIB_PICK.set(new)
+    state.LIB_FORK_TO.pop()
+    ui.flash(f"Forked {name!r} as {new!r}: the copy is yours to change; {name!r} stays as it was.")
 
 
 @guarded
 def delete(name: str) -> None:
-    store().delete(name)
-    state.LIB_CONFIRM_DELETE.pop()
+    lib = store()
+    count = lib.entry(name).versions
+    lib.delete(name, user=account.user())
     state.LIB_PICK.pop()
-    ui.flash(f"Deleted {name!r} and its versions.")
+    who = "its owner or a teacher" if lib.login else "anyone"
+    ui.flash(f"Moved {name!r} to the trash with its {count} versions; {who} can restore it (Trash, below).")
 
 
-def confirm_delete(name: str | None) -> None:
-    state.LIB_CONFIRM_DELETE.set(name)
+@guarded
+def undelete(name: str) -> None:
+    lib = store()
+    back = lib.undelete(name, user=account.user())
+    state.LIB_PICK.set(back)
+    state.LIB_TRASH_PICK.pop()
+    ui.flash(f"{back!r} is back in the library with all its {lib.entry(back).versions} versions.")
+
+
+@guarded
+def purge(name: str) -> None:
+    store().purge(name, user=account.user())
+    state.LIB_CONFIRM_PURGE.pop()
+    state.LIB_TRASH_PICK.pop()
+    ui.flash(f"Purged {name!r} and all its versions for good.")
+
+
+def confirm_purge(name: str | None) -> None:
+    state.LIB_CONFIRM_PURGE.set(name)
+
+
+def access_note(lib: Store) -> None:
+    """Who may change what on this server, said once at the top of the tab."""
+    who = account.user()
+    if not lib.login:
+        st.info(
+            "This server has no login: everyone who opens it may save over, rename and delete every design "
+            "here. Deleted designs wait in the Trash below until someone purges them. (A classroom server gives "
+            "designs owners: see docs/deploy.md.)",
+            icon=":material/group:",
+        )
+    elif who is None:
+        st.info(
+            "Sign in to save designs and to change your own (the button is in the sidebar). Until then you can "
+            "open, load and export every design here.",
+            icon=":material/login:",
+        )
+    elif account.is_teacher(who):
+        st.caption(f"Signed in as **{who}**, a teacher: you may change, delete and restore every design.")
+    else:
+        st.caption(
+            f"Signed in as **{who}**: what you save is yours. Others' designs you can open, load and fork, not change."
+        )
 
 
 def saved_tab(current: builder.Design) -> None:
@@ -143,6 +195,7 @@ def saved_tab(current: builder.Design) -> None:
     except StoreError as e:
         ui.show_error(e)
         return
+    access_note(lib)
     saved_as = state.LIB_SAVED_AS.get()  # (design name, library name) of the last save
     default = saved_as[1] if saved_as is not None and saved_as[0] == current.name else current.name
     if state.LIB_NAME_FOR.get() != default or not state.LIB_NAME.present():
@@ -174,13 +227,32 @@ def saved_tab(current: builder.Design) -> None:
             "No saved design matches." if query.strip() else "The library is empty: save the session's design above.",
             icon=":material/info:",
         )
-        return
+    else:
+        saved_design(lib, entries)
+    trash_section(lib)
+
+
+def saved_design(lib: Store, entries: list[Entry]) -> None:
+    """The library's list, and what can be done with the design picked in it."""
     rows = [
-        {"name": e.name, "versions": e.versions, "saved": when(e.updated), "description": e.description}
+        {
+            "name": e.name,
+            "versions": e.versions,
+            "saved": when(e.updated),
+            "owner": e.owner or "anyone",
+            "description": e.description,
+        }
         for e in entries
     ]
     st.dataframe(pd.DataFrame(rows), key="lib_table", hide_index=True, width="stretch")
     name = pick("Design", [e.name for e in entries], state.LIB_PICK)
+    entry = next(e for e in entries if e.name == name)
+    why = lib.may_change(name, account.user())  # None: this user may change it
+    with st.container(key="lib_owner"):
+        owner = f"Owned by **{entry.owner}**" if entry.owner else "Saved without login: anyone may change it"
+        st.caption(f"{owner} · {entry.versions} versions · last saved {when(entry.updated)}")
+        if why is not None:
+            st.warning(why, icon=":material/lock:")
     versions = lib.versions(name)
     c = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
     c[0].button(
@@ -209,22 +281,37 @@ def saved_tab(current: builder.Design) -> None:
         disabled=exported is None,
     )
     c[2].button(
-        "Delete…", key="lib_delete", icon=":material/delete:", on_click=confirm_delete, args=(name,), width="stretch"
+        "Delete",
+        key="lib_delete",
+        icon=":material/delete:",
+        on_click=delete,
+        args=(name,),
+        width="stretch",
+        disabled=why is not None,
+        help=why or "Moves it to the trash with all its versions (it can be restored from there).",
     )
     with c[3].container(horizontal=True, vertical_alignment="bottom", key="lib_rename_row"):
-        st.text_input("Rename to", key=state.LIB_RENAME_TO.name, placeholder="a new name")
-        st.button("Rename", key="lib_rename", on_click=rename, args=(name,), icon=":material/edit:")
-    if state.LIB_CONFIRM_DELETE.get() == name:
-        st.warning(
-            f"Delete {name!r} and all {len(versions)} of its versions? This cannot be undone.",
-            icon=":material/warning:",
+        locked = why is not None
+        st.text_input("Rename to", key=state.LIB_RENAME_TO.name, placeholder="a new name", disabled=locked)
+        st.button("Rename", key="lib_rename", on_click=rename, args=(name,), icon=":material/edit:", disabled=locked)
+    signed_out = lib.login and account.user() is None
+    with st.container(horizontal=True, vertical_alignment="bottom", key="lib_fork_row"):
+        st.text_input("Fork as", key=state.LIB_FORK_TO.name, placeholder=f"{name} (copy)"[:100], max_chars=100)
+        st.button(
+            "Fork",
+            key="lib_fork",
+            on_click=fork,
+            args=(name,),
+            icon=":material/fork_right:",
+            disabled=signed_out,
+            help="Sign in to fork." if signed_out else "Save a copy of its newest version under a new name, as yours.",
         )
-        d = st.columns([1, 1, 4])
-        d[0].button("Delete", key="lib_delete_yes", type="primary", on_click=delete, args=(name,))
-        d[1].button("Cancel", key="lib_delete_no", on_click=confirm_delete, args=(None,))
 
     st.markdown(f"**Versions of {name!r}** — every save is kept; restoring one saves it again as the newest.")
-    rows = [{"version": v.number, "saved": when(v.saved), "layers": v.layers, "note": v.note} for v in versions]
+    rows = [
+        {"version": v.number, "saved": when(v.saved), "by": v.author or "", "layers": v.layers, "note": v.note}
+        for v in versions
+    ]
     st.dataframe(pd.DataFrame(rows), key="lib_versions", hide_index=True, width="stretch")
     numbers = [v.number for v in versions]
     c = st.columns([1, 1.4, 1.4, 1.2], vertical_alignment="bottom")
@@ -244,8 +331,65 @@ def saved_tab(current: builder.Design) -> None:
         args=(name, version),
         icon=":material/restore:",
         width="stretch",
-        disabled=version == numbers[0],
+        disabled=version == numbers[0] or why is not None,
+        help=why,
     )
+
+
+def trash_section(lib: Store) -> None:
+    """Deleted designs, each with all its versions: restore one, or purge it for good (asked twice)."""
+    trashed = lib.trash()
+    with st.container(border=True, key="lib_trash"):
+        st.markdown(f"**Trash** · {len(trashed)} design{'s' * (len(trashed) != 1)}")
+        if not trashed:
+            st.caption("Empty. Deleting a design moves it here with all its versions; it can be restored.")
+            return
+        rows = [
+            {
+                "design": e.name,
+                "owner": e.owner or "anyone",
+                "versions": e.versions,
+                "deleted": when(e.deleted or 0),
+                "by": e.deleted_by or "",
+            }
+            for e in trashed
+        ]
+        st.dataframe(pd.DataFrame(rows), key="lib_trash_table", hide_index=True, width="stretch")
+        c = st.columns([2, 1, 1], vertical_alignment="bottom")
+        name = pick("In the trash", [e.name for e in trashed], state.LIB_TRASH_PICK, c[0])
+        why = lib.may_change(name, account.user())
+        c[1].button(
+            "Restore",
+            key="lib_undelete",
+            type="primary",
+            icon=":material/restore_from_trash:",
+            on_click=undelete,
+            args=(name,),
+            width="stretch",
+            disabled=why is not None,
+            help=why or "Back into the library with all its versions.",
+        )
+        c[2].button(
+            "Purge…",
+            key="lib_purge",
+            icon=":material/delete_forever:",
+            on_click=confirm_purge,
+            args=(name,),
+            width="stretch",
+            disabled=why is not None,
+            help=why or "Remove it and all its versions for good (asks first).",
+        )
+        if why is not None:
+            st.caption(why)
+        if state.LIB_CONFIRM_PURGE.get() == name and why is None:
+            count = next(e.versions for e in trashed if e.name == name)
+            st.warning(
+                f"Purge {name!r} and all {count} of its versions for good? This cannot be undone.",
+                icon=":material/warning:",
+            )
+            d = st.columns([1, 1, 4])
+            d[0].button("Purge", key="lib_purge_yes", type="primary", on_click=purge, args=(name,))
+            d[1].button("Cancel", key="lib_purge_no", on_click=confirm_purge, args=(None,))
 
 
 # -- share by link ---------------------------------------------------------------------------------------------
@@ -301,7 +445,7 @@ def import_design(to_library: bool) -> None:
     text = upload.getvalue()
     if to_library:
         name = state.IMPORT_NAME.get("").strip() or None
-        saved, number = store().import_json(text, name, note=f"imported from {upload.name}"[:200])
+        saved, number = store().import_json(text, name, note=f"imported from {upload.name}"[:200], user=account.user())
         ui.flash(f"Imported {upload.name} into the library as {saved!r}, version {number}.")
     else:
         ui.set_design(builder.Design.from_json(text))

@@ -14,7 +14,7 @@ from streamlit.runtime.pages_manager import PagesManager
 import builder
 from builder import Design, DesignError, DryRun, devices
 from builder import share as share_links
-from ui import state
+from ui import account, state
 from ui.messages import show_error
 
 if TYPE_CHECKING:
@@ -142,11 +142,13 @@ def _move(held: state.HeldNet, inline: bool, quiet: bool = False) -> tuple[bool,
 
 
 def sidebar() -> None:
-    """The device selector, on every page: CPU, each CUDA device (name, memory), MPS where present.
+    """Sign in / out where the server has login (ui.account); the device selector, on every page: CPU, each
+    CUDA device (name, memory), MPS where present.
 
     Choosing a device moves the session's network there (weights kept) before the page runs; a device that is
     missing or fails leaves it on the CPU, and either way the sidebar says what happened.
     """
+    account.sidebar()
     found = devices.available_devices()
     ids = [d.id for d in found]
     labels = {d.id: d.label for d in found}
