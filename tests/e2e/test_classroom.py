@@ -167,8 +167,8 @@ def sign_in(browser: Browser, url: str, who: str) -> Page:
     """A new browser (context) signed in as `who` through the provider's authorization page."""
     page = browser.new_context().new_page()
     open_library(page, url)
-    click(page, "sign_in")
-    page.locator("input[name=sub]").wait_for(timeout=WAIT_MS)  # the provider's page
+    page.locator(".st-key-sign_in button").click()  # off to the provider
+    page.locator("input[name=sub]").wait_for(timeout=WAIT_MS)  # its authorization page
     page.locator("input[name=sub]").fill(who)
     page.get_by_role("button", name="Authorize", exact=True).click()
     page.wait_for_url(f"{url}/**", timeout=WAIT_MS)
@@ -184,7 +184,7 @@ def test_owners_others_fork_and_the_teacher_restores_from_the_trash(
     url, db = login_server
     visitor = browser.new_context().new_page()  # not signed in: may look, may not save
     open_library(visitor, url)
-    expect(visitor.get_by_test_id("stMain")).to_contain_text("Sign in to save", timeout=WAIT_MS)
+    expect(visitor.get_by_test_id("stMain")).to_contain_text("Sign in to save designs", timeout=WAIT_MS)
 
     alice = sign_in(browser, url, "alice")
     assert "'alice net', version 1" in save_as(alice, "alice net")
