@@ -16,5 +16,6 @@ ui.open_share_link()  # ?design=... : a shared design, validated
 
 pages = [st.Page(p.file, title=p.title, icon=p.icon, default=key == START) for key, p in PAGES.items()]
 page = st.navigation(pages)
+st.set_page_config(page_title=f"{page.title} · Blockwork")  # the browser tab names the page
 ui.sidebar()
 page.run()
