@@ -12,29 +12,18 @@ says just before `st.rerun()`. Each page calls `show_flashes()` once, at the pla
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Literal
 
 import streamlit as st
 
 from ui import state
+from ui.state import Flash, Kind
 
-Kind = Literal["success", "info", "warning", "error"]
 ICONS: dict[Kind, str] = {
     "success": ":material/check_circle:",
     "info": ":material/info:",
     "warning": ":material/warning:",
     "error": ":material/error:",
 }
-
-
-@dataclass(frozen=True)
-class Flash:
-    text: str
-    kind: Kind
-    icon: str | None
-    about: Hashable | None  # shown while the page passes the same `about`; None: once
-    toast: bool
 
 
 def flash(

@@ -9,9 +9,9 @@ buttons) stay at the widget: they are element ids for the tests, not state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import streamlit as st
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
     from builder import Design, TrainingHistory, UndoHistory
     from builder.training import Trainer
-    from ui.messages import Flash
 
 T = TypeVar("T")
 
@@ -63,6 +62,20 @@ class HeldNet:
     design_json: str
     module: nn.Module
     device: str
+
+
+Kind = Literal["success", "info", "warning", "error"]
+
+
+@dataclass(frozen=True)
+class Flash:
+    """A message that survives a rerun (ui.messages.flash)."""
+
+    text: str
+    kind: Kind
+    icon: str | None
+    about: Hashable | None  # shown while the page passes the same `about`; None: once
+    toast: bool
 
 
 def seed(key: str, value: Any) -> str:

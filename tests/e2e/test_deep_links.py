@@ -22,7 +22,7 @@ def test_first_visit_to_a_page_address_on_a_fresh_server(page: Page, tmp_path: P
         page.goto(f"{url}/{path}")
         wait_idle(page)
         expect(page.get_by_role("heading", name="Weights", level=1)).to_be_visible(timeout=WAIT_MS)
-        expect(page).to_have_title(f"{PAGES[path].title} · Blockwork")  # the page itself, routed by app.py (not a blank page)
+        expect(page).to_have_title(f"{PAGES[path].title} · Blockwork")  # the page itself, not a blank one
         expect(page.get_by_test_id("stSidebarNav")).to_be_visible()
         expect(page.locator(".st-key-device_select")).to_be_visible()
         no_errors(page)
