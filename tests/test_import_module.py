@@ -19,12 +19,6 @@ from .importing import assert_same_network, ties
 from .snippets import CHAPTER, FIXED_HIDDEN, FLOWS, run
 
 needs_flows = pytest.mark.skipif(not flows_supported(), reason="flow blocks (design format 2) not landed yet")
-# Failing since format 2 landed (flows' board line 20:20): un-materialized lazy modules cannot be deep-copied.
-AFTER_FORMAT_2 = pytest.mark.xfail(strict=False, reason="importer: lazy modules in from_module, after format 2")
-
-
-def marked(names, pending):
-    return [pytest.param(n, marks=AFTER_FORMAT_2) if n in pending else n for n in names]
 
 
 def snapshot(m: nn.Module) -> dict[str, object]:
@@ -65,7 +59,7 @@ def test_every_chapter_snippet_as_a_module(name: str) -> None:
     assert_same_network(read(module, x), module, x)
 
 
-@pytest.mark.parametrize("name", marked(sorted(HAND_WRITTEN), {"densenet_block", "resnet18"}))
+@pytest.mark.parametrize("name", sorted(HAND_WRITTEN))
 def test_every_hand_written_example_as_a_module(name: str) -> None:
     module = HAND_WRITTEN[name]()
     from builder import example_input, load_example
@@ -75,7 +69,7 @@ def test_every_hand_written_example_as_a_module(name: str) -> None:
 
 
 @needs_flows
-@pytest.mark.parametrize("name", marked(list(FLOWS), {"residual", "residual_1x1", "resnet18", "dense_block"}))
+@pytest.mark.parametrize("name", list(FLOWS))
 def test_every_beyond_chains_class_as_a_module(name: str) -> None:
     module, x = run(FLOWS[name], call=False)
     design = read(module, x)

@@ -62,16 +62,7 @@ def assert_guess_loads(data: bytes, net: nn.Module | None = None) -> nn.Module:
     return built
 
 
-# A .params file holds no forward: for a network with branches or skips (#14's flow examples) guess_design's
-# chain does not run. strict: the day guess_design handles them (#15), drop this mark.
-GUESS_IS_A_CHAIN = pytest.mark.xfail(raises=DesignError, strict=True, reason="guess_design guesses chains only")
-
-
-def names(all_names):
-    return [pytest.param(n, marks=GUESS_IS_A_CHAIN) if load_example(n).has_flow else n for n in sorted(all_names)]
-
-
-@pytest.mark.parametrize("name", names(HAND_WRITTEN))
+@pytest.mark.parametrize("name", sorted(HAND_WRITTEN))
 def test_hand_written_files_outline_with_their_ties_and_guess_a_design_that_loads(name: str) -> None:
     design = load_example(name)
     net = hand_written(name, example_input(design))
@@ -83,7 +74,7 @@ def test_hand_written_files_outline_with_their_ties_and_guess_a_design_that_load
     assert_guess_loads(data, net)
 
 
-@pytest.mark.parametrize("name", names(example_names()))
+@pytest.mark.parametrize("name", example_names())
 def test_every_example_file_outlines_and_guesses(name: str) -> None:
     net = build(load_example(name), seed=0)
     data = save_params(net)
@@ -293,7 +284,6 @@ def test_corrupt_and_oversized_files_are_refused(monkeypatch) -> None:
         guess_design(data)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(strict=False, reason="importer: guess_design writes an RNN in a Sequential, refused since format 2")
 @pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
 def test_recurrent_layers_are_read_from_torchs_own_keys(kind: str) -> None:
     layer = getattr(nn, kind)(6, 12, num_layers=2, bidirectional=True, batch_first=True)
