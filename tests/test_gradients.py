@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import builder
+import builder.figures  # test_figures reads builder.figures: imported here, not by luck of test order
 from builder import Design, DesignError, build, load_example, make_batch, make_loss, tied_gradients
 from builder.layers import MyLinear
 
