@@ -222,3 +222,45 @@ def test_the_first_download_after_an_upload_holds_the_uploaded_weights(app: AppT
         name = next(n for n in z.namelist() if n.endswith(".params"))
         in_bundle = torch.load(io.BytesIO(z.read(name)), weights_only=True)
     assert all(torch.equal(in_bundle[k], halves[k]) for k in halves)
+
+
+def test_init_for_all_layers_reaches_layers_with_their_own_setting_and_says_so(app: AppTest) -> None:
+    """Issue 13, defect 2: "for all layers" said it set my_init everywhere while a layer with its own Xavier
+    kept it; there was no way back to the design's default; biases were zeroed beside Xavier and my_init."""
+    at = open_page(with_example(app, "sequential_mlp"), "parameters")
+    at.selectbox(key="init_target").select("layers[0]").run()
+    at.selectbox(key="init_method").select("xavier_uniform").run()
+    assert at.selectbox(key="init_bias_xavier_uniform").value == "default"  # the chapter keeps the bias
+    at.button(key="init_apply").click().run()
+    assert not at.exception
+    table = frame(at, "layer", "init", "from")
+    assert list(table["from"]) == ["its own", "nothing chosen: PyTorch's default"]
+    # my_init for all layers: reaches layers[0] too (its own Xavier is replaced), and says so
+    at.selectbox(key="init_target").select("*").run()
+    at.selectbox(key="init_method").select("my_init").run()
+    assert at.checkbox(key="init_replace_own").value
+    at.button(key="init_apply").click().run()
+    assert "the own settings of layers[0] were removed" in at.success[0].value
+    net = at.session_state[session.NET.name].module
+    for layer in (net[0], net[2]):
+        w = layer.weight.detach()
+        assert bool(((w == 0) | (w.abs() >= 5)).all()) and not bool((layer.bias == 0).all())  # bias kept
+    table = frame(at, "layer", "init", "from")
+    assert set(table["from"]) == {"the design's default"}
+    # keep a layer's own setting when asked to, and the message says which one kept what
+    at.selectbox(key="init_target").select("layers[2]").run()
+    at.selectbox(key="init_method").select("zeros").run()
+    at.button(key="init_apply").click().run()
+    at.selectbox(key="init_target").select("*").run()
+    at.selectbox(key="init_method").select("normal").run()
+    at.checkbox(key="init_replace_own").uncheck().run()
+    at.button(key="init_apply").click().run()
+    assert "layers[2] keeps zeros(), bias zeros (its own)" in at.success[0].value
+    assert torch.all(at.session_state[session.NET.name].module[2].weight == 0)
+    # and back to the design's default, one layer
+    at.selectbox(key="init_target").select("layers[2]").run()
+    at.selectbox(key="init_method").select("use the design's default").run()
+    at.button(key="init_apply").click().run()
+    assert at.session_state[session.DESIGN.name].layers[2].init is None
+    assert list(frame(at, "layer", "init", "from")["from"]) == ["the design's default"] * 2
+    assert not torch.all(at.session_state[session.NET.name].module[2].weight == 0)
