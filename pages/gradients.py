@@ -23,27 +23,9 @@ their sum and beside `.grad` from an ordinary backward: the last two agree up to
 Your network is not changed — its weights and gradients stay as they were.
 """
 
-PLAIN_PYTORCH = """\
-import copy, torch
-from torch import nn
-
-shared = nn.Linear(8, 8)
-net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1))
-X = torch.rand(2, 4)
-net(X).sum().backward()
-
-# the same network untied: a second, separate layer holding the same values at position 4
-untied = copy.deepcopy(net)
-untied[4] = copy.deepcopy(untied[2])
-untied.zero_grad()
-untied(X).sum().backward()
-use1, use2 = untied[2].weight.grad, untied[4].weight.grad
-print(torch.allclose(use1 + use2, net[2].weight.grad))  # True: .grad is the sum of the uses
-"""
-
-BATCH_LABELS = {"example": "example input", "random": "random data"}
+BATCH_LABELS = {"example": "example input (randn, seed 0)", "random": "random data (rand, the seed)"}
 LOSS_LABELS = {
-    "sum": "sum of the outputs",
+    "sum": "sum of the outputs (not a loss)",
     "mse": "MSE vs. random target",
     "cross_entropy": "cross-entropy vs. random labels",
 }
@@ -62,7 +44,8 @@ def controls() -> tuple[str, int, str, bool]:
         format_func=BATCH_LABELS.get,
         key="grad_batch",
         horizontal=True,
-        help="The dry run's example input, or random data of the same shape drawn with the seed.",
+        help="The dry run's example input (torch.randn with seed 0), or random data of the same shape: "
+        "torch.rand, uniform in [0, 1) as the chapter's X, drawn with the seed.",
     )
     seed = cols[1].number_input(
         "Seed",
@@ -88,8 +71,7 @@ def main() -> None:
     st.title("Gradients")
     with st.container(border=True, key="grad_explanation"):
         st.markdown(EXPLANATION)
-        with st.expander("Check it in plain PyTorch"):
-            st.code(PLAIN_PYTORCH, language="python")
+        check = st.container()  # "check it in plain PyTorch", filled once the numbers below are computed
     design = ui.design()
     run = ui.dry_run_or_error(design)
     net = ui.net() if run is not None else None
@@ -111,8 +93,10 @@ def main() -> None:
     except DesignError as e:
         ui.show_error(e)
         return
+    with check:
+        gradient_view.check_in_pytorch(design, net, result, (source, seed, loss_kind, train))
     m = st.columns(4)
-    m[0].metric("Loss", f"{result.loss:.5g}", help=loss.describe())
+    m[0].metric(loss.name, f"{result.loss:.5g}", help=loss.describe())
     m[1].metric("Batch", str(tuple(result.input_shape)))
     m[2].metric("Output", str(tuple(result.output_shape)))
     m[3].metric("Shared tensors", len(result), help="Parameters held once but used at several positions.")

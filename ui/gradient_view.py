@@ -3,11 +3,19 @@ heatmaps), and heatmaps of the other small weight matrices. Figures are `builder
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 import builder
 import ui
 from builder import figures
+from builder.codegen import file_stem
+from builder.gradients import check_code
+from ui import downloads
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def css_key(name: str) -> str:
@@ -48,8 +56,15 @@ def show_shared(
                     key=f"grad_uses_{css_key(name)}",
                     hide_index=True,
                     width="stretch",
-                    column_config={c: st.column_config.NumberColumn(format="%.5f") for c in table.columns[1:]},
+                    column_config={
+                        c: st.column_config.NumberColumn(format="%.5f") for c in table.columns[1:] if c != "why 0"
+                    },
                 )
+                if any(sg.zero_notes):
+                    st.caption(
+                        "A use showing 0.00000 sends no gradient to that entry; “why 0” says which ReLU cut it off "
+                        "(a unit that is off for every sample is called dead)."
+                    )
             with right:
                 st.metric(
                     "largest |sum − .grad|",
@@ -87,3 +102,33 @@ def show_other_matrices(result: builder.TiedGradients) -> None:
     for i, (name, fig) in enumerate(small):
         with cols[i % len(cols)]:
             st.plotly_chart(fig, key=f"grad_matrix_{css_key(name)}", width="stretch")
+
+
+def check_in_pytorch(
+    design: builder.Design, net: nn.Module, result: builder.TiedGradients, choice: tuple[str, int, str, bool]
+) -> None:
+    """The page's numbers again in plain PyTorch: a script (builder.gradients.check_code) and the session's
+    weights it loads, both downloadable; it prints the loss and each table row below."""
+    source, seed, loss_kind, train = choice
+    stem = file_stem(design)
+    code = check_code(design, result, source, seed, loss_kind, train, f"{stem}.params")
+    with st.expander("Check it in plain PyTorch: the same numbers"):
+        st.caption(
+            f"Save both files in one folder and run `python check_{stem}.py`: it rebuilds the network, loads "
+            f"this session's weights, draws the same batch and loss, unties each shared layer and prints the "
+            f"numbers of the tables below."
+        )
+        c = st.columns(2)
+        with c[0]:
+            downloads.weights_button(net, design, key="grad_check_params", width="stretch")
+        c[1].download_button(
+            f"Script · check_{stem}.py",
+            code,
+            file_name=f"check_{stem}.py",
+            mime="text/x-python",
+            key="grad_check_code",
+            on_click="ignore",
+            icon=":material/code:",
+            width="stretch",
+        )
+        st.code(code, language="python")
