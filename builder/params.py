@@ -61,6 +61,13 @@ def save_safetensors(net: nn.Module, f: str | os.PathLike[str] | IO[bytes] | Non
     return _write(safetensors_bytes(net), f)
 
 
+def weights_version(net: nn.Module) -> tuple[tuple[int, int], ...]:
+    """A stamp that changes whenever a tensor of `net` is changed in place (an optimizer step, a load, an edit,
+    batch-norm statistics) or replaced: (address, version counter) of each state_dict entry. A file made from
+    the weights (an ONNX export) is stale when the stamp has moved; no value is read to tell."""
+    return tuple((t.data_ptr(), t._version) for t in net.state_dict(keep_vars=True).values())
+
+
 def _write(data: bytes, f: str | os.PathLike[str] | IO[bytes] | None) -> bytes:
     if f is not None:
         if isinstance(f, str | os.PathLike):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from ui import state, train_form, train_view
+from ui import downloads, state, train_form, train_view
 
 
 def main() -> None:
@@ -40,6 +40,13 @@ def main() -> None:
             assert data is not None and config is not None
             if train_view.start(design, data, config):
                 st.rerun()  # draw the page again with the live fragment rerunning itself
+        if fits and data is not None and config is not None:
+            downloads.training_bundle_button(design, data, config, key="train_bundle", width="stretch")
+            st.caption(
+                "Train beyond this server: `torchrun --standalone --nproc_per_node=N train.py` (DDP on N processes "
+                "or GPUs; the README in the zip has the multi-node form). Upload its `trained.params` on the "
+                "Weights page."
+            )
     with right:
         train_view.results(design, data)
     train_view.runs_table()

@@ -22,15 +22,19 @@ def download_row(current: builder.Design, net: nn.Module) -> None:
     stem = file_stem(current)
     st.caption(
         f"`{stem}.params` is `torch.save(net.state_dict())`: load it into hand-written PyTorch with "
-        f"`net.load_state_dict(torch.load('{stem}.params'))`. The design JSON rebuilds the network in Blockwork; "
-        f"the bundle holds the design, the weights and the exported code."
+        f"`net.load_state_dict(torch.load('{stem}.params'))`. `{stem}.safetensors` loads without unpickling "
+        f"(`safetensors.torch.load_file`), every key its own copy, tied keys named in its metadata. The design "
+        f"JSON rebuilds the network in Blockwork; the bundle holds the design, the weights and the exported code."
     )
-    cols = st.columns(3)
+    cols = st.columns(2)  # weights in both formats above, design and bundle below: room for the file names
     with cols[0]:
         downloads.weights_button(net, current, key="download_params", width="stretch")
     with cols[1]:
+        downloads.safetensors_button(net, current, key="download_safetensors", width="stretch")
+    cols = st.columns(2)
+    with cols[0]:
         downloads.design_button(current, key="download_design", width="stretch")
-    with cols[2]:
+    with cols[1]:
         st.download_button(
             f"Bundle · {stem}.zip",
             downloads.download_data(net, lambda: builder.bundle(current, net)),
@@ -62,11 +66,12 @@ def load(net: nn.Module, upload: Any, state_dict: dict[str, Any], strict: bool) 
 
 def upload_section(net: nn.Module) -> None:
     upload = st.file_uploader(
-        "A .params file saved with torch.save(net.state_dict(), path)",
-        type=["params", "pt", "pth"],
+        "A .params file (torch.save(net.state_dict(), path)) or a .safetensors file",
+        type=["params", "pt", "pth", "safetensors"],
         key=state.UPLOAD.name,
-        help=f"Read safely (torch.load with weights_only=True: no code in the file runs). Keys, shapes and tied "
-        f"positions are checked before anything changes. At most {builder.limits().max_upload_mb} MB.",
+        help=f"Read safely (torch.load with weights_only=True, or a checked safetensors header: no code in the "
+        f"file runs). Keys, shapes and tied positions are checked before anything changes. At most "
+        f"{builder.limits().max_upload_mb} MB. A torchrun training bundle's trained.params loads here too.",
     )
     if upload is None:
         return
@@ -137,6 +142,12 @@ def main() -> None:
     upload_section(net)
     with download_area:
         download_row(current, net)
+    st.subheader("ONNX")
+    st.caption(
+        "The network as an ONNX file for Netron, onnxruntime, phones and browsers: exported by torch's own exporter "
+        "in eval mode, any batch size, the weights inside (a shared layer's once)."
+    )
+    downloads.onnx_export(current, net)
     st.subheader("Code")
     code_section(current)
 

@@ -51,7 +51,13 @@ def upload(at: AppTest, name: str, data: bytes) -> AppTest:
 def test_downloads_and_code(app: AppTest) -> None:
     at = open_page(with_example(app, "tied"), "weights")
     labels = [b.label for b in at.get("download_button")]
-    assert labels == ["Weights · tied.params", "Design · tied.json", "Bundle · tied.zip", "Code · tied.py"]
+    assert labels == [
+        "Weights · tied.params",
+        "Weights · tied.safetensors",
+        "Design · tied.json",
+        "Bundle · tied.zip",
+        "Code · tied.py",
+    ]
     assert at.code[0].value.strip() == to_code(load_example("tied")).strip()
     assert not at.error
 

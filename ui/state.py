@@ -182,6 +182,9 @@ PARAM_EDITED: Key[tuple[int, str, tuple[int, ...]]] = Key("param_edited")  # (id
 # -- Weights page ---------------------------------------------------------------------------------------------
 UPLOAD: Key[Any] = Key("upload")  # the uploaded .params file
 UPLOAD_LOADED: Key[tuple[str, int]] = Key("upload_loaded")  # (file id, id of net) last loaded or refused
+# The last ONNX export: (stamp of what it was made from, the file or None, why it failed or None); the stamp is
+# (design JSON, id of net, builder.params.weights_version), so a trained or edited network asks for a new one.
+ONNX_FILE: Key[tuple[tuple[Any, ...], bytes | None, str | None]] = Key("onnx_file")
 
 # -- Inspect page ---------------------------------------------------------------------------------------------
 EXAMPLE: Key[str] = Key("example")  # the example picker
