@@ -117,10 +117,21 @@ def new_values(type_name: str, input_shape: Sequence[int] | None = None) -> dict
         # size starts as the shape the dry run found (an LSTM after (2, 35, 32) starts at input_size 32).
         outer, _, inner = arg.partition(".")
         if inner:  # a nested layer's argument: TransformerEncoder's encoder_layer.d_model
-            out[outer] = {**out[outer], inner: input_shape[axis]}
+            nested = {**out[outer], inner: input_shape[axis]}
+            out[outer] = _divisors_fit(REGISTRY[nested["type"]], nested)
         else:
             out[arg] = input_shape[axis]
-    return out
+    return _divisors_fit(base, out)
+
+
+def _divisors_fit(lt: LayerType, values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with each argument that must divide another (num_heads, nhead, num_groups) lowered to the
+    largest divisor at most its value: 4 heads for embed_dim 32, 2 for a pre-filled embed_dim of 10."""
+    for arg in lt.args:
+        total, parts = values.get(arg.divides or ""), values.get(arg.name)
+        if isinstance(total, int) and isinstance(parts, int) and parts > 0 and total % parts:
+            values[arg.name] = max(d for d in range(1, parts + 1) if total % d == 0)
+    return values
 
 
 def insert_points(design: Design) -> dict[str, str]:

@@ -47,6 +47,7 @@ class Arg:
     example: Any = None  # what an editor pre-fills (a required argument, or an optional one torch needs given)
     help: str = ""
     layer_types: tuple[str, ...] = ()  # kind "layer": the registry types the nested layer may be
+    divides: str | None = None  # the argument this one must divide (num_heads divides embed_dim)
 
     @property
     def required(self) -> bool:
@@ -181,15 +182,6 @@ def _sequence_layout(kwargs: Mapping[str, Any]) -> str:
     return "(batch, sequence, features)" if kwargs.get("batch_first") else "(sequence, batch, features)"
 
 
-def _divides(total: str, parts: str, what: str) -> Callable[[Mapping[str, Any]], tuple[str, str] | None]:
-    def check(kwargs: Mapping[str, Any]) -> tuple[str, str] | None:
-        if kwargs[total] % kwargs[parts]:
-            return f"{total} ({kwargs[total]}) must be divisible by {parts} ({kwargs[parts]}), {what}", parts
-        return None
-
-    return check
-
-
 def _check_lstm(kwargs: Mapping[str, Any]) -> tuple[str, str] | None:
     if kwargs["proj_size"] >= kwargs["hidden_size"]:
         return f"proj_size ({kwargs['proj_size']}) must be smaller than hidden_size ({kwargs['hidden_size']})", (
@@ -199,9 +191,6 @@ def _check_lstm(kwargs: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def _check_attention(kwargs: Mapping[str, Any]) -> tuple[str, str] | None:
-    found = _divides("embed_dim", "num_heads", "each head gets embed_dim / num_heads features")(kwargs)
-    if found:
-        return found
     for arg in ("kdim", "vdim"):
         if kwargs[arg] not in (None, kwargs["embed_dim"]):
             return (
@@ -453,7 +442,16 @@ def _types() -> list[LayerType]:
             nn.GroupNorm,
             "Normalization",
             (
-                _size("num_groups", example=2, help="groups the channels are split into"),
+                Arg(
+                    "num_groups",
+                    "int",
+                    REQUIRED,
+                    min=1,
+                    max=SIZE_MAX,
+                    example=2,
+                    divides="num_channels",
+                    help="groups the channels are split into; must divide num_channels",
+                ),
                 _size("num_channels", example=8, help="channels of the input"),
                 Arg("eps", "float", 1e-5, min=0, help="added to the variance for stability"),
                 Arg("affine", "bool", True, help="learn a per-channel scale and shift"),
@@ -462,7 +460,6 @@ def _types() -> list[LayerType]:
             doc="normalizes each group of channels of each example",
             feature_axis=1,
             feature_arg="num_channels",
-            check=_divides("num_channels", "num_groups", "each group gets the same number of channels"),
             brief="{num_groups} groups of {num_channels}",
         ),
     ]
@@ -562,7 +559,16 @@ def _types() -> list[LayerType]:
             "Attention",
             (
                 _size("embed_dim", example=32, help="features of each position (split across the heads)"),
-                _size("num_heads", example=4, help="attention heads; must divide embed_dim"),
+                Arg(
+                    "num_heads",
+                    "int",
+                    REQUIRED,
+                    min=1,
+                    max=SIZE_MAX,
+                    example=4,
+                    divides="embed_dim",
+                    help="attention heads; must divide embed_dim (each head gets embed_dim / num_heads)",
+                ),
                 Arg("dropout", "float", 0.0, min=0, max=1, help="dropout on the attention weights"),
                 _BIAS,
                 Arg("add_bias_kv", "bool", False, help="learn a bias added to keys and values"),
@@ -588,7 +594,16 @@ def _types() -> list[LayerType]:
             "Attention",
             (
                 _size("d_model", example=32, help="features of each position"),
-                _size("nhead", example=4, help="attention heads; must divide d_model"),
+                Arg(
+                    "nhead",
+                    "int",
+                    REQUIRED,
+                    min=1,
+                    max=SIZE_MAX,
+                    example=4,
+                    divides="d_model",
+                    help="attention heads; must divide d_model (each head gets d_model / nhead)",
+                ),
                 _size("dim_feedforward", 2048, help="hidden size of the feed-forward network"),
                 Arg("dropout", "float", 0.1, min=0, max=1),
                 Arg("activation", "choice", "relu", choices=("relu", "gelu"), help="of the feed-forward network"),
@@ -602,7 +617,6 @@ def _types() -> list[LayerType]:
             feature_axis=-1,
             feature_arg="d_model",
             brief="{d_model}, {nhead} heads",
-            check=_divides("d_model", "nhead", "each head gets d_model / nhead features"),
             layout=_sequence_layout,
         ),
         LayerType(
@@ -816,6 +830,13 @@ def check_args(lt: LayerType, given: Mapping[str, Any], where: str) -> dict[str,
             raise ArgError(f"{where}.{arg.name}: {lt.name} needs {arg.name!r}{hint}", arg.name)
         else:
             kwargs[arg.name] = arg.default
+    for arg in lt.args:
+        if arg.divides and kwargs[arg.divides] % kwargs[arg.name]:
+            total, parts = kwargs[arg.divides], kwargs[arg.name]
+            raise ArgError(
+                f"{where}.{arg.name} ({lt.name}): {arg.divides} ({total}) must be divisible by {arg.name} ({parts})",
+                arg.name,
+            )
     if lt.check is not None:
         found = lt.check(kwargs)
         if found:

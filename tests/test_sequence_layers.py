@@ -357,6 +357,9 @@ def test_new_sequence_layers_start_from_the_size_arriving_there() -> None:
     assert lstm["input_size"] == 32 and lstm["batch_first"] is True and lstm["hidden_size"] == 64
     assert forms.make_layer("LSTM", lstm).args == {"input_size": 32, "hidden_size": 64, "batch_first": True}
     assert forms.new_values("MultiheadAttention", (2, 5, 24))["embed_dim"] == 24
+    attention = forms.new_values("MultiheadAttention", (2, 5, 10))  # 4 heads cannot split 10 features: 2 can
+    assert (attention["embed_dim"], attention["num_heads"]) == (10, 2)
+    assert forms.new_values("GroupNorm", (2, 9, 4))["num_groups"] == 1
     assert forms.new_values("GroupNorm", (2, 6, 4, 4))["num_channels"] == 6
     encoder = forms.new_values("TransformerEncoder", (2, 16, 48))["encoder_layer"]
     assert encoder == {"type": "TransformerEncoderLayer", "d_model": 48, "nhead": 4, "batch_first": True}

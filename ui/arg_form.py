@@ -20,7 +20,29 @@ from ui import state
 def _widget(arg: Arg, lazy: str | None) -> str:
     if arg.name == lazy:
         return "text"
+    if arg.kind == "bool" and arg.optional:  # three states: true, false, or null (torch decides, e.g. align_corners)
+        return "select"
     return {"int": "number", "float": "number", "bool": "check", "choice": "select"}.get(arg.kind, "text")
+
+
+def _options(arg: Arg) -> list[Any]:
+    return [None, True, False] if arg.kind == "bool" else list(arg.choices)
+
+
+def _option_label(option: Any) -> str:
+    return {None: "default (null)", True: "true", False: "false"}.get(option, str(option))
+
+
+# What a text box takes, by argument kind.
+_HINTS = {
+    "int1": "a number",
+    "int2": "a number or two, e.g. 3 or 3, 5",
+    "ints": "sizes, e.g. 8 or 4, 8",
+    "floats": "a number or one per dimension, e.g. 2 or 2, 1.5",
+    "padding1": "a number, same or valid",
+    "padding2": "a number or two, same or valid",
+    "layer": 'the layer as JSON, e.g. {"type": "TransformerEncoderLayer", "d_model": 32, "nhead": 4}',
+}
 
 
 def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
@@ -30,8 +52,17 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
     if not base.args:
         st.caption(f"{base.name} has no arguments.")
         return
+    for arg in base.args:  # a nested layer (TransformerEncoder's encoder_layer): its JSON, full width
+        if arg.kind == "layer":
+            st.text_area(
+                arg.name,
+                key=state.seed(prefix + arg.name, forms.format_value(values.get(arg.name))),
+                help=f"{arg.help} ({_HINTS['layer']})",
+                placeholder="empty: default" if arg.optional else None,
+                height=90,
+            )
     cols = st.columns(2)
-    for i, arg in enumerate(base.args):
+    for i, arg in enumerate(a for a in base.args if a.kind != "layer"):
         box, key, value = cols[i % 2], prefix + arg.name, values.get(arg.name)
         help_ = arg.help or None
         kind = _widget(arg, lazy)
@@ -64,15 +95,16 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
         elif kind == "check":
             box.checkbox(arg.name, key=state.seed(key, bool(value)), help=help_)
         elif kind == "select":
-            box.selectbox(arg.name, arg.choices, key=state.seed(key, value), help=help_)
+            box.selectbox(
+                arg.name,
+                _options(arg),
+                key=state.seed(key, value),
+                help=help_,
+                format_func=_option_label,
+                placeholder=_option_label(None),  # shown while the value is null
+            )
         else:
-            hint = {
-                "int1": "a number",
-                "int2": "a number or two, e.g. 3 or 3, 5",
-                "ints": "sizes, e.g. 8 or 4, 8",
-                "padding1": "a number, same or valid",
-                "padding2": "a number or two, same or valid",
-            }[arg.kind]
+            hint = _HINTS[arg.kind]
             box.text_input(
                 arg.name,
                 key=state.seed(key, forms.format_value(value)),

@@ -1,0 +1,100 @@
+"""The Design page with issue 14's layer types (AppTest): each is offered by the add panel, its form is drawn
+without a traceback and adds a layer that reads back; an LSTM starts from the size arriving at it."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from builder import Design
+from builder.design import Layer
+from ui import state
+
+from .test_design_page import add, click, draft, ok, start_empty
+
+NEW_TYPES = [
+    "RNN",
+    "LSTM",
+    "GRU",
+    "MultiheadAttention",
+    "TransformerEncoderLayer",
+    "TransformerEncoder",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "GroupNorm",
+    "Upsample",
+]
+
+
+def test_the_add_panel_offers_every_new_type(app: AppTest) -> None:
+    options = app.selectbox(key="add_type").options  # as shown: "LSTM · Recurrent"
+    shown = {option.split(" · ")[0] for option in options}
+    assert set(NEW_TYPES) <= shown, sorted(set(NEW_TYPES) - shown)
+    assert "LSTM · Recurrent" in options and "TransformerEncoder · Attention" in options
+
+
+@pytest.mark.parametrize("choice", NEW_TYPES)
+def test_each_new_type_adds_a_layer_that_reads_back(app: AppTest, choice: str) -> None:
+    """Pre-filled forms (nested layers as JSON, optional switches as true / false / default) give layers
+    that read back; whether they fit the input is the dry run's call, said as an error, never a traceback."""
+    at = add(app, choice)
+    assert draft(at).layers[-1].type == choice
+    assert Design.from_json(draft(at).to_json()) == draft(at)
+
+
+def sequence_input(at: AppTest) -> AppTest:
+    """An empty design taking (2, 35) token ids, then Embedding(28, 32): the LSTM language model's start."""
+    start_empty(at)
+    ok(at.text_input(key="input_shape").input("2, 35").run())
+    ok(at.selectbox(key="input_dtype").select("int64").run())
+    return add(at, "Embedding", num_embeddings=28, embedding_dim=32)
+
+
+def test_an_lstm_starts_from_the_size_arriving_and_batch_first(app: AppTest) -> None:
+    at = sequence_input(app)
+    ok(at.selectbox(key="add_type").select("LSTM").run())
+    assert at.number_input(key="new_input_size").value == 32  # torch has no LazyLSTM: the dry run's size
+    assert at.checkbox(key="new_batch_first").value is True  # Blockwork's inputs are (batch, ...)
+    at.number_input(key="new_hidden_size").set_value(64)
+    at = click(at, "add")
+    assert draft(at).layers[-1] == Layer("LSTM", {"input_size": 32, "hidden_size": 64, "batch_first": True})
+    # In a Sequential its tuple (output, (h, c)) would reach the next layer: said, not a traceback; the
+    # session keeps the network that built
+    errors = [e.value for e in at.error]
+    assert any("LSTM: returns a tuple" in e and "flow" in e for e in errors), errors
+    assert len(at.session_state[state.DESIGN.name].layers) == 1
+
+
+def test_a_nested_encoder_layer_is_typed_as_json(app: AppTest) -> None:
+    at = sequence_input(app)
+    ok(at.selectbox(key="add_type").select("TransformerEncoder").run())
+    box = at.text_area(key="new_encoder_layer")
+    assert '"d_model": 32' in box.value and '"batch_first": true' in box.value  # the size arriving here
+    box.input(
+        '{"type": "TransformerEncoderLayer", "d_model": 32, "nhead": 4, "dim_feedforward": 64, "batch_first": true}'
+    )
+    at = click(at, "add")
+    layer = draft(at).layers[-1]
+    assert layer.type == "TransformerEncoder" and layer.args["encoder_layer"]["dim_feedforward"] == 64
+    # batch_first left out: torch's (sequence, batch, features) reading of (2, 35, 32) still runs
+    assert not at.error, [e.value for e in at.error]  # Embedding → encoder builds: (2, 35, 32)
+    ok(at.selectbox(key="add_type").select("TransformerEncoder").run())
+    at.text_area(key="new_encoder_layer").input("{d_model: 32}")
+    at = click(at, "add")
+    assert any("type a layer as JSON" in e.value for e in at.error)
+
+
+def test_upsample_switches_have_a_default_state(app: AppTest) -> None:
+    at = start_empty(app)
+    ok(at.text_input(key="input_shape").input("1, 3, 4, 4").run())
+    ok(at.selectbox(key="add_type").select("Upsample").run())
+    assert at.selectbox(key="new_align_corners").value is None  # null: torch decides
+    at.selectbox(key="new_mode").select("bilinear")
+    at.selectbox(key="new_align_corners").select(True)
+    at = click(at, "add")
+    assert draft(at).layers[-1] == Layer("Upsample", {"scale_factor": 2.0, "mode": "bilinear", "align_corners": True})
+    assert not at.error and any("(1, 3, 8, 8)" in m.value for m in at.markdown)
