@@ -320,6 +320,103 @@ X = torch.randint(0, 100, (2, 16))
 }
 
 
+# Networks written the way other code bases write them (PyTorch's CIFAR-10 tutorial, torchvision's BasicBlock
+# with an in-place ReLU and a downsample shortcut, a ModuleList looped over, a GRU's last step, self-attention
+# with a residual and a norm): the importers are for the general case, not only the book's.
+OUTSIDE = {
+    "cifar_tutorial": """
+class CifarNet(nn.Module):  # PyTorch's CIFAR-10 tutorial
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+net = CifarNet()
+X = torch.rand(2, 3, 32, 32)
+""",
+    "torchvision_basic_blocks": """
+class BasicBlock(nn.Module):  # torchvision-style
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
+    def forward(self, x):
+        identity = x
+        out = self.conv1(x)
+        out = self.bn1(out)
+        out = self.relu(out)
+        out = self.conv2(out)
+        out = self.bn2(out)
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        out = self.relu(out)
+        return out
+
+net = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 16, 2))
+X = torch.rand(2, 8, 16, 16)
+""",
+    "module_list": """
+class ListMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(8, 8) for _ in range(3)])
+        self.head = nn.Linear(8, 2)
+    def forward(self, x):
+        for layer in self.layers:
+            x = F.gelu(layer(x))
+        return self.head(x)
+
+net = ListMLP()
+X = torch.rand(2, 8)
+""",
+    "gru_classifier": """
+class GRUClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.gru = nn.GRU(16, 32, batch_first=True)
+        self.fc = nn.Linear(32, 3)
+    def forward(self, x):
+        out, h = self.gru(self.emb(x))
+        return self.fc(out[:, -1])
+
+net = GRUClassifier()
+X = torch.randint(0, 50, (2, 7))
+""",
+    "self_attention": """
+class Attn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(16, 4, batch_first=True)
+        self.norm = nn.LayerNorm(16)
+    def forward(self, x):
+        y, _ = self.attn(x, x, x)
+        return self.norm(x + y)
+
+net = Attn()
+X = torch.rand(2, 5, 16)
+""",
+}
+
+
 def run(snippet: str, *, call: bool = True) -> tuple[nn.Module, torch.Tensor]:
     """Run a snippet as plain PyTorch (the truth): its `net`, not yet called unless `call`, and its `X`.
 

@@ -14,7 +14,7 @@ from builder.importing import code
 from builder.importing.tree import flows_supported
 
 from .importing import assert_same_network
-from .snippets import CHAPTER, FIXED_HIDDEN, FLOWS, PRELUDE, run
+from .snippets import CHAPTER, FIXED_HIDDEN, FLOWS, OUTSIDE, PRELUDE, run
 
 needs_flows = pytest.mark.skipif(not flows_supported(), reason="flow blocks (design format 2) not landed yet")
 
@@ -33,6 +33,31 @@ def test_every_beyond_chains_class_comes_in(name: str) -> None:
     design = from_code(PRELUDE + FLOWS[name])
     reference, x = run(FLOWS[name], call=False)
     assert_same_network(design, reference, x)
+
+
+@needs_flows
+@pytest.mark.parametrize("name", list(OUTSIDE))
+def test_networks_written_elsewhere_come_in(name: str) -> None:
+    design = from_code(PRELUDE + OUTSIDE[name])
+    reference, x = run(OUTSIDE[name], call=False)
+    assert_same_network(design, reference, x)
+
+
+def test_an_in_place_layer_on_a_tensor_used_again_is_refused() -> None:
+    source = """
+class T(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = nn.Linear(4, 4)
+        self.act = nn.ReLU(inplace=True)
+    def forward(self, x):
+        y = self.l(x)
+        z = self.act(y)
+        return y + z
+net = T()
+"""
+    with pytest.raises(DesignError, match=r"line 9, column 13: act \(inplace=True\) changes a tensor that is used"):
+        from_code(source)
 
 
 def test_snippets_come_in_without_their_imports() -> None:

@@ -16,7 +16,7 @@ from builder.importing.tree import flows_supported
 
 from .chapter import HAND_WRITTEN
 from .importing import assert_same_network, ties
-from .snippets import CHAPTER, FIXED_HIDDEN, FLOWS, run
+from .snippets import CHAPTER, FIXED_HIDDEN, FLOWS, OUTSIDE, run
 
 needs_flows = pytest.mark.skipif(not flows_supported(), reason="flow blocks (design format 2) not landed yet")
 
@@ -74,6 +74,13 @@ def test_every_beyond_chains_class_as_a_module(name: str) -> None:
     module, x = run(FLOWS[name], call=False)
     design = read(module, x)
     assert_same_network(design, module, x)
+
+
+@needs_flows
+@pytest.mark.parametrize("name", list(OUTSIDE))
+def test_networks_written_elsewhere_as_modules(name: str) -> None:
+    module, x = run(OUTSIDE[name], call=False)
+    assert_same_network(read(module, x), module, x)
 
 
 def test_a_materialized_module_reads_as_eager_layers_and_keeps_its_ties() -> None:

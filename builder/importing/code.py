@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -96,7 +97,9 @@ def from_code(source: str, *, name: str | None = None) -> Design:
 
 def _parse(source: str) -> ast.Module:
     try:
-        return ast.parse(source, mode="exec")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings of the paste: errors are reported, warnings are not ours
+            return ast.parse(source, mode="exec")
     except SyntaxError as e:
         where = f"line {e.lineno}, column {e.offset}" if e.lineno else "somewhere"
         raise DesignError(f"{where}: the source is not valid Python: {e.msg}") from None
@@ -167,6 +170,7 @@ class _Layer:
     type: str
     args: dict[str, Any]
     label: str | None = None
+    inplace: bool = False  # nn.ReLU(inplace=True): the design computes out of place; forward checks it may
 
 
 @dataclass(eq=False)
@@ -857,6 +861,7 @@ class _Reader:
         if lt is None:
             raise _error(node, f"nn.{type_name} is not a layer type Blockwork has{_did_you_mean(type_name)}")
         given = _bind(lt, args, kwargs, node)
+        inplace = given.pop("inplace", False) is True and "inplace" not in lt.arg_index
         try:
             check_args(lt, given, "")
         except ArgError as e:  # "<path>.out_features (Linear): must be at least 1, got 0"
@@ -864,7 +869,7 @@ class _Reader:
             raise _error(
                 node, f"nn.{type_name}({e.arg}=…): {reason}" if e.arg else f"nn.{type_name}: {reason}"
             ) from None
-        return _Layer(type_name, given)
+        return _Layer(type_name, given, inplace=inplace)
 
     def parameter(self, args: list[Any], node: ast.Call) -> _Param:
         if len(args) != 1 or not isinstance(args[0], _TensorSpec):
@@ -1020,6 +1025,7 @@ class _Forward:
         self.reader = reader
         self.inst = inst
         self.keys: dict[int, str] = {}
+        self.in_place: list[tuple[T, ast.AST]] = []
         for key, child in _walk_children(inst):
             self.keys.setdefault(id(child), key)
 
@@ -1038,7 +1044,30 @@ class _Forward:
             raise _error(forward, f"{self.inst.name}.forward returns a tuple; a flow gives one tensor")
         if not isinstance(result, T):
             raise _error(forward, f"{self.inst.name}.forward does not return a tensor made from its input")
+        self.check_in_place(result)
         return to_steps(result, x, lambda reason: _error(forward, reason))
+
+    def check_in_place(self, result: T) -> None:
+        """A layer made with inplace=True changes its input: fine when nothing else uses that tensor (the design
+        computes it out of place, with the same result), refused when something does."""
+        users: dict[int, int] = {}
+        seen: set[int] = set()
+        stack = [result]
+        while stack:
+            t = stack.pop()
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            for source in (t.parent, *t.parts) if t.parent is not None else t.parts:
+                users[id(source)] = users.get(id(source), 0) + 1
+                stack.append(source)
+        for out, node in self.in_place:
+            if out.parent is not None and users.get(id(out.parent), 0) > 1:
+                raise _error(
+                    node,
+                    f"{out.step} (inplace=True) changes a tensor that is used again; the design computes it "
+                    f"out of place, which would change the result",
+                )
 
     # -- calls in forward ----------------------------------------------------------------------------
 
@@ -1071,7 +1100,10 @@ class _Forward:
             raise _error(node, f"{key} is called with more than one input; a flow passes one tensor")
         x = args[0]
         if outputs is None:
-            return T("step", x, key)
+            out = T("step", x, key)
+            if isinstance(module, _Layer) and module.inplace:
+                self.in_place.append((out, node))
+            return out
 
         def element(spec: Any) -> Any:
             if isinstance(spec, tuple):
