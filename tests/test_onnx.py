@@ -150,3 +150,26 @@ def test_bad_arguments() -> None:
         to_onnx("net", torch.randn(2, 2))  # type: ignore[arg-type]
     with pytest.raises(OnnxError, match="first dimension is the batch"):
         to_onnx(nn.Linear(2, 2), torch.tensor(1.0))
+
+
+def test_the_weights_stamp_moves_with_every_change_and_only_then() -> None:
+    """The Weights page offers an exported file only while builder.params.weights_version stays put."""
+    from builder.params import set_value, weights_version
+
+    net = build(load_example("mlp_dropout_bn"), seed=0)
+    stamp = weights_version(net)
+    assert weights_version(net) == stamp
+    with torch.no_grad():
+        net(torch.randn(4, 20))  # a forward in train mode updates batch-norm statistics in place
+    moved = weights_version(net)
+    assert moved != stamp
+    set_value(net, "0.weight", (0, 0), 1.5)
+    assert weights_version(net) != moved
+    moved = weights_version(net)
+    builder.load_params(net, build(load_example("mlp_dropout_bn"), seed=1).state_dict())
+    assert weights_version(net) != moved
+    net.eval()
+    before = weights_version(net)
+    with torch.no_grad():
+        net(torch.randn(4, 20))  # eval mode reads, changes nothing
+    assert weights_version(net) == before
