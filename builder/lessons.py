@@ -141,6 +141,37 @@ LESSONS: tuple[Step, ...] = (
         "        return self.out(F.relu(self.hidden(X)))",
     ),
     Step(
+        "my_sequential",
+        "6.1.3",
+        "Your own Sequential",
+        "sequential_mlp",
+        "inspect",
+        "the state_dict keys: 0.weight, 0.bias, 2.weight, … — the same as nn.Sequential's",
+        "`nn.Sequential` is a small class. `MySequential` registers each argument as a child named by its "
+        "position (`add_module(str(idx), module)`) and runs the children in order in `forward`. Because the "
+        "children get the same names, the parameters get the same keys, and the same modules compute the same "
+        "outputs: below, the network of this step wrapped both ways.",
+        _source(chapter_code.MySequential) + "\n\n"
+        "net = MySequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10))\n"
+        "net(X).shape",
+    ),
+    Step(
+        "fixed_hidden",
+        "6.1.4",
+        "Code in forward: FixedHiddenMLP and the chimera",
+        "sequential_mlp",
+        "design",
+        "what a design holds (layers, blocks, shared layers) and what needs code",
+        "`forward` is ordinary Python. `FixedHiddenMLP` multiplies by a constant random weight that is not a "
+        "parameter (never trained), adds 1, applies **the same** Linear twice and halves X in a `while` loop "
+        "until its absolute sum is at most 1: a loop whose count depends on the data. The chimera nests it "
+        "with other blocks. Below, the chapter's own code runs on this session's input.",
+        _source(chapter_code.FixedHiddenMLP, chapter_code.NestMLP)
+        + "\n\nchimera = nn.Sequential(NestMLP(), nn.LazyLinear(20), FixedHiddenMLP())\n"
+        "X = torch.rand(2, 20)\n"
+        "FixedHiddenMLP()(X), chimera(X)",
+    ),
+    Step(
         "access",
         "6.2.1",
         "Parameter access",
@@ -234,6 +265,26 @@ LESSONS: tuple[Step, ...] = (
         "        self.bias = nn.Parameter(torch.randn(units))\n\n"
         "    def forward(self, X):\n"
         "        return F.relu(torch.matmul(X, self.weight) + self.bias)",
+    ),
+    Step(
+        "tensor_io",
+        "6.6.1",
+        "Saving and loading tensors",
+        "custom_mlp",
+        "lessons",
+        "the three files below: a tensor, a list of tensors, a dict of tensors",
+        "`torch.save` writes any tensor, and lists and dicts of them, to a file; `torch.load` reads them back "
+        "as they were. Download the three files, upload one back: it is read as safely as a weights file "
+        "(`weights_only=True`: tensors only, nothing in the file is run).",
+        "x = torch.arange(4)\n"
+        "torch.save(x, 'x-file')\n"
+        "x2 = torch.load('x-file')\n\n"
+        "y = torch.zeros(4)\n"
+        "torch.save([x, y], 'x-files')\n"
+        "x2, y2 = torch.load('x-files')\n\n"
+        "mydict = {'x': x, 'y': y}\n"
+        "torch.save(mydict, 'mydict')\n"
+        "mydict2 = torch.load('mydict')",
     ),
     Step(
         "save_load",

@@ -18,11 +18,14 @@ from .conftest import ROOT, open_page
 CHAPTER = [
     "Modules and nn.Sequential",
     "Custom blocks",
+    "Your own Sequential",
+    "Code in forward: FixedHiddenMLP and the chimera",
     "Parameter access",
     "Parameter initialization",
     "Tied parameters",
     "Lazy initialization",
     "Custom layers",
+    "Saving and loading tensors",
     "Saving and loading",
     "GPUs",
 ]
@@ -31,7 +34,13 @@ BUTTONS = {
     "init": "lesson_init_apply",
     "tied": "lesson_tie_set",
     "save_load": "lesson_save_load",
+    "fixed_hidden": "lesson_fixed_run",
 }
+
+
+def index(key: str) -> int:
+    """The position of the step with this key in the picker."""
+    return next(i for i, s in enumerate(LESSONS) if s.key == key)
 
 
 def successes(at: AppTest) -> list[str]:
@@ -122,7 +131,7 @@ def test_every_step_renders_loads_its_preset_and_its_try_it_runs(app: AppTest) -
 
 def test_tied_step_shows_net4_following_net2(app: AppTest) -> None:
     open_page(app, "lessons")
-    app.selectbox(key="lesson_pick").select(4).run()
+    app.selectbox(key="lesson_pick").select(index("tied")).run()
     assert app.session_state[state.DESIGN.name] == load_example("tied")
     app.number_input(key="lesson_tie_value").set_value(42.0)
     app.button(key="lesson_tie_set").click().run()
@@ -133,7 +142,7 @@ def test_tied_step_shows_net4_following_net2(app: AppTest) -> None:
 
 def test_save_and_load_step_shows_y_clone_equal_to_y(app: AppTest) -> None:
     open_page(app, "lessons")
-    app.selectbox(key="lesson_pick").select(7).run()
+    app.selectbox(key="lesson_pick").select(index("save_load")).run()
     app.button(key="lesson_save_load").click().run()
     assert any("**Y_clone == Y** everywhere" in s for s in successes(app))
     same = [d.value for d in app.dataframe if all(str(t) == "bool" for t in d.value.dtypes)]
@@ -142,7 +151,7 @@ def test_save_and_load_step_shows_y_clone_equal_to_y(app: AppTest) -> None:
 
 def test_a_step_whose_preset_is_not_loaded_offers_to_load_it(app: AppTest) -> None:
     open_page(app, "lessons")
-    app.selectbox(key="lesson_pick").select(4).run()  # tied
+    app.selectbox(key="lesson_pick").select(index("tied")).run()  # tied
     app.session_state[state.DESIGN.name] = load_example("lenet")  # the class wandered off
     app.run()
     assert not app.exception
@@ -151,12 +160,85 @@ def test_a_step_whose_preset_is_not_loaded_offers_to_load_it(app: AppTest) -> No
     assert app.session_state[state.DESIGN.name] == load_example("tied")
     open_page(app, "inspect")
     open_page(app, "lessons")  # the step is remembered across pages
-    assert app.selectbox(key="lesson_pick").value == 4 and app.header[0].value.endswith("Tied parameters")
+    assert app.selectbox(key="lesson_pick").value == index("tied") and app.header[0].value.endswith("Tied parameters")
 
 
 def test_custom_step_refuses_bad_numbers_with_a_message(app: AppTest) -> None:
     open_page(app, "lessons")
-    app.selectbox(key="lesson_pick").select(6).run()
+    app.selectbox(key="lesson_pick").select(index("custom")).run()
     app.text_input(key="lesson_centered").set_value("1, two, 3").run()
     assert not app.exception
     assert any("'two'" in e.value and "not a number" in e.value for e in app.error)
+
+
+# -- issue 13: the chapter's examples a design alone does not show, each 2 clicks from Lessons -------------------
+
+
+def pick(app: AppTest, key: str) -> AppTest:
+    """Open Lessons and choose the step in the picker (open it, click the step: 2 clicks)."""
+    at = open_page(app, "lessons")
+    at.selectbox(key="lesson_pick").select(index(key)).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["design"] == load_example(lessons.step(key).preset)
+    return at
+
+
+def test_my_sequential_step_shows_the_same_keys_and_outputs(app: AppTest) -> None:
+    at = pick(app, "my_sequential")
+    assert "Same keys, same outputs: MySequential is nn.Sequential." in successes(at)
+    shown = next(df.value for df in at.dataframe if "MySequential" in df.value.index)
+    assert list(shown.loc["MySequential"]) == list(shown.loc["nn.Sequential"])
+
+
+def test_fixed_hidden_step_runs_the_books_code_and_says_what_a_design_cannot_hold(app: AppTest) -> None:
+    at = pick(app, "fixed_hidden")
+    at.button(key="lesson_fixed_run").click().run()
+    run = lessons.fixed_hidden(load_example("sequential_mlp"))
+    text = " ".join(m.value for m in at.markdown)
+    assert f"**{run.fixed:.6g}**" in text and f"**{run.chimera:.6g}**" in text
+    assert any("cannot hold" in i.value for i in at.info)
+    assert "while X.abs().sum() > 1" in [c.value for c in at.code][0]
+
+
+def test_init_step_sets_parameters_directly_and_xavier_42_in_one_choice(app: AppTest) -> None:
+    at = pick(app, "init")
+    net = at.session_state[state.NET.name].module
+    expected = net[0].weight.detach().clone() + 1
+    at.button(key="lesson_direct_add_one").click().run()
+    assert torch.equal(at.session_state[state.NET.name].module[0].weight.detach(), expected)
+    at.button(key="lesson_direct_set_42").click().run()
+    assert float(at.session_state[state.NET.name].module[0].weight[0, 0]) == 42.0
+    at.selectbox(key="lesson_init_choice").select("Xavier on net[0], 42 on net[2] — biases kept").run()
+    at.button(key="lesson_init_apply").click().run()  # 3 clicks with the picker's 2... one choice, one button
+    net = at.session_state[state.NET.name].module
+    assert bool((net[2].weight == 42).all()) and float(net[0].weight.abs().max()) <= (6 / 276) ** 0.5
+    assert not bool((net[0].bias == 0).all())
+
+
+def test_tensor_files_step_downloads_three_files_and_reads_one_back_safely(app: AppTest, downloads) -> None:
+    import os
+    import pickle
+
+    from .conftest import download_bytes
+
+    at = pick(app, "tensor_io")
+    for name in ("x-file", "x-files", "mydict"):
+        assert download_bytes(at, downloads, name) == lessons.tensor_files()[name]
+    at.file_uploader(key="lesson_tensor_upload").set_value(("mydict", lessons.tensor_files()["mydict"], "")).run()
+    assert any(s.startswith("mydict holds a dict of 2 tensors: {'x': tensor([0, 1, 2, 3])") for s in successes(at))
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo owned",))
+
+    at.file_uploader(key="lesson_tensor_upload").set_value(("evil", pickle.dumps(Evil()), "")).run()
+    assert not at.exception and "not a tensor file" in at.error[0].value
+
+
+def test_gpu_step_runs_x_ones_on_its_preset_and_lists_all_gpus(app: AppTest) -> None:
+    at = pick(app, "devices")
+    table = next(df.value for df in at.dataframe if "expression" in df.value.columns)
+    values = dict(zip(table["expression"], table["value"], strict=True))
+    assert values["X"] == "torch.ones(2, 3)" and values["try_all_gpus()"] == "[]"
+    assert values["net(X)"].startswith("tensor([[")
+    assert any("No GPU was found" in c.value for c in at.caption)

@@ -120,6 +120,18 @@ def try_init(net: nn.Module, design: builder.Design) -> None:
         )
     st.markdown("The first values of the first layer's weight and bias:")
     st.dataframe(lessons.values_frame(rows), key="lesson_init_values", width="stretch")
+    st.markdown("**Setting parameters directly**, one line each, on `net[0].weight`:")
+    d = st.columns(len(lessons.DIRECT_SETTING))
+    for col, (code, key) in zip(d, lessons.DIRECT_SETTING.items(), strict=True):
+        if col.button(code, key=f"lesson_direct_{key}", icon=":material/edit:", width="stretch"):
+            try:
+                done("direct", id(net), (code, lessons.set_directly(net, code)))
+            except (ParamsError, DesignError) as e:
+                ui.show_error(e)
+    direct = result("direct", id(net))
+    if direct is not None:
+        st.success(f"`{direct[0]}` ran; `net[0].weight.data[0]` is now:", icon=":material/check_circle:")
+        st.dataframe(lessons.values_frame({"net[0].weight.data[0]": direct[1][:8]}), key="lesson_direct_values")
     st.caption(
         "This changes the session's weights only. To make an initialization part of the design (kept, "
         "exported in the code), use the Parameters page."
@@ -225,8 +237,11 @@ def try_devices(net: nn.Module, design: builder.Design) -> None:
                 {"expression": "devices on this machine", "value": ", ".join(report.devices)},
                 {"expression": "try_gpu()", "value": report.gpu},
                 {"expression": "try_gpu(10)", "value": report.missing},
+                {"expression": "try_all_gpus()", "value": str(report.all_gpus)},
+                {"expression": "X", "value": report.x},
                 {"expression": "net[0].weight.device", "value": report.network},
                 {"expression": "net(X).device", "value": report.output},
+                {"expression": "net(X)", "value": " ".join(repr(report.y).split())},
             ]
         ),
         key="lesson_devices",
@@ -235,13 +250,82 @@ def try_devices(net: nn.Module, design: builder.Design) -> None:
     )
     st.caption(
         "Change **Device** in the sidebar: the session's network moves there with its weights, as "
-        "`net.to(device)` does. Without a GPU, try_gpu() falls back to the CPU."
+        "`net.to(device)` does. "
+        + (
+            "No GPU was found on this machine: try_gpu() falls back to the CPU and try_all_gpus() is empty."
+            if not report.all_gpus
+            else f"This machine has {len(report.all_gpus)} GPU(s)."
+        )
     )
+
+
+def try_my_sequential(net: nn.Module, design: builder.Design) -> None:
+    try:
+        check = lessons.my_sequential(net, design)
+    except DesignError as e:
+        ui.show_error(e)
+        return
+    st.markdown(
+        f"The step's layers wrapped in `nn.Sequential` and in `MySequential`: keys "
+        f"{', '.join(f'`{k}`' for k in check.my_keys)}."
+    )
+    rows = pd.DataFrame(
+        {"nn.Sequential": check.y[0, :8].tolist(), "MySequential": check.my_y[0, :8].tolist()},
+        index=[f"net(X)[0, {j}]" for j in range(min(8, check.y.shape[-1]))],
+    ).T
+    st.dataframe(rows, key="lesson_my_sequential", width="stretch")
+    if check.equal:
+        st.success("Same keys, same outputs: MySequential is nn.Sequential.", icon=":material/check_circle:")
+    else:
+        st.error("MySequential differs from nn.Sequential here.", icon=":material/error:")
+
+
+def try_fixed_hidden(net: nn.Module, design: builder.Design) -> None:
+    if st.button("Run the chapter's code", key="lesson_fixed_run", type="primary", icon=":material/play_arrow:"):
+        done("fixed_hidden", id(net), lessons.fixed_hidden(design))
+    run = result("fixed_hidden", id(net))
+    if run is not None:
+        st.markdown(
+            f"On X = {run.x}: `FixedHiddenMLP()(X)` = **{run.fixed:.6g}** (the while loop halved X "
+            f"{run.halvings} times), `chimera(X)` = **{run.chimera:.6g}**."
+        )
+    st.info(lessons.CAN_AND_CANNOT, icon=":material/info:")
+
+
+def try_tensor_io(net: nn.Module, design: builder.Design) -> None:
+    files = lessons.tensor_files()
+    st.markdown("The chapter's three files (`x = torch.arange(4)`, `y = torch.zeros(4)`):")
+    cols = st.columns(len(files))
+    for col, (name, data) in zip(cols, files.items(), strict=True):
+        col.download_button(
+            name,
+            data,
+            file_name=name,
+            mime="application/octet-stream",
+            key=f"lesson_tensor_{name.replace('-', '_')}",
+            on_click="ignore",
+            icon=":material/download:",
+            width="stretch",
+        )
+    upload = st.file_uploader(
+        "Load one back (torch.load, weights_only=True: tensors only, nothing in the file runs)",
+        key="lesson_tensor_upload",
+    )
+    if upload is not None:
+        try:
+            _, text = lessons.read_tensor_file(upload.getvalue())
+        except ParamsError as e:
+            ui.show_error(e)
+        else:
+            st.success(f"{upload.name} holds {text}", icon=":material/check_circle:")
 
 
 TRY = {
     "sequential": try_sequential,
     "blocks": try_blocks,
+    "my_sequential": try_my_sequential,
+    "fixed_hidden": try_fixed_hidden,
+    "tensor_io": try_tensor_io,
     "access": try_access,
     "init": try_init,
     "tied": try_tied,
