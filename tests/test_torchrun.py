@@ -53,7 +53,9 @@ def test_torchrun_with_two_processes_trains_the_tied_moons_network(tmp_path) -> 
     design = load_example("tied_moons")
     data = make_dataset("moons", n=500, noise=0.15, seed=0)
     folder = unzip(training_bundle(design, data, MOONS), tmp_path)
-    out = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py"], folder)
+    torchrun = Path(sys.executable).with_name("torchrun")  # the venv's; the same as python -m torch.distributed.run
+    launcher = [str(torchrun)] if torchrun.exists() else [sys.executable, "-m", "torch.distributed.run"]
+    out = run([*launcher, "--standalone", "--nproc_per_node=2", "train.py"], folder)
     assert "2 processes on cpu; 400 training and 100 validation samples; batch 32 (16 per process)" in out
     assert "epoch 25/25" in out and "saved trained.params" in out
 
