@@ -484,6 +484,20 @@ def run(block: nn.Module, program: Program, x: torch.Tensor, visitor: Visitor | 
     return x
 
 
+class PlainVisitor:
+    """A visitor that does each step's work as forward does: subclass it to watch a forward pass step by step
+    (builder.gradients labels each call of a shared layer with the key the flow called it by)."""
+
+    def call(self, path: str, step: tuple[Any, ...], module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return invoke(step, module, x)
+
+    def op(self, path: str, step: tuple[Any, ...], x: torch.Tensor) -> torch.Tensor:
+        return apply_op(step, x)
+
+    def merge(self, path: str, step: tuple[Any, ...], x: torch.Tensor, outs: list[torch.Tensor]) -> torch.Tensor:
+        return apply_merge(step, outs)
+
+
 def describe(program: Program) -> str:
     """A one-line text of a program: "(conv1 → bn1 → relu → conv2 → bn2 | x) + → relu"."""
     parts = []
@@ -505,6 +519,8 @@ class FlowModule(nn.Module):
     state_dict keys are its children's, as those of the hand-written class.
     """
 
+    _flow_visitor: Visitor | None = None  # set on an instance to watch its forward (diagnostics only)
+
     def __init__(self, class_name: str, children: Iterable[tuple[str, nn.Module]], program: Program) -> None:
         super().__init__()
         for key, module in children:
@@ -513,7 +529,7 @@ class FlowModule(nn.Module):
         self._flow_program = program
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return run(self, self._flow_program, x)
+        return run(self, self._flow_program, x, self._flow_visitor)
 
     def _get_name(self) -> str:
         return self._flow_class

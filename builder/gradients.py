@@ -32,6 +32,7 @@ from torch.nn.parameter import is_lazy
 from .build import example_input
 from .design import Block, Design, Layer, Use
 from .errors import DesignError, first_line
+from .flow import FlowModule, PlainVisitor
 
 # -- batches and losses -------------------------------------------------------------------------------
 
@@ -361,7 +362,11 @@ class _PerUse:
         # per use, the module key it was called at: a flow may call children in any order, or one child twice
         self.positions: dict[int, list[str]] = {i: [] for i in target.values()}
         self.stack: list[tuple[nn.Module, str, dict[int, int]]] = []  # (module, its key, calls of each inner one)
+        self.called_as: str | None = None  # the key a flow is calling its next child by (_FlowKeys)
         self.handles = []
+        self.flows = [m for m in net.modules() if isinstance(m, FlowModule)]
+        for m in self.flows:
+            m._flow_visitor = _FlowKeys(self)  # this deep copy only: the caller's network is never touched
         for module in net.modules():  # each module object once
             self.handles.append(module.register_forward_pre_hook(self._enter))  # before _pre: the key is known
             self.handles.append(module.register_forward_hook(self._leave, always_call=True))
@@ -403,9 +408,12 @@ class _PerUse:
             self.stack.append((module, "", {}))
             return
         parent, where, counts = self.stack[-1]
-        names = [n for n, m in parent.named_modules(remove_duplicate=False) if m is module and n]
-        k = counts[id(module)] = counts.get(id(module), -1) + 1
-        name = names[k % len(names)] if names else "?"
+        if self.called_as is not None:  # a flow said which key it calls
+            name, self.called_as = self.called_as, None
+        else:
+            names = [n for n, m in parent.named_modules(remove_duplicate=False) if m is module and n]
+            k = counts[id(module)] = counts.get(id(module), -1) + 1
+            name = names[k % len(names)] if names else "?"
         self.stack.append((module, f"{where}.{name}" if where else name, {}))
 
     def _leave(self, module: nn.Module, args: tuple[Any, ...], output: Any) -> None:
@@ -415,6 +423,20 @@ class _PerUse:
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
+        for m in self.flows:
+            del m._flow_visitor
+
+
+class _FlowKeys(PlainVisitor):
+    """Runs a flow as forward does, telling _PerUse the key of each child it calls (a shared layer registered
+    as "left" and "right" is one object: only the flow knows which key it called)."""
+
+    def __init__(self, recorder: _PerUse) -> None:
+        self.recorder = recorder
+
+    def call(self, path: str, step: tuple[Any, ...], module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        self.recorder.called_as = ".".join(step[1])
+        return super().call(path, step, module, x)
 
 
 @dataclass(eq=False)
