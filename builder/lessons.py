@@ -32,8 +32,9 @@ from .params import Tensors, load_params, read_tensors, save_params, save_tensor
 # -- presets -------------------------------------------------------------------------------------------------
 
 GROUPS = {  # gallery sections, in order; examples not named here are shown under "More"
-    "The chapter": ("sequential_mlp", "custom_mlp", "nested", "tied", "lazy_mlp", "my_linear", "gpu_linear"),
+    "The chapter": ("sequential_mlp", "custom_mlp", "nested", "rgnet", "tied", "lazy_mlp", "my_linear", "gpu_linear"),
     "Classics": ("lenet", "vgg_block", "mlp_dropout_bn"),
+    "Beyond chains": ("resnet18", "inception", "densenet_block"),
     "Ready to train": ("linear_regression", "tied_moons", "digits_cnn"),
 }
 TITLES = {
@@ -50,6 +51,10 @@ TITLES = {
     "linear_regression": "Linear regression",
     "tied_moons": "Tied MLP for 2-D points",
     "digits_cnn": "Digits CNN",
+    "rgnet": "rgnet: blocks named 'block 0' …",
+    "resnet18": "ResNet-18 (residual blocks)",
+    "inception": "Inception block (parallel branches)",
+    "densenet_block": "DenseNet's dense block",
 }
 
 
