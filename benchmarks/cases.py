@@ -110,6 +110,40 @@ def bench_build(quick: bool) -> Iterator[Row]:
         "(info)",
         None,
     )
+    yield from _build_resnet18(quick)
+
+
+def _build_resnet18(quick: bool) -> Iterator[Row]:
+    """examples/resnet18.json (flow blocks: residual skips) against d2l's ResNet18().net and its dry run."""
+    from .resnet import ResNet18
+
+    design = load_example("resnet18")
+    x = example_input(design)
+
+    def by_hand() -> nn.Module:
+        net = ResNet18().net
+        with torch.no_grad():
+            net(x)  # the chapter's dry run: materializes the lazy layers
+        return net
+
+    build(design)  # its meta dry run has passed (as on every page after the first view)
+    c = compare(lambda: build(design), by_hand, repeats=3 if quick else 15)
+    yield Row.of("build", "ResNet-18 (1, 1, 96, 96), flow blocks vs construction + dry run", c, 1.2)
+
+    def first_build() -> None:
+        _RUNS.clear()
+        build(design)
+
+    c = compare(first_build, by_hand, repeats=2 if quick else 7)
+    yield Row(
+        "build",
+        "ResNet-18, first build of the design (includes the meta dry run)",
+        _ms(c.ours),
+        _ms(c.theirs),
+        c.ratio,
+        "(info)",
+        None,
+    )
 
 
 # -- 2. forward + backward -----------------------------------------------------------------------------------
@@ -149,6 +183,33 @@ def bench_train_step(quick: bool) -> Iterator[Row]:
     k = 5 if quick else 20
     c = compare(steps(ours, k), steps(theirs, k), repeats=3 if quick else 41, warmup=2)
     yield Row.of("forward + backward", f"tied MLP 256 wide, batch 64 ({k} steps per sample)", c, 1.02)
+    yield from _step_resnet18(quick)
+
+
+def _step_resnet18(quick: bool) -> Iterator[Row]:
+    """A training step of examples/resnet18.json (its forward is the flow walker) against d2l's ResNet18().net."""
+    from .resnet import ResNet18
+
+    design = load_example("resnet18")
+    batch = 2 if quick else 8
+    x = torch.randn(batch, *design.input_shape[1:])
+    theirs = ResNet18().net
+    with torch.no_grad():
+        theirs(x)
+    ours = build(design)
+    ours.load_state_dict(theirs.state_dict())
+
+    def steps(net: nn.Module, k: int) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(k):
+                net.zero_grad(set_to_none=True)
+                net(x).square().mean().backward()
+
+        return run
+
+    k = 1 if quick else 3
+    c = compare(steps(ours, k), steps(theirs, k), repeats=2 if quick else 21, warmup=1)
+    yield Row.of("forward + backward", f"ResNet-18, batch {batch} of (1, 96, 96) ({k} steps per sample)", c, 1.02)
 
 
 # -- 3. inspection -------------------------------------------------------------------------------------------
