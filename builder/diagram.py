@@ -8,8 +8,13 @@ deterministic and can be compared in tests.
 
 How things are shown
 - a layer: its position or name, type, main arguments and output shape, filled by category;
-- a nested block: a cluster labelled with its key, or, deeper than `depth`, one collapsed node (a 3-D box)
-  with its layer count, parameter total and output shape;
+- a nested block: a cluster labelled with its key and class, or, deeper than `depth`, one collapsed node
+  (a 3-D box) with its layer count, parameter total and output shape;
+- a block with a flow (builder.flow): its steps in order; parallel branches side by side, joined by a merge
+  node that says what it does ("+", "cat dim=1") and its output shape; an empty branch (a skip connection)
+  is an edge from the fork straight to the merge, labelled "skip"; a parameter-free operation (relu, mean,
+  flatten…) a small node; a child the flow calls more than once is marked as a shared layer is (same
+  weights at every call);
 - a lazy layer: dashed outline; its torch-inferred size shown once the dry run has run, "?" before;
 - a shared layer: every use filled in the shared layer's own colour, and dashed links from one
   "weights" node, so the eye sees one set of weights used at several places;
@@ -23,9 +28,10 @@ from typing import Any
 
 import graphviz
 
-from .build import DryRun, LayerRun, dry_run
-from .design import Block, Design, Layer, Node, Use, child_key
+from .build import DryRun, LayerRun, StepRun, dry_run
+from .design import Block, Design, Layer, Node, Use, child_key, resolve
 from .errors import DesignError
+from .flow import OPS, Branches, Call, Flow, Op, merge_label, walk_steps
 from .registry import REGISTRY
 
 _CATEGORY_FILL = {
@@ -41,6 +47,9 @@ _CATEGORY_FILL = {
     "Attention": "#fce7f3",
 }
 _BLOCK_FILL = "#e2e8f0"  # a collapsed block
+_OP_FILL = "#ecfdf5"  # a parameter-free operation
+_MERGE = ("#a16207", "#fef9c3")  # a merge node: outline, fill
+_SKIP = "#0f766e"  # the skip edge
 # Distinct, colour-blind-friendly hues for shared layers (Okabe–Ito), light fill + strong outline.
 _SHARED = [
     ("#e69f00", "#fff1d6"),
@@ -51,6 +60,7 @@ _SHARED = [
     ("#56b4e9", "#e0f2fc"),
 ]
 _FONT = "Helvetica"
+_SPATIAL = (("stride", "s"), ("padding", "p"), ("dilation", "d"))
 _HEAD = (
     f"\tfontname={_FONT} newrank=true nodesep=0.25 rankdir=TB ranksep=0.3\n"
     f'\tnode [color="#475569" fontname={_FONT} fontsize=11 margin="0.15,0.05" shape=box style="rounded,filled"]\n'
@@ -74,13 +84,30 @@ def brief(layer: Layer, inferred: dict[str, int] | None = None) -> str:
     values: dict[str, Any] = {a.name: _short(given.get(a.name, a.default)) for a in lt.args}
     if lt.infers:
         values[lt.infers] = str(inferred[lt.infers]) if inferred and lt.infers in inferred else "?"
-    return lt.brief.format(**values)
+    text = lt.brief.format(**values)
+    for name, mark in _SPATIAL:  # what changes a feature map's size, when not the default: "k3, s2, p1"
+        arg = lt.arg_index.get(name)
+        if (
+            arg is not None
+            and name in given
+            and "{" + name + "}" not in lt.brief
+            and _differs(given[name], arg.default)
+        ):
+            text += f", {mark}{values[name]}"
+    return text
 
 
 def _short(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         return "×".join(map(str, value))
     return str(value)
+
+
+def _differs(value: Any, default: Any) -> bool:
+    """Whether an argument differs from its default; (1, 1) is the default 1, and "same" padding is not 0."""
+    if isinstance(value, (tuple, list)) and value and not isinstance(default, (tuple, list)):
+        return any(v != default for v in value)
+    return bool(value != default)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -96,7 +123,7 @@ def _q(text: str) -> str:
 
 
 def blocks(design: Design) -> list[tuple[str, int]]:
-    """Every block of the design as (module key, depth), in forward order; depth 0 is a top-level block.
+    """Every block of the design as (module key, depth), in module order; depth 0 is a top-level block.
     These are what `graph(..., expand=...)` takes, and what a page offers to expand."""
     out: list[tuple[str, int]] = []
 
@@ -113,30 +140,38 @@ def blocks(design: Design) -> list[tuple[str, int]]:
 
 
 def node_count(design: Design, depth: int | None = None, expand: Iterable[str] = ()) -> int:
-    """How many layer and block nodes `graph(design, depth=depth, expand=expand)` draws (input, output and
-    weights nodes not counted)."""
+    """How many layer, block, operation and merge nodes `graph(design, depth=depth, expand=expand)` draws
+    (input, output and weights nodes not counted)."""
     open_ = _expanded(expand)
-    count = 0
 
-    def visit(nodes: tuple[Node, ...], prefix: str, level: int) -> None:
-        nonlocal count
-        for i, node in enumerate(nodes):
-            inner, key = _resolve(design, node), prefix + child_key(node, i)
-            if isinstance(inner, Block) and _opens(key, level, depth, open_):
-                visit(inner.layers, key + ".", level + 1)
+    def block(b: Block, key: str, level: int) -> int:
+        prefix = f"{key}." if key else ""
+        if b.flow is None:
+            return sum(node(n, prefix + child_key(n, i), level) for i, n in enumerate(b.layers))
+        count = 0
+        for _, step in walk_steps(b.flow, "flow"):
+            if isinstance(step, Call):
+                found = resolve(b.layers, step.target, design.shared)
+                count += node(found[0], prefix + step.target, level) if found else 1
             else:
-                count += 1
+                count += 1  # an operation, or a merge
+        return count
 
-    visit(design.layers, "", 0)
-    return count
+    def node(n: Node, key: str, level: int) -> int:
+        inner = _resolve(design, n)
+        if isinstance(inner, Block) and _opens(key, level, depth, open_):
+            return block(inner, key, level + 1)
+        return 1
+
+    return block(design.top, "", 0)
 
 
 def fitting_depth(design: Design, max_nodes: int = 60) -> int | None:
     """The deepest `depth` whose graph draws at most `max_nodes` nodes (at least 1); None when the whole
     design fits (nothing to collapse). What a page shows first, so a 500-layer design opens readable."""
-    levels = max((d for _, d in blocks(design)), default=-1) + 2  # depth that opens every block
     if node_count(design) <= max_nodes:
         return None
+    levels = max((d for _, d in blocks(design)), default=-1) + 2  # the depth that opens every block
     for depth in range(levels - 1, 0, -1):
         if node_count(design, depth) <= max_nodes:
             return depth
@@ -192,6 +227,15 @@ def graph(
     return g
 
 
+class _Weights:
+    """One set of weights drawn at several places: a shared layer, or a child a flow calls more than once."""
+
+    def __init__(self, node_id: str, title: str, kind: str, colors: tuple[str, str], calls: str) -> None:
+        self.node_id, self.title, self.kind, self.colors, self.calls = node_id, title, kind, colors, calls
+        self.targets: list[str] = []  # the node drawn for each use
+        self.parameters: int | None = None
+
+
 class _Drawing:
     def __init__(
         self,
@@ -203,16 +247,18 @@ class _Drawing:
     ) -> None:
         self.design = design
         self.runs: dict[str, LayerRun] = run.by_key() if run else {}
+        self.steps: dict[tuple[str, str], StepRun] = run.by_step() if run else {}
         self.run = run
         self.error = error
         self.depth = depth
         self.expanded = expanded
         self.colors = shared_colors(design)
-        self.uses: dict[str, list[str]] = {}  # shared name -> the node id drawn for each use
+        self.weights: dict[str, _Weights] = {}  # by shared name, or by "call:<module key>" for repeated calls
         self.ids: set[str] = {"input", "output"}
         self.out: list[str] = []  # node and cluster lines, in drawing order
         self.edges: list[str] = []
         self.failed = False
+        self.small = 0  # operations and merges drawn (their ids)
 
     def draw(self) -> list[str]:
         d = self.design
@@ -221,12 +267,15 @@ class _Drawing:
         dtype = "" if d.input_dtype == "float32" else f" {d.input_dtype}"
         label = f"input\n{_shape(d.input_shape)}{dtype}"
         out.append(f'\tinput [label={_q(label)} fillcolor="#ffffff" shape=oval]\n')
-        last = self.nodes(d.layers, "", "layers", None, "input", 0, "\t")
+        if d.flow is None:
+            last = self.nodes(d.layers, "", "layers", None, "input", 0, "\t")
+        else:
+            last = self.flow(d.top, "", "", None, "input", 0, "\t")
         label = f"output\n{_shape(self.run.output_shape)}" if self.run else "output"
         out.append(f'\toutput [label={_q(label)} fillcolor="#ffffff" shape=oval]\n')
         self.edge(last, "output")
-        for name, ids in self.uses.items():
-            self.weights_node(name, ids)
+        for w in self.weights.values():
+            self.weights_node(w)
         out.extend(self.edges)
         return out
 
@@ -244,6 +293,8 @@ class _Drawing:
         self.ids.add(node_id)
         return node_id
 
+    # -- chains and blocks ------------------------------------------------------------------------------
+
     def nodes(
         self, nodes: tuple[Node, ...], prefix: str, path: str, shared: str | None, entry: str, level: int, tab: str
     ) -> str:
@@ -252,28 +303,41 @@ class _Drawing:
             entry = self.node(node, prefix + child_key(node, i), f"{path}[{i}]", shared, entry, level, tab)
         return entry
 
-    def node(self, node: Node, key: str, path: str, shared: str | None, entry: str, level: int, tab: str) -> str:
+    def node(
+        self,
+        node: Node,
+        key: str,
+        path: str,
+        shared: str | None,
+        entry: str,
+        level: int,
+        tab: str,
+        step: tuple[str, str, Call] | None = None,  # called by a flow: (step path, block key, the call)
+    ) -> str:
         if isinstance(node, Use):
             inner = self.design.shared[node.shared]
             first = len(self.out)
-            last = self.node(inner, key, path, node.shared, entry, level, tab)
-            self.uses.setdefault(node.shared, []).append(self.first_node(first) or last)
+            last = self.node(inner, key, path, node.shared, entry, level, tab, step)
+            self.shared_weights(node.shared).targets.append(self.first_node(first) or last)
             return last
         if isinstance(node, Block):
             # Inside a shared block, design paths are the shared definition's (as the dry run reports them).
-            sub = f"shared.{shared}.layers" if shared and path.startswith("layers") else f"{path}.layers"
+            own = f"shared.{shared}" if shared and path.startswith("layers") else path
             if not _opens(key, level, self.depth, self.expanded):
-                return self.collapsed(node, key, path, sub, shared, entry)
-            title = key.rpartition(".")[2]
-            label = f"{title} · Sequential" + (f" · shared '{shared}'" if shared else "")
+                return self.collapsed(node, key, path, own, shared, entry, step)
+            title = step[2].target if step else key.rpartition(".")[2]
+            label = f"{title} · {node.class_name}" + (f" · shared '{shared}'" if shared else "")
             outline = self.colors[shared][0] if shared else "#94a3b8"
             style = "rounded,bold" if shared else "rounded,dashed"
             self.out.append(f"{tab}subgraph cluster_{self.node_id(key)} {{\n")
             self.out.append(f'{tab}\tcolor="{outline}" {_CLUSTER_ATTRS} label={_q(label)} style="{style}"\n')
-            last = self.nodes(node.layers, key + ".", sub, shared, entry, level + 1, tab + "\t")
+            if node.flow is None:
+                last = self.nodes(node.layers, key + ".", f"{own}.layers", shared, entry, level + 1, tab + "\t")
+            else:
+                last = self.flow(node, key, own, shared, entry, level + 1, tab + "\t")
             self.out.append(f"{tab}}}\n")
             return last
-        return self.leaf(node, key, path, shared, entry, tab)
+        return self.leaf(node, key, path, shared, entry, tab, step)
 
     def first_node(self, start: int) -> str | None:
         """The id of the first node line written since out[start] (a use's first layer)."""
@@ -283,25 +347,42 @@ class _Drawing:
                 return head.split(" ", 1)[0]
         return None
 
-    def at_fault(self, path: str, inside: str | None = None) -> bool:
-        """Whether the dry run's error names this node (or, for a collapsed block, anything inside it)."""
+    def at_fault(self, *paths: str | None) -> bool:
+        """Whether the dry run's error names this node (one of its design or step paths, or, for a collapsed
+        block, anything inside it). The first node that matches takes the error."""
         if self.error is None or self.failed or not self.error.path:
             return False
-        p = self.error.path
-        hit = _at(p, path) or (inside is not None and _at(p, inside))
-        self.failed = hit
-        return hit
+        self.failed = any(p is not None and _at(self.error.path, p) for p in paths)
+        return self.failed
 
-    def leaf(self, layer: Layer, key: str, path: str, shared: str | None, entry: str, tab: str) -> str:
+    def leaf(
+        self,
+        layer: Layer,
+        key: str,
+        path: str,
+        shared: str | None,
+        entry: str,
+        tab: str,
+        step: tuple[str, str, Call] | None = None,
+    ) -> str:
         lt = REGISTRY[layer.type]
         run = self.runs.get(key)
-        lines = [f"{key.rpartition('.')[2]} · {layer.type}"]
+        title = key.rpartition(".")[2]
+        out_shape = run.output_shape if run else None
+        repeat: _Weights | None = None
+        if step is not None:  # called by a flow: its shapes are the call's (a child called twice: each its own)
+            title = step[2].target
+            ran = self.steps.get((step[1], step[0]))
+            out_shape = ran.output_shape if ran else None
+            repeat = self.weights.get(f"call:{key}")
+        lines = [f"{title} · {layer.type}"]
+        if step is not None and step[2].output is not None:
+            lines[0] += f" [{step[2].output}]"
         main = brief(layer, dict(run.inferred) if run else None)
         if main:
             lines.append(main)
-        color = fill = penwidth = fontcolor = tooltip = ""
+        color = penwidth = fontcolor = tooltip = style = ""
         fill = _CATEGORY_FILL.get(lt.category, "#ffffff")
-        style = ""
         if lt.is_lazy:
             style = "rounded,filled,dashed"
             lines.append("lazy: inferred" if run else "lazy: size pending")
@@ -309,38 +390,196 @@ class _Drawing:
             color, fill = self.colors[shared]
             penwidth = "2.5"
             lines.append(f"shared '{shared}'")
-        if run:
-            lines.append(f"→ {_shape(run.output_shape)}")
-        elif self.at_fault(path):
+        elif repeat is not None:
+            color, fill = repeat.colors
+            penwidth = "2.5"
+            lines.append(f"call {len(repeat.targets) + 1} of {repeat.calls}: same weights")
+        if out_shape is not None:
+            lines.append(f"→ {_shape(out_shape)}")
+        elif self.at_fault(path, step[0] if step else None):
             color, fill, penwidth, fontcolor = "#dc2626", "#fee2e2", "2.5", "#991b1b"
             lines.append("✗ does not fit — see message")
             tooltip = str(self.error)
-        return self.emit(key, "\n".join(lines), entry, tab, color, fill, penwidth, fontcolor, style, tooltip)
+        node_id = self.emit(key, "\n".join(lines), entry, tab, color, fill, penwidth, fontcolor, style, tooltip)
+        if repeat is not None:
+            repeat.targets.append(node_id)
+            if run is not None:
+                repeat.parameters = run.parameters
+        return node_id
 
-    def collapsed(self, block: Block, key: str, path: str, sub: str, shared: str | None, entry: str) -> str:
-        """One node for a whole block: its type, what it holds, its parameter total and output shape."""
+    def collapsed(
+        self,
+        block: Block,
+        key: str,
+        path: str,
+        own: str,
+        shared: str | None,
+        entry: str,
+        step: tuple[str, str, Call] | None = None,
+    ) -> str:
+        """One node for a whole block: its class, what it holds, its parameter total and output shape."""
         run = self.runs.get(key)
+        out_shape = run.output_shape if run else None
+        if step is not None:
+            ran = self.steps.get((step[1], step[0]))
+            out_shape = ran.output_shape if ran else None
         layers, inner = _count(self.design, block)
         held = f"{layers} layer{'s' if layers != 1 else ''}" + (
             f" in {inner} block{'s' if inner != 1 else ''}" if inner else ""
         )
-        lines = [f"{key.rpartition('.')[2]} · Sequential", held]
+        title = step[2].target if step else key.rpartition(".")[2]
+        lines = [f"{title} · {block.class_name}", held]
         color, fill, penwidth, fontcolor, tooltip = "", _BLOCK_FILL, "", "", f"{key}: collapsed ({held})"
         if shared:
             color, fill = self.colors[shared]
             penwidth = "2.5"
             lines.append(f"shared '{shared}'")
-        if run:
+        if run is not None and out_shape is not None:
             lines.append(f"{run.parameters:,} parameters")
-            lines.append(f"→ {_shape(run.output_shape)}")
-        elif self.at_fault(path, sub):
+            lines.append(f"→ {_shape(out_shape)}")
+        elif self.at_fault(path, own, step[0] if step else None):
             color, fill, penwidth, fontcolor = "#dc2626", "#fee2e2", "2.5", "#991b1b"
             lines.append("✗ does not fit — see message")
             tooltip = str(self.error)
         node_id = self.emit(key, "\n".join(lines), entry, "\t", color, fill, penwidth, fontcolor, "filled", tooltip, 1)
         for name in _uses_inside(block):  # a shared layer used inside: its weights link to the whole block
-            self.uses.setdefault(name, []).append(node_id)
+            self.shared_weights(name).targets.append(node_id)
         return node_id
+
+    # -- flows --------------------------------------------------------------------------------------------
+
+    def flow(self, block: Block, key: str, own: str, shared: str | None, entry: str, level: int, tab: str) -> str:
+        """Draw a flow block's steps from `entry` (own: the block's design path, "" for the top level)."""
+        assert block.flow is not None
+        prefix = f"{key}." if key else ""
+        calls: dict[str, int] = {}
+        for _, s in walk_steps(block.flow, "flow"):
+            if isinstance(s, Call):
+                calls[s.target] = calls.get(s.target, 0) + 1
+        for target, n in calls.items():  # a child called more than once: one set of weights, several calls
+            found = resolve(block.layers, target, self.design.shared)
+            if n > 1 and found is not None and not isinstance(found[0], Use):
+                inner = found[0]
+                kind = inner.type if isinstance(inner, Layer) else inner.class_name
+                palette = _SHARED[(len(self.design.shared) + len(self.weights)) % len(_SHARED)]
+                w = _Weights(
+                    self.node_id(f"weights.{prefix}{target}"), f"weights of '{prefix}{target}'", kind, palette, f"{n}"
+                )
+                self.weights[f"call:{prefix}{target}"] = w
+        at = f"{own}." if own else ""
+        last = self.chain(block.flow, block, key, at, f"{at}flow", shared, entry, level, tab)
+        self.uncalled(block, prefix, at, calls, tab)
+        return last
+
+    def chain(
+        self,
+        flow: Flow,
+        block: Block,
+        key: str,
+        at: str,
+        where: str,
+        shared: str | None,
+        entry: str,
+        level: int,
+        tab: str,
+    ) -> str:
+        """The steps of one flow (a block's, or one branch's) in order from `entry`; the last node's id."""
+        for i, step in enumerate(flow):
+            path = f"{where}[{i}]"
+            if isinstance(step, Call):
+                found = resolve(block.layers, step.target, self.design.shared)
+                assert found is not None  # the design was checked
+                child, rel = found
+                child_key_ = f"{key}.{step.target}" if key else step.target
+                entry = self.node(child, child_key_, at + rel, shared, entry, level, tab, (path, key, step))
+            elif isinstance(step, Op):
+                entry = self.op(step, key, path, entry, tab)
+            else:
+                entry = self.branches(step, block, key, at, path, shared, entry, level, tab)
+        return entry
+
+    def op(self, step: Op, key: str, path: str, entry: str, tab: str) -> str:
+        """A parameter-free operation: a small node with its name, arguments and (when it changes) the shape."""
+        ran = self.steps.get((key, path))
+        spec = OPS[step.op]
+        args = " ".join(f"{k}={_short(v)}" for k, v in step.args.items() if k in {a.name for a in spec.args})
+        lines = [f"{step.op} {args}".strip()]
+        color = fill = fontcolor = tooltip = penwidth = ""
+        fill = _OP_FILL
+        if ran is not None and ran.output_shape != ran.input_shape:
+            lines.append(f"→ {_shape(ran.output_shape)}")
+        elif ran is None and self.at_fault(path):
+            color, fill, penwidth, fontcolor = "#dc2626", "#fee2e2", "2.5", "#991b1b"
+            lines.append("✗ see message")
+            tooltip = str(self.error)
+        self.small += 1
+        node_id = self.node_id(f"{key}.op{self.small}" if key else f"op{self.small}")
+        attrs = f'label={_q(chr(10).join(lines))} fillcolor="{fill}" fontsize=10 height=0.2 margin="0.06,0.02"'
+        if color:
+            attrs += f' color="{color}" fontcolor="{fontcolor}" penwidth={penwidth} tooltip={_q(tooltip)}'
+        self.out.append(f"{tab}{node_id} [{attrs}]\n")
+        self.edge(entry, node_id)
+        return node_id
+
+    def branches(
+        self,
+        step: Branches,
+        block: Block,
+        key: str,
+        at: str,
+        path: str,
+        shared: str | None,
+        entry: str,
+        level: int,
+        tab: str,
+    ) -> str:
+        """Parallel branches side by side from `entry`, joined by a merge node; an empty branch (a skip) is an
+        edge from `entry` straight to the merge."""
+        ends: list[str | None] = []
+        for j, branch in enumerate(step.branches):
+            bpath = f"{path}.branches[{j}]"
+            ends.append(self.chain(branch, block, key, at, bpath, shared, entry, level, tab) if branch else None)
+        ran = self.steps.get((key, path))
+        lines = [merge_label(step.merge, step.dim)]
+        color, fill = _MERGE
+        fontcolor = tooltip = ""
+        if ran is not None:
+            lines.append(f"→ {_shape(ran.output_shape)}")
+        elif self.at_fault(path):
+            color, fill, fontcolor = "#dc2626", "#fee2e2", "#991b1b"
+            lines.append("✗ does not fit — see message")
+            tooltip = str(self.error)
+        self.small += 1
+        node_id = self.node_id(f"{key}.merge{self.small}" if key else f"merge{self.small}")
+        attrs = f'label={_q(chr(10).join(lines))} color="{color}" fillcolor="{fill}" fontsize=12 penwidth=1.5'
+        if fontcolor:
+            attrs += f' fontcolor="{fontcolor}" tooltip={_q(tooltip)}'
+        self.out.append(f"{tab}{node_id} [{attrs}]\n")
+        for end in ends:
+            if end is None:
+                self.edge(
+                    entry, node_id, f'color="{_SKIP}" fontcolor="{_SKIP}" label=" skip" penwidth=1.5 style=dashed'
+                )
+            else:
+                self.edge(end, node_id)
+        return node_id
+
+    def uncalled(self, block: Block, prefix: str, at: str, calls: dict[str, int], tab: str) -> None:
+        """Children the flow never calls: still in the module (and its state_dict), drawn apart, greyed."""
+        used = {t.split(".")[0] for t in calls}
+        for i, child in enumerate(block.layers):
+            name = child_key(child, i)
+            if name in used:
+                continue
+            inner = _resolve(self.design, child)
+            kind = inner.type if isinstance(inner, Layer) else inner.class_name
+            label = f"{name} · {kind}\nnot called by forward"
+            self.out.append(
+                f'{tab}{self.node_id(prefix + name)} [label={_q(label)} color="#94a3b8" fillcolor="#f8fafc" '
+                f'fontcolor="#64748b" style="rounded,filled,dashed"]\n'
+            )
+
+    # -- nodes and weights --------------------------------------------------------------------------------
 
     def emit(
         self,
@@ -375,24 +614,30 @@ class _Drawing:
         self.edge(entry, node_id)
         return node_id
 
-    def weights_node(self, name: str, targets: list[str]) -> None:
-        outline, fill = self.colors[name]
-        spec = self.design.shared[name]
-        kind = spec.type if isinstance(spec, Layer) else "Sequential"
-        label = f"shared weights '{name}'\n{kind}"
-        if self.runs:
-            label += f"\n{_own_parameters(self.runs, name):,} parameters"
-        label += f"\nused {len(targets)}×"
+    def shared_weights(self, name: str) -> _Weights:
+        w = self.weights.get(name)
+        if w is None:
+            spec = self.design.shared[name]
+            kind = spec.type if isinstance(spec, Layer) else spec.class_name
+            w = self.weights[name] = _Weights(
+                f"weights_{name}", f"shared weights '{name}'", kind, self.colors[name], ""
+            )
+            if self.runs:
+                w.parameters = _own_parameters(self.runs, name)
+        return w
+
+    def weights_node(self, w: _Weights) -> None:
+        outline, fill = w.colors
+        label = f"{w.title}\n{w.kind}"
+        if w.parameters is not None:
+            label += f"\n{w.parameters:,} parameters"
+        label += f"\ncalled {w.calls}×" if w.calls else f"\nused {len(w.targets)}×"
         self.out.append(
-            f'\tweights_{name} [label={_q(label)} color="{outline}" fillcolor="{fill}" penwidth=2 shape=cylinder '
+            f'\t{w.node_id} [label={_q(label)} color="{outline}" fillcolor="{fill}" penwidth=2 shape=cylinder '
             f'style="filled,bold"]\n'
         )
-        for target in dict.fromkeys(targets):  # a collapsed block holding two uses: one link
-            self.edge(
-                f"weights_{name}",
-                target,
-                f'arrowhead=none color="{outline}" constraint=false penwidth=1.5 style=dashed',
-            )
+        for target in dict.fromkeys(w.targets):  # a collapsed block holding two uses: one link
+            self.edge(w.node_id, target, f'arrowhead=none color="{outline}" constraint=false penwidth=1.5 style=dashed')
 
 
 def _own_parameters(runs: dict[str, LayerRun], name: str) -> int:

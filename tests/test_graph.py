@@ -139,3 +139,110 @@ def test_depth_must_be_a_whole_number_from_one() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="depth must be"):
             graph(load_example("nested"), depth=bad)
+
+
+# -- flows (format 2): branches, merges, skips, operations, repeated calls -------------------------------------
+
+
+def merges(dot: str) -> dict[str, str]:
+    return {k: v for k, v in labels(dot).items() if "merge" in k}
+
+
+def test_parallel_branches_join_in_a_merge_node_that_says_cat_and_its_shape() -> None:
+    dot = graph(load_example("inception")).source
+    nodes = labels(dot)
+    assert list(merges(dot).values()) == ["cat dim=1\n→ (1, 256, 28, 28)"]
+    merge = next(iter(merges(dot)))
+    starts = [b for a, b in edges(dot) if a == "input"]
+    assert starts == ["n_b1_1", "n_b2_1", "n_b3_1", "n_b4_1"]  # four branches from the block's input, in order
+    into = [a for a, b in edges(dot) if b == merge]
+    assert len(into) == 4 and all(nodes[a] == "relu" for a in into)  # each branch ends in its relu
+    assert nodes["n_b2_2"] == "b2_2 · LazyConv2d\n96 → 128, k3, p1\nlazy: inferred\n→ (1, 128, 28, 28)"
+    assert (merge, "output") in edges(dot) and "skip" not in dot
+
+
+def test_a_residual_block_has_its_skip_edge_and_an_add_node() -> None:
+    dot = graph(load_example("resnet18")).source
+    nodes = labels(dot)
+    assert "subgraph cluster_n_b2_0 {" in dot and 'label="0 · Residual"' in dot
+    skips = re.findall(r"^\s*(\w+) -> (\w+) \[[^\]]*label=\" skip\"", dot, flags=re.M)
+    assert len(skips) == 5  # the identity shortcuts; b3.0, b4.0, b5.0 go through conv3
+    fork, merge = skips[0]
+    assert nodes[fork].startswith("3 · MaxPool2d") and nodes[merge] == "+\n→ (1, 64, 24, 24)"
+    assert (fork, "n_b2_0_conv1") in edges(dot)  # the main branch starts at the same fork
+    assert ("n_b2_0_bn2", merge) in edges(dot)
+    first = next(b for a, b in edges(dot) if a == merge)
+    assert nodes[first] == "relu"  # Y += X, then relu
+    conv3 = [a for a, b in edges(dot) if a == "n_b3_0_conv3"]
+    assert conv3 and nodes["n_b3_0_conv3"].startswith("conv3 · LazyConv2d\n64 → 128, k1, s2")
+
+
+def test_collapsed_flow_blocks_show_their_class_totals_and_shape() -> None:
+    design = load_example("resnet18")
+    nodes = labels(graph(design, depth=2).source)
+    assert nodes["n_b2_0"] == "0 · Residual\n4 layers\n74,112 parameters\n→ (1, 64, 24, 24)"
+    assert nodes["n_b3_0"].startswith("0 · Residual\n5 layers\n")
+    for depth in (1, 2, 3, None):
+        drawn = labels(graph(design, depth=depth).source)
+        assert len(drawn) - 2 == node_count(design, depth), depth  # (input and output not counted)
+    assert fitting_depth(design) == 2
+
+
+def test_a_child_called_twice_is_marked_like_a_shared_layer() -> None:
+    design = Design.from_dict(
+        {
+            "format": 2,
+            "input": {"shape": [2, 8]},
+            "layers": [
+                {"type": "Linear", "in_features": 8, "out_features": 8, "name": "fc"},
+                {"type": "Linear", "in_features": 8, "out_features": 3, "name": "out"},
+            ],
+            "flow": ["fc", {"op": "relu"}, "fc", {"op": "relu"}, "out"],
+        }
+    )
+    dot = graph(design).source
+    nodes = labels(dot)
+    assert nodes["n_fc"] == "fc · Linear\n8 → 8\ncall 1 of 2: same weights\n→ (2, 8)"
+    assert nodes["n_fc__2"] == "fc · Linear\n8 → 8\ncall 2 of 2: same weights\n→ (2, 8)"
+    weights = next(k for k, v in nodes.items() if v.startswith("weights of 'fc'"))
+    assert nodes[weights] == "weights of 'fc'\nLinear\n72 parameters\ncalled 2×"
+    assert (weights, "n_fc") in edges(dot) and (weights, "n_fc__2") in edges(dot)
+    assert edges(dot)[:5] == [
+        ("input", "n_fc"),
+        ("n_fc", "n_op1"),
+        ("n_op1", "n_fc__2"),
+        ("n_fc__2", "n_op2"),
+        ("n_op2", "n_out"),
+    ]
+
+
+def test_a_merge_that_does_not_fit_is_red_and_names_the_branches() -> None:
+    d = load_example("inception").to_dict()
+    d["layers"][-1]["padding"] = 3  # b4_2 (1×1) now pads: 34×34 beside 28×28
+    dot = graph(Design.from_dict(d)).source
+    merge = next(iter(merges(dot)))
+    assert "does not fit" in labels(dot)[merge]
+    assert "#dc2626" in re.search(rf"{merge} \[.*?\]\n", dot, flags=re.S)[0]
+    tooltip = re.search(rf'{merge} \[.*?tooltip="([^"]*)"', dot, flags=re.S)[1]
+    assert "cat dim=1" in tooltip and "branch 3" in tooltip
+    assert labels(dot)["output"] == "output"
+
+
+def test_names_with_spaces_and_quotes_become_safe_ids_and_escaped_labels() -> None:
+    dot = graph(load_example("rgnet")).source
+    nodes = labels(dot)
+    assert "subgraph cluster_n_0_block_0 {" in dot and 'label="block 0 · Sequential"' in dot
+    assert nodes["n_0_block_0_0"].startswith("0 · LazyLinear")
+    design = Design.from_dict(
+        {
+            "format": 2,
+            "input": {"shape": [2, 4]},
+            "layers": [
+                {"type": "Linear", "in_features": 4, "out_features": 4, "name": 'say "hi" \\N'},
+                {"type": "Linear", "in_features": 4, "out_features": 4, "name": "say _hi_ _N"},
+            ],
+        }
+    )
+    dot = graph(design).source
+    assert r'label="say \"hi\" \\N · Linear' in dot  # a quote and a backslash shown as written
+    assert len(set(labels(dot))) == 4  # two distinct ids although both names sanitize alike
