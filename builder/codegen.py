@@ -24,16 +24,16 @@ import json
 import keyword
 import textwrap
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from torch import nn
 
 from . import init_methods, init_spec
-from .design import Block, Design, Layer, Node, Use
-from .errors import DesignError
+from .design import Block, Design, Layer, Node, Use, child_key, resolve
+from .flow import OPS, Branches, Call, Flow, Op, op_kwargs
 from .init import plan as init_plan
-from .registry import REGISTRY
+from .registry import REGISTRY, LayerType, call_code
 from .reset import NOT_BY_RESET_PARAMETERS, reset_like_construction
 
 _INDENT = "    "
@@ -117,8 +117,6 @@ def to_code(design: Design) -> str:
     """Plain PyTorch source that rebuilds `design`'s network (see the module docstring)."""
     if not isinstance(design, Design):
         raise TypeError(f"to_code expects a Design, got {type(design).__name__}")
-    if design.has_flow:  # until the flow writer lands (#14): never code whose forward differs from the network
-        raise DesignError("exporting code for a design with flows (skips, branches) is not supported yet")
     return _Writer(design).write()
 
 
@@ -167,6 +165,8 @@ class _Writer:
         }
         self.types = {n.type for _, _, n in self._all_nodes() if isinstance(n, Layer)}
         self.functional_used = False
+        self.flow_classes: dict[tuple[str, str], str] = {}  # (base name, class body) -> class name
+        self.parameters = self.find_parameters()
 
     def _all_nodes(self) -> Iterator[tuple[str, str, Node]]:
         yield from self.d.walk()
@@ -177,7 +177,8 @@ class _Writer:
 
     # -- expressions -------------------------------------------------------------------------------------
 
-    def layer(self, node: Layer) -> str:
+    def layer(self, node: Layer, names: Mapping[str, str] | None = None) -> str:
+        """nn.Type(args) for a layer; `names` writes some arguments as a class's constructor parameters."""
         lt = REGISTRY[node.type]
         try:
             params = inspect.signature(lt.module).parameters.values()
@@ -192,7 +193,9 @@ class _Writer:
                 positional = False
                 continue
             value = node.args[arg.name]
-            if arg.kind == "layer" and value is not None:  # a nested layer: its constructor call
+            if names and arg.name in names:
+                text = names[arg.name]
+            elif arg.kind == "layer" and value is not None:  # a nested layer: its constructor call
                 text = self.layer(Layer(value["type"], {k: v for k, v in value.items() if k != "type"}))
             else:
                 text = _py(value)
@@ -209,6 +212,8 @@ class _Writer:
             return self.shared_var[node.shared]
         if isinstance(node, Layer):
             return self.layer(node)
+        if node.flow is not None:
+            return self.flow_class(node, path)
         if any(child.name is not None for child in node.layers):
             cls = self.block_class(node, path)
             needed = sorted(self.uses(node))
@@ -251,12 +256,9 @@ class _Writer:
         params = "".join(f", {self.shared_var[n]}" for n in needed)
         init_lines, calls = [], []
         for i, child in enumerate(block.layers):
-            if child.name is not None and child.name.isidentifier() and not keyword.iskeyword(child.name):
-                init_lines.append(f"self.{child.name} = {self.expr(child, 2, f'{path}.{child.name}')}")
-                calls.append(f"self.{child.name}")
-            elif child.name is not None:  # a name add_module accepts but Python cannot spell: the book's 'block 0'
-                init_lines.append(f"self.add_module({child.name!r}, {self.expr(child, 2, f'{path}.{child.name}')})")
-                calls.append(f"getattr(self, {child.name!r})")
+            if child.name is not None:
+                init_lines.append(_register(child.name, self.expr(child, 2, f"{path}.{child.name}")))
+                calls.append(_attribute("self", child.name))
             elif isinstance(child, Layer) and child.type in _FUNCTIONAL and not child.args:
                 self.functional_used = True
                 calls.append(_FUNCTIONAL[child.type])
@@ -295,6 +297,102 @@ class _Writer:
         self.classes.append("\n".join(lines) + "\n")
         return name
 
+    def flow_class(self, block: Block, path: str, top: bool = False) -> str:
+        """Write the class of a block with a flow (the book's Residual, Inception…) and return the expression
+        that makes one: its children declared in __init__ in order, its forward the flow written out as the
+        book writes it. Blocks alike but for some layer arguments share one class that takes those arguments
+        (ResNet's Residual(64), Residual(128)…); blocks whose classes would read the same share it too."""
+        needed = sorted(self.uses(block))
+        shape = self.parameters.get(id(block))
+        names: dict[tuple[int, str], str] = shape[0] if shape else {}
+        own = list(dict.fromkeys(names.values()))
+        signature = "".join(f", {p}" for p in own) + "".join(f", {self.shared_var[n]}" for n in needed)
+        init_lines = []
+        for i, child in enumerate(block.layers):
+            key = child_key(child, i)
+            if isinstance(child, Layer):
+                expr = self.layer(child, {a: p for (j, a), p in names.items() if j == i})
+            else:
+                expr = self.expr(child, 2, f"{path}.{key}")
+            init_lines.append(_register(key, expr))
+        assert block.flow is not None
+        forward = _Forward(self, block).write()
+        body = [
+            f"    def __init__(self{signature}):",
+            "        super().__init__()",
+            *(f"        {line}" for line in init_lines),
+            "",
+            "    def forward(self, X):",
+            *(f"        {line}" for line in forward),
+        ]
+        text = "\n".join(body)
+        base = _camel(block.class_name)
+        if (base, text) in self.flow_classes:
+            name = self.flow_classes[(base, text)]
+        else:
+            name = self.class_name(base)
+            self.flow_classes[(base, text)] = name
+            where = path.strip(".")
+            what = (
+                "The whole network" if top else f"{block.class_name} (first at {where})" if where else block.class_name
+            )
+            doc = f'    """{what}: its layers are declared in __init__; forward runs them as the design\'s flow."""'
+            self.classes.append("\n".join([f"class {name}(nn.Module):", doc, "", text]) + "\n")
+        values = shape[1] if shape else {}
+        args = [values[p] for p in own] if len(own) == 1 else [f"{p}={values[p]}" for p in own]
+        args += [f"{self.shared_var[n]}={self.shared_var[n]}" for n in needed]
+        return f"{name}({', '.join(args)})"
+
+    def find_parameters(self) -> dict[int, tuple[dict[tuple[int, str], str], dict[str, str]]]:
+        """Flow blocks alike but for some of their layers' arguments (same class name, flow, children and
+        argument names): which arguments become constructor parameters of their shared class, and each block's
+        values. By id of the block: {id: ({(child index, argument): parameter}, {parameter: value as code})}."""
+        groups: dict[str, list[Block]] = {}
+        for block in _flow_blocks(self.d):
+            if not all(isinstance(c, Layer) for c in block.layers):
+                continue
+            children = [(child_key(c, i), c.type, tuple(c.args)) for i, c in enumerate(block.layers)]  # type: ignore[union-attr]
+            nested = [
+                _py(c.args[a])  # type: ignore[union-attr]
+                for c in block.layers
+                for a in c.args  # type: ignore[union-attr]
+                if REGISTRY[c.type].arg_index[a].kind == "layer"  # type: ignore[union-attr]
+            ]
+            groups.setdefault(repr((block.class_name, block.flow, children, nested)), []).append(block)
+        out: dict[int, tuple[dict[tuple[int, str], str], dict[str, str]]] = {}
+        for blocks in groups.values():
+            if len(blocks) < 2:
+                continue
+            first = blocks[0]
+            vectors: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+            for i, child in enumerate(first.layers):
+                assert isinstance(child, Layer)
+                for a in child.args:
+                    if REGISTRY[child.type].arg_index[a].kind == "layer":
+                        continue
+                    vector = tuple(_py(b.layers[i].args[a]) for b in blocks)  # type: ignore[union-attr]
+                    if len(set(vector)) > 1:
+                        vectors.setdefault(vector, []).append((i, a))
+            if not vectors:
+                continue
+            arg_names = [a for places in vectors.values() for _, a in places]
+            names: dict[tuple[int, str], str] = {}
+            taken = set(_TAKEN) | set(self.shared_var.values()) | {"self", "X"}
+            for places in vectors.values():
+                i, a = places[0]
+                same = all(p[1] == a for p in places) and arg_names.count(a) == len(places)
+                base = a if same else f"{child_key(first.layers[i], i)}_{a}"
+                name, n = base, 2
+                while name in taken or keyword.iskeyword(name) or not name.isidentifier():
+                    name, n = f"{base}_{n}" if base.isidentifier() else f"arg{n}", n + 1
+                taken.add(name)
+                for place in places:
+                    names[place] = name
+            for k, block in enumerate(blocks):
+                values = {names[places[0]]: vector[k] for vector, places in vectors.items()}
+                out[id(block)] = (names, values)
+        return out
+
     # -- the script --------------------------------------------------------------------------------------
 
     def write(self) -> str:
@@ -306,7 +404,9 @@ class _Writer:
                 f"{var} = {self.expr(node, 1, f'shared.{name}')}  # one module at every use of "
                 f"'{name}': its weights are tied"
             )
-        if any(n.name is not None for n in d.layers):
+        if d.flow is not None:
+            model_expr = self.flow_class(d.top, "", top=True)
+        elif any(n.name is not None for n in d.layers):
             cls = self.block_class(Block(layers=d.layers), "", top=True)
             needed = sorted(set().union(*(self.uses(n) for n in d.layers)))
             model_expr = f"{cls}({', '.join(f'{self.shared_var[n]}={self.shared_var[n]}' for n in needed)})"
@@ -440,3 +540,221 @@ def _initialize(plan: list[tuple[str, str, dict[str, Any]]], by_construction: bo
             if init_spec.bias_zeroed(spec):
                 lines.append(f'        zero_bias(model.get_submodule("{key}"))')
     return "\n".join(lines)
+
+
+def _flow_blocks(design: Design) -> Iterator[Block]:
+    """Every block with a flow, in module order (the shared ones after)."""
+
+    def visit(nodes: tuple[Node, ...]) -> Iterator[Block]:
+        for node in nodes:
+            if isinstance(node, Block):
+                if node.flow is not None:
+                    yield node
+                yield from visit(node.layers)
+
+    yield from visit(design.layers)
+    yield from visit(tuple(n for n in design.shared.values()))
+
+
+def _register(name: str, expr: str) -> str:
+    """The __init__ line that registers a child: `self.conv1 = ...`, or add_module for a name Python cannot
+    spell as an attribute (the book's "block 0", or an unnamed child's position)."""
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return f"self.{name} = {expr}"
+    why = "unnamed: keeps its position as its name" if name.isdigit() else "not a Python name"
+    return f"self.add_module({_py(name)}, {expr})  # {why}"
+
+
+def _attribute(owner: str, name: str) -> str:
+    """How code reaches a child: `self.conv1`, or getattr(self, "block 0")."""
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return f"{owner}.{name}"
+    return f"getattr({owner}, {_py(name)})"
+
+
+# Parameter-free functions after which the book starts a new line (`Y = F.relu(self.bn1(self.conv1(X)))`).
+_ACTIVATIONS = {"relu", "gelu", "sigmoid", "tanh", "silu", "elu", "leaky_relu", "softmax", "log_softmax"}
+_NESTED = 4  # calls nested in one expression at most: `F.relu(self.b2_2(F.relu(self.b2_1(x))))`
+# Layers whose output is always a fresh tensor that backward does not need: `Y += X` is safe after them.
+_FRESH_OUTPUT = {"Convolution", "Linear", "Normalization"}
+
+
+class _Forward:
+    """A flow block's forward, as the book writes it: chains of calls nested a few deep, a new line after an
+    activation; branches into variables (Y for a residual's main path, b1, b2… for Inception's), the merge as
+    `Y += X` or `torch.cat((b1, b2), dim=1)`; `out, _ = self.rnn(X)` for a tuple-returning layer."""
+
+    def __init__(self, writer: _Writer, block: Block) -> None:
+        self.w = writer
+        self.block = block
+        self.lines: list[str] = []
+        self.names: set[str] = {"X"}  # every variable used so far (a nested branch never reuses one)
+
+    def write(self) -> list[str]:
+        assert self.block.flow is not None
+        result = self.chain(self.block.flow, "X", "X", frozenset())
+        return [*self.lines, f"return {result}"]
+
+    def fresh(self, base: str, avoid: frozenset[str]) -> str:
+        name, n = base, 2
+        while name in avoid or (name in self.names and name != base) or keyword.iskeyword(name):
+            name, n = f"{base}_{n}", n + 1
+        self.names.add(name)
+        return name
+
+    # -- one chain of steps -----------------------------------------------------------------------------
+
+    def chain(self, flow: Flow, src: str, var: str, protected: frozenset[str]) -> str:
+        """Write the steps of `flow` applied to the variable `src`; intermediate results go to `var` (never to a
+        protected name). Returns the expression of the result (a variable or a call)."""
+        cur = src
+        simple: list[Call | Op] = []
+        for step in flow:
+            if isinstance(step, Branches):
+                cur = self.flush(simple, cur, var, protected)
+                simple = []
+                cur = self.branches(step, cur, var, protected)
+            else:
+                simple.append(step)
+        return self.flush(simple, cur, var, protected)
+
+    def flush(self, steps: list[Call | Op], cur: str, var: str, protected: frozenset[str]) -> str:
+        """Write a run of calls and operations in segments of at most _NESTED nested calls, each ending after an
+        activation where one falls; every segment but the last assigned to `var`."""
+        i = 0
+        while i < len(steps):
+            n = len(steps) - i
+            if n > _NESTED:
+                cut = max((k + 1 for k in range(1, _NESTED) if _is_activation(steps[i + k])), default=_NESTED)
+            else:
+                cut = n
+            segment = steps[i : i + cut]
+            i += cut
+            for step in segment:
+                cur = self.step(step, cur, var, protected)
+            if i < len(steps) and not cur.isidentifier():
+                cur = self.assign(var, cur, protected)
+        return cur
+
+    def assign(self, var: str, expr: str, protected: frozenset[str]) -> str:
+        if var in protected:
+            var = self.fresh(var, protected)
+        self.names.add(var)
+        self.lines.append(f"{var} = {expr}")
+        return var
+
+    def step(self, step: Call | Op, cur: str, var: str, protected: frozenset[str]) -> str:
+        if isinstance(step, Op):
+            code = _op_code(step, cur)
+            self.w.functional_used |= "F." in code
+            return code
+        module = self.module(step.target)
+        lt = self.layer_type(step.target)
+        if lt is None or (not lt.outputs and not lt.self_attention):
+            return f"{module}({cur})"
+        if lt.self_attention and not cur.isidentifier():  # m(x, x, x): x once, in a variable
+            cur = self.assign(var, cur, protected)
+        name = step.output if step.output is not None else lt.default_output
+        if lt.outputs and name is not None and tuple(lt.outputs[name]) == (0,):  # the book: out, _ = self.rnn(X)
+            out = "out" if "out" not in protected and cur != "out" else var
+            text = call_code(lt, module, cur, None)[: -len("[0]")]
+            self.names.add(out)
+            self.lines.append(f"{out}, _ = {text}")
+            return out
+        return call_code(lt, module, cur, step.output)
+
+    def module(self, target: str) -> str:
+        """self.conv1, self.net[0], getattr(self, "block 0")… for a child or grandchild key."""
+        expr, nodes = "self", self.block.layers
+        parent_is_sequential = False
+        for part in target.split("."):
+            found = next(((i, n) for i, n in enumerate(nodes) if child_key(n, i) == part), None)
+            assert found is not None  # the design was checked
+            node = found[1]
+            expr = f"{expr}[{part}]" if parent_is_sequential and part.isdigit() else _attribute(expr, part)
+            inner = self.w.d.shared.get(node.shared) if isinstance(node, Use) else node
+            nodes = inner.layers if isinstance(inner, Block) else ()
+            parent_is_sequential = isinstance(inner, Block) and inner.flow is None
+            if parent_is_sequential and isinstance(inner, Block) and any(c.name is not None for c in inner.layers):
+                parent_is_sequential = False  # written as a class: its children are attributes
+        return expr
+
+    def layer_type(self, target: str) -> LayerType | None:
+        found = resolve(self.block.layers, target, self.w.d.shared)
+        node = found[0] if found else None
+        if isinstance(node, Use):
+            node = self.w.d.shared[node.shared]
+        return REGISTRY[node.type] if isinstance(node, Layer) else None
+
+    def fresh_output(self, flow: Flow) -> bool:
+        """Whether a branch ends in a layer whose output may be added to in place (`Y += X`)."""
+        if not flow or not isinstance(flow[-1], Call):
+            return False
+        lt = self.layer_type(flow[-1].target)
+        return lt is not None and lt.category in _FRESH_OUTPUT and not lt.outputs
+
+    # -- branches and their merge -----------------------------------------------------------------------
+
+    def branches(self, step: Branches, cur: str, var: str, protected: frozenset[str]) -> str:
+        src = cur if cur.isidentifier() else self.assign(var, cur, protected)
+        full = [j for j, b in enumerate(step.branches) if b]
+        skip = len(full) < len(step.branches)
+        inside = protected | {src}
+        names: dict[int, str] = {}
+        if len(full) == 1:
+            names[full[0]] = self.fresh("Y", inside)
+        else:
+            two_add = step.merge in ("add", "mul") and len(full) == 2 and not skip and src not in protected
+            for k, j in enumerate(full):
+                if two_add:  # the book's residual with a 1×1 conv: Y = main(X); X = conv3(X); Y += X
+                    names[j] = self.fresh("Y", inside) if k == 0 else src
+                else:
+                    names[j] = self.fresh(f"b{j + 1}", inside)
+        results: dict[int, str] = {}
+        done: set[str] = set()
+        for j in full:
+            name = names[j]
+            guard = inside | done if name != src else protected | done
+            expr = self.chain(step.branches[j], src, name, frozenset(guard - {name}))
+            if expr != name:
+                self.lines.append(f"{name} = {expr}")
+            results[j] = name
+            done.add(name)
+        operands = [results.get(j, src) for j in range(len(step.branches))]
+        if step.merge == "add" and len(operands) == 2 and operands[0] in done:
+            first = full[0]
+            if operands[0] != src and self.fresh_output(step.branches[first]):
+                self.lines.append(f"{operands[0]} += {operands[1]}")  # the book's `Y += X`
+                return operands[0]
+        if step.merge in ("add", "mul"):
+            return (" + " if step.merge == "add" else " * ").join(operands)
+        items = ", ".join(operands) + ("," if len(operands) == 1 else "")
+        if step.merge == "mean":
+            return f"torch.stack(({items})).mean(0)"
+        return f"torch.{step.merge}(({items}), dim={step.dim})"
+
+
+def _is_activation(step: Call | Op) -> bool:
+    return isinstance(step, Op) and step.op in _ACTIVATIONS
+
+
+def _op_code(op: Op, x: str) -> str:
+    """A parameter-free operation as forward writes it: F.relu(X), X.mean(dim=1), torch.flatten(X, 1)…"""
+    args = op_kwargs(op)
+    if op.op in ("mean", "sum"):
+        dim = args["dim"]
+        if dim is None:
+            return f"{x}.{op.op}()"
+        dims = tuple(dim) if isinstance(dim, (list, tuple)) else (dim,)
+        text = f"dim={dims[0]}" if len(dims) == 1 else f"dim={dims!r}"
+        return f"{x}.{op.op}({text}{', keepdim=True' if args['keepdim'] else ''})"
+    if op.op == "flatten":
+        end = "" if args["end_dim"] == -1 else f", {args['end_dim']}"
+        return f"torch.flatten({x}, {args['start_dim']}{end})"
+    spec = OPS[op.op]
+    defaults = {a.name: a.default for a in spec.args}
+    if all(args[k] == defaults[k] for k in args) and "(" in spec.code and all(not a.required for a in spec.args):
+        head = spec.code.split("(", 1)[0]
+        if head.startswith(("F.", "torch.")):  # F.gelu(X): torch's own defaults
+            return f"{head}({x})"
+    return spec.code.format(x=x, **{k: _py(list(v) if isinstance(v, tuple) else v) for k, v in args.items()})

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import io
 import subprocess
 import sys
 import textwrap
@@ -15,15 +16,6 @@ from torch import nn
 
 import builder
 from builder import Design, build, example_input, load_example, save_params, to_code
-
-# Exporting a flow's forward is not written yet (#14, to_code for flows): until then to_code refuses flow designs
-# with a DesignError instead of writing code whose forward would differ. strict: the day it works, drop this.
-PENDING_FLOWS = pytest.mark.xfail(raises=builder.DesignError, strict=True, reason="to_code for flows pending (#14)")
-
-
-def examples():
-    return [pytest.param(n, marks=PENDING_FLOWS) if load_example(n).has_flow else n for n in builder.example_names()]
-
 
 DRIVER = textwrap.dedent("""
     import runpy, sys, torch
@@ -62,7 +54,7 @@ def assert_same_state(a: nn.Module, b: nn.Module, values: bool = True) -> None:
             assert torch.equal(sa[k], sb[k]), k
 
 
-@pytest.mark.parametrize("name", examples())
+@pytest.mark.parametrize("name", builder.example_names())
 def test_every_example_runs_in_a_fresh_python_and_reproduces_the_outputs(name: str, tmp_path: Path) -> None:
     design = load_example(name)
     net = build(design, seed=0).eval()
@@ -101,7 +93,7 @@ def test_the_script_itself_loads_a_params_path_and_prints_the_model(tmp_path: Pa
     assert bad.returncode != 0
 
 
-@pytest.mark.parametrize("name", examples())
+@pytest.mark.parametrize("name", builder.example_names())
 def test_keys_shapes_and_imports(name: str) -> None:
     design = load_example(name)
     code = to_code(design)
@@ -306,3 +298,100 @@ def test_sequence_layers_export_as_torch_calls_with_the_same_seeded_weights() ->
     x = example_input(design, seed=1)
     with torch.no_grad():
         torch.testing.assert_close(made.eval()(x), net.eval()(x))
+
+
+# -- flows (format 2): a class per flow block whose forward reads like the book's -------------------------------
+
+
+def test_flow_blocks_read_like_the_book() -> None:
+    resnet = to_code(load_example("resnet18"))
+    assert "class Residual(nn.Module):" in resnet
+    assert (
+        "        Y = F.relu(self.bn1(self.conv1(X)))\n        Y = self.bn2(self.conv2(Y))\n        Y += X\n" in resnet
+    )
+    assert "        X = self.conv3(X)\n        Y += X\n        return F.relu(Y)\n" in resnet
+    # one class per kind of block, its varying sizes as constructor parameters, as the book's Residual(c)
+    assert "class Residual(nn.Module):" in resnet and "def __init__(self, out_channels):" in resnet
+    assert "self.conv1 = nn.LazyConv2d(out_channels, kernel_size=3, padding=1)" in resnet
+    assert "self.b2 = nn.Sequential(Residual(64), Residual(64))" in resnet
+    assert "self.b3 = nn.Sequential(Residual2(128), Residual(128))" in resnet and "class Residual3" not in resnet
+    inception = to_code(load_example("inception"))
+    assert "b2 = F.relu(self.b2_2(F.relu(self.b2_1(X))))" in inception
+    assert "return torch.cat((b1, b2, b3, b4), dim=1)" in inception
+    dense = to_code(load_example("densenet_block"))
+    assert "Y = self.net[0](X)\n        X = torch.cat((X, Y), dim=1)" in dense
+    rgnet = to_code(load_example("rgnet"))
+    assert 'self.add_module("block 0", ' in rgnet and 'getattr(self, "block 0")(X)' in rgnet
+
+
+EVERY_STEP = {
+    "format": 2,
+    "name": "every step",
+    "class": "Mixer",
+    "input": {"shape": [2, 5, 8]},
+    "layers": [
+        {"type": "Linear", "in_features": 8, "out_features": 8, "name": "lin"},
+        {"type": "LSTM", "input_size": 8, "hidden_size": 8, "batch_first": True, "name": "rnn"},
+        {"type": "MultiheadAttention", "embed_dim": 8, "num_heads": 2, "batch_first": True, "name": "attn"},
+        {"type": "Dropout", "p": 0.5, "name": "drop"},
+        {"type": "LayerNorm", "normalized_shape": 8, "name": "ln"},
+        {"type": "Linear", "in_features": 8, "out_features": 3, "name": "head"},
+    ],
+    "flow": [
+        "lin",
+        {"op": "relu"},
+        {"branches": [["attn", "ln"], ["drop"], []], "merge": "add"},  # self-attention on an expression
+        {"branches": [["lin", "drop"], [{"op": "tanh"}]], "merge": "add"},  # ends in dropout: no in-place add
+        {"branches": [[{"branches": [["lin"], []], "merge": "mul"}], ["rnn"]], "merge": "stack", "dim": 0},
+        {"op": "mean", "dim": [0]},
+        {"op": "permute", "dims": [0, 2, 1]},
+        {"op": "transpose", "dim0": 1, "dim1": 2},
+        {
+            "branches": [
+                [{"op": "select", "dim": 1, "index": -1}],
+                [{"call": "rnn", "output": "h"}, {"op": "squeeze", "dim": 0}],
+                [{"call": "rnn", "output": "c"}, {"op": "reshape", "shape": [2, 8]}],
+            ],
+            "merge": "mean",
+        },
+        {"branches": [["lin", {"op": "relu"}], []], "merge": "add"},  # ends in relu: no in-place add
+        {"branches": [["head"], ["head"]], "merge": "cat", "dim": 1},
+        {"op": "flatten", "start_dim": 1},
+    ],
+}
+
+
+def test_every_kind_of_step_is_written_so_that_outputs_and_gradients_match() -> None:
+    design = Design.from_dict(EVERY_STEP)
+    code = to_code(design)
+    assert "class Mixer(nn.Module):" in code and "out, _ = self.attn(X, X, X)" in code
+    assert "+=" not in code  # no branch here ends in a layer whose output may be added to in place
+    net = build(design, seed=0)
+    model = run_module(code)["make_model"]()
+    assert_same_state(model, net, values=False)
+    model.load_state_dict(net.state_dict())
+    x = example_input(design, seed=3)
+    net.eval(), model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), net(x))
+    net.train(), model.train()
+    torch.manual_seed(5)
+    net(x).square().sum().backward()
+    torch.manual_seed(5)
+    model(x).square().sum().backward()  # in train mode too (dropout drawn alike), and backward runs
+    for (k, a), (_, b) in zip(net.named_parameters(), model.named_parameters(), strict=True):
+        assert torch.allclose(a.grad, b.grad), k
+
+
+def test_a_bundle_of_a_flow_design_runs_as_shipped(tmp_path: Path) -> None:
+    import zipfile
+
+    design = load_example("inception")
+    net = build(design, seed=0)
+    zipfile.ZipFile(io.BytesIO(builder.bundle(design, net))).extractall(tmp_path)
+    folder = tmp_path / "inception"
+    done = subprocess.run(
+        [sys.executable, "inception.py", "inception.params"], cwd=folder, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Inception(") and "(b4_2): Conv2d(192, 32, kernel_size=(1, 1)" in done.stdout
