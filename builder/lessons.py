@@ -192,6 +192,30 @@ LESSONS: tuple[Step, ...] = (
         "[(name, param.shape) for name, param in net.named_parameters()]",
     ),
     Step(
+        "rgnet",
+        "6.2.2",
+        "Parameters of nested blocks",
+        "rgnet",
+        "inspect",
+        "the graph: four blocks named 'block 0' … 'block 3' inside the first block",
+        "Blocks nest, and `add_module` names a child with any string — `f'block {i}'` has a space. "
+        "`print(rgnet)` shows the tree; `rgnet[0][1][0]` indexes into it by position: the second block's "
+        "first layer. Its state_dict key is `0.block 1.0.bias`.",
+        "def block1():\n"
+        "    return nn.Sequential(nn.LazyLinear(8), nn.ReLU(),\n"
+        "                         nn.LazyLinear(4), nn.ReLU())\n\n"
+        "def block2():\n"
+        "    net = nn.Sequential()\n"
+        "    for i in range(4):\n"
+        "        # Nested here\n"
+        "        net.add_module(f'block {i}', block1())\n"
+        "    return net\n\n"
+        "rgnet = nn.Sequential(block2(), nn.LazyLinear(1))\n"
+        "rgnet(X)\n"
+        "print(rgnet)\n"
+        "rgnet[0][1][0].bias.data",
+    ),
+    Step(
         "init",
         "6.3",
         "Parameter initialization",
@@ -441,6 +465,22 @@ def grad_shape(net: nn.Module, key: str) -> tuple[int, ...] | None:
     """The shape of parameter `key`'s .grad, or None before a backward pass (or for a buffer)."""
     grad = dict(net.named_parameters())[key].grad if key in dict(net.named_parameters()) else None
     return None if grad is None else tuple(grad.shape)
+
+
+def printed(net: nn.Module) -> str:
+    """`print(net)`: the module tree as PyTorch writes it."""
+    return repr(net)
+
+
+def indexed(net: nn.Module, *positions: int) -> nn.Module:
+    """`net[i][j]...`: children by position, whatever their names (`rgnet[0][1][0]`)."""
+    module = net
+    for i in positions:
+        children = list(module.children())
+        if not 0 <= i < len(children):
+            raise DesignError(f"position {i} is out of range: {type(module).__name__} has {len(children)} children")
+        module = children[i]
+    return module
 
 
 def first_values(net: nn.Module, key: str, n: int = 8) -> list[float]:

@@ -21,6 +21,7 @@ CHAPTER = [
     "Your own Sequential",
     "Code in forward: FixedHiddenMLP and the chimera",
     "Parameter access",
+    "Parameters of nested blocks",
     "Parameter initialization",
     "Tied parameters",
     "Lazy initialization",
@@ -242,3 +243,27 @@ def test_gpu_step_runs_x_ones_on_its_preset_and_lists_all_gpus(app: AppTest) -> 
     assert values["X"] == "torch.ones(2, 3)" and values["try_all_gpus()"] == "[]"
     assert values["net(X)"].startswith("tensor([[")
     assert any("No GPU was found" in c.value for c in at.caption)
+
+
+def test_rgnet_step_prints_the_tree_with_spaced_names_and_indexes_into_it(app: AppTest) -> None:
+    """The book's rgnet (6.2.2), by hand, is the truth: same print, same rgnet[0][1][0].bias.data."""
+    from torch import nn
+
+    at = pick(app, "rgnet")
+    net = at.session_state[state.NET.name].module
+
+    def block1() -> nn.Module:
+        return nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.LazyLinear(4), nn.ReLU())
+
+    def block2() -> nn.Module:
+        blocks = nn.Sequential()
+        for i in range(4):
+            blocks.add_module(f"block {i}", block1())
+        return blocks
+
+    rgnet = nn.Sequential(block2(), nn.LazyLinear(1))
+    rgnet(torch.rand(2, 4))
+    rgnet.load_state_dict(net.state_dict())
+    shown = [c.value for c in at.code]
+    assert repr(rgnet) in shown
+    assert " ".join(repr(rgnet[0][1][0].bias.data).split()) in shown

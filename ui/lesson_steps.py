@@ -320,6 +320,20 @@ def try_tensor_io(net: nn.Module, design: builder.Design) -> None:
             st.success(f"{upload.name} holds {text}", icon=":material/check_circle:")
 
 
+def try_rgnet(net: nn.Module, design: builder.Design) -> None:
+    st.markdown("`print(rgnet)`:")
+    st.code(lessons.printed(net), language="text")
+    try:
+        layer = lessons.indexed(net, 0, 1, 0)
+    except DesignError as e:
+        ui.show_error(e)
+        return
+    bias = getattr(layer, "bias", None)
+    if bias is not None:
+        st.markdown("`rgnet[0][1][0].bias.data`:")
+        st.code(" ".join(repr(bias.data).split()), language="text")
+
+
 TRY = {
     "sequential": try_sequential,
     "blocks": try_blocks,
@@ -327,6 +341,7 @@ TRY = {
     "fixed_hidden": try_fixed_hidden,
     "tensor_io": try_tensor_io,
     "access": try_access,
+    "rgnet": try_rgnet,
     "init": try_init,
     "tied": try_tied,
     "lazy": try_lazy,
