@@ -125,7 +125,7 @@ def test_search_rename_and_delete(app: AppTest, library: Path) -> None:
     assert app.selectbox(key="lib_pick").value == "tied, week 2"
 
     app.button(key="lib_delete").click().run()  # to the trash: nothing is destroyed
-    assert "Moved 'tied, week 2' to the trash with its 1 versions; anyone can restore it" in successes(app)[0]
+    assert "Moved 'tied, week 2' to the trash with its 1 version; anyone can restore it" in successes(app)[0]
     assert "tied, week 2" not in store and len(store) == 1
     assert list(frame(app, "name")["name"]) == ["lenet for monday"]
     assert list(frame(app, "design")["design"]) == ["tied, week 2"]  # the trash's table
@@ -140,11 +140,11 @@ def test_the_trash_restores_with_every_version_and_purges_only_when_confirmed(ap
     assert any("The library is empty" in i.value for i in app.info)
     assert app.selectbox(key="lib_trash_pick").value == "net"
     app.button(key="lib_purge").click().run()
-    assert any("Purge 'net' and all 2 of its versions for good? This cannot be undone." in w.value for w in app.warning)
+    assert any("Purge 'net' and all 2 versions for good? This cannot be undone." in w.value for w in app.warning)
     app.button(key="lib_purge_no").click().run()
     assert [e.name for e in store.trash()] == ["net"]
     app.button(key="lib_undelete").click().run()
-    assert "'net' is back in the library with all its 2 versions." in successes(app)
+    assert "'net' is back in the library with 2 versions." in successes(app)
     assert [v.number for v in store.versions("net")] == [2, 1] and store.trash() == []
     assert app.selectbox(key="lib_pick").value == "net"
     assert any("Empty." in c.value for c in app.caption)
@@ -225,7 +225,7 @@ def test_with_login_designs_have_owners_others_fork_and_a_teacher_restores(
     signed_in(app, "teacher@school.example").run()
     assert any("a teacher: you may change, delete and restore every design" in c.value for c in app.caption)
     app.button(key="lib_undelete").click().run()
-    assert "'alice net' is back in the library with all its 1 versions." in successes(app)
+    assert "'alice net' is back in the library with 1 version." in successes(app)
     assert store.entry("alice net").owner == "alice@school.example" and store.trash() == []
     assert not app.exception
 

@@ -47,6 +47,10 @@ def pick(label: str, options: list[Any], key: state.Key[Any], box: Any = st) -> 
     return box.selectbox(label, options, key=key.name)
 
 
+def count(n: int, noun: str = "version") -> str:
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def when(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds))
 
@@ -137,11 +141,11 @@ def fork(name: str) -> None:
 @guarded
 def delete(name: str) -> None:
     lib = store()
-    count = lib.entry(name).versions
+    n = lib.entry(name).versions
     lib.delete(name, user=account.user())
     state.LIB_PICK.pop()
     who = "its owner or a teacher" if lib.login else "anyone"
-    ui.flash(f"Moved {name!r} to the trash with its {count} versions; {who} can restore it (Trash, below).")
+    ui.flash(f"Moved {name!r} to the trash with its {count(n)}; {who} can restore it (Trash, below).")
 
 
 @guarded
@@ -150,7 +154,7 @@ def undelete(name: str) -> None:
     back = lib.undelete(name, user=account.user())
     state.LIB_PICK.set(back)
     state.LIB_TRASH_PICK.pop()
-    ui.flash(f"{back!r} is back in the library with all its {lib.entry(back).versions} versions.")
+    ui.flash(f"{back!r} is back in the library with {count(lib.entry(back).versions)}.")
 
 
 @guarded
@@ -250,9 +254,9 @@ def saved_design(lib: Store, entries: list[Entry]) -> None:
     why = lib.may_change(name, account.user())  # None: this user may change it
     with st.container(key="lib_owner"):
         owner = f"Owned by **{entry.owner}**" if entry.owner else "Saved without login: anyone may change it"
-        st.caption(f"{owner} · {entry.versions} versions · last saved {when(entry.updated)}")
+        st.caption(f"{owner} · {count(entry.versions)} · last saved {when(entry.updated)}")
         if why is not None:
-            st.warning(why, icon=":material/lock:")
+            st.warning(why[:1].upper() + why[1:], icon=":material/lock:")
     versions = lib.versions(name)
     c = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
     c[0].button(
@@ -340,7 +344,7 @@ def trash_section(lib: Store) -> None:
     """Deleted designs, each with all its versions: restore one, or purge it for good (asked twice)."""
     trashed = lib.trash()
     with st.container(border=True, key="lib_trash"):
-        st.markdown(f"**Trash** · {len(trashed)} design{'s' * (len(trashed) != 1)}")
+        st.markdown(f"**Trash** · {count(len(trashed), 'design')}")
         if not trashed:
             st.caption("Empty. Deleting a design moves it here with all its versions; it can be restored.")
             return
@@ -380,11 +384,11 @@ def trash_section(lib: Store) -> None:
             help=why or "Remove it and all its versions for good (asks first).",
         )
         if why is not None:
-            st.caption(why)
+            st.caption(why[:1].upper() + why[1:])
         if state.LIB_CONFIRM_PURGE.get() == name and why is None:
-            count = next(e.versions for e in trashed if e.name == name)
+            n = next(e.versions for e in trashed if e.name == name)
             st.warning(
-                f"Purge {name!r} and all {count} of its versions for good? This cannot be undone.",
+                f"Purge {name!r} and {'all ' * (n > 1)}{count(n)} for good? This cannot be undone.",
                 icon=":material/warning:",
             )
             d = st.columns([1, 1, 4])
