@@ -414,6 +414,22 @@ class Attn(nn.Module):
 net = Attn()
 X = torch.rand(2, 5, 16)
 """,
+    "tensor_ops": """
+class Ops(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(6, 6)
+        self.b = nn.Linear(6, 6)
+    def forward(self, x):
+        y = F.gelu(self.a(x), approximate='tanh').unsqueeze(1)
+        y = torch.squeeze(y, 1)
+        z = F.elu(self.b(x), alpha=0.5)
+        w = (y * z).view(x.shape[0], 2, 3).permute(0, 2, 1)
+        return w.mean(dim=(1, 2), keepdim=True).flatten(1) + w.sum(-1).mean(-1, keepdim=True)
+
+net = Ops()
+X = torch.rand(4, 6)
+""",
 }
 
 

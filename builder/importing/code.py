@@ -1128,7 +1128,16 @@ class _Forward:
             if len(args) != 2 or kwargs:
                 raise _error(node, f"{short} takes two tensors")
             return self.arithmetic(ast.Add() if short == "add" else ast.Mult(), args[0], args[1], node)
-        if path in ("torch.flatten", "torch.mean", "torch.sum", "torch.reshape", "torch.permute", "torch.transpose"):
+        if path in (
+            "torch.flatten",
+            "torch.mean",
+            "torch.sum",
+            "torch.reshape",
+            "torch.permute",
+            "torch.transpose",
+            "torch.unsqueeze",
+            "torch.squeeze",
+        ):
             if not args:
                 raise _error(node, f"{short} needs a tensor")
             return self.tensor_method(args[0], short, args[1:], kwargs, node)
@@ -1149,7 +1158,7 @@ class _Forward:
         if name in ("softmax", "log_softmax") and "dim" not in extra:
             raise _error(node, f"{name} needs dim= (PyTorch's implicit choice is deprecated)")
         for k, v in extra.items():
-            if not _number(v):
+            if not _number(v) and not (k == "approximate" and v in ("none", "tanh")):
                 raise _error(node, f"{name}: {k} must be a literal number")
         return T("step", self.value(args[0], node), {"op": name, **extra})
 
@@ -1180,11 +1189,14 @@ class _Forward:
                 raise _error(node, "transpose takes two dims")
             return T("step", x, {"op": "transpose", **params})
         if name in ("mean", "sum"):
-            params = _named(("dim", "keepdim"), args, kwargs, node, name)
+            params = _named(("dim", "keepdim"), args, kwargs, node, name)  # no dim: over every element
+            if isinstance(params.get("dim"), tuple):
+                params["dim"] = list(params["dim"])
+            return T("step", x, {"op": name, **params})
+        if name in ("unsqueeze", "squeeze"):
+            params = _named(("dim",), args, kwargs, node, name)
             if "dim" not in params:
-                raise _error(node, f"{name}() over every element is not a flow step; give dim=")
-            if isinstance(params["dim"], list | tuple):
-                raise _error(node, f"{name} over several dims is not read; give one dim")
+                raise _error(node, f"{name}() without a dim is not read; give the dim")
             return T("step", x, {"op": name, **params})
         if name == "contiguous":
             return x

@@ -15,11 +15,11 @@ from typing import Any
 # Activations a flow step names like F.<name> (FLOW-SPEC ops), with the arguments each takes.
 ACTIVATIONS: dict[str, tuple[str, ...]] = {
     "relu": (),
-    "gelu": (),
+    "gelu": ("approximate",),
     "sigmoid": (),
     "tanh": (),
     "silu": (),
-    "elu": (),
+    "elu": ("alpha",),
     "leaky_relu": ("negative_slope",),
     "softmax": ("dim",),
     "log_softmax": ("dim",),

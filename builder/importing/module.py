@@ -307,6 +307,7 @@ _ARITH = {operator.add: "add", operator.iadd: "add", torch.add: "add", operator.
 _ARITH[torch.mul] = "mul"
 _SHAPE_FUNCTIONS = {torch.flatten: "flatten", torch.mean: "mean", torch.sum: "sum", torch.reshape: "reshape"}
 _SHAPE_FUNCTIONS |= {torch.permute: "permute", torch.transpose: "transpose"}
+_SHAPE_FUNCTIONS |= {torch.unsqueeze: "unsqueeze", torch.squeeze: "squeeze"}
 
 
 class _Batch:
@@ -458,9 +459,17 @@ class _Trace:
         if name == "transpose":
             return T("step", x, {"op": "transpose", **_named(("dim0", "dim1"), rest, kwargs, self.fail)})
         if name in ("mean", "sum"):
-            params = _named(("dim", "keepdim"), rest, kwargs, self.fail)
+            params = _named(("dim", "keepdim"), rest, kwargs, self.fail)  # no dim: over every element
+            dim = params.get("dim")
+            if isinstance(dim, tuple | list):
+                params["dim"] = list(dim)
+            elif not isinstance(dim, int | None):
+                raise self.fail(f"{_describe(node)}: read only over literal dims")
+            return T("step", x, {"op": name, **params})
+        if name in ("unsqueeze", "squeeze"):
+            params = _named(("dim",), rest, kwargs, self.fail)
             if not isinstance(params.get("dim"), int):
-                raise self.fail(f"{_describe(node)}: read only over one literal dim")
+                raise self.fail(f"{_describe(node)}: read only with a literal dim")
             return T("step", x, {"op": name, **params})
         if name == "contiguous":
             return x
