@@ -167,10 +167,10 @@ def test_an_edit_that_breaks_the_build_keeps_the_last_design_that_built(app: App
 def test_a_refused_edit_changes_nothing_and_says_why(app: AppTest) -> None:
     before = draft(app)
     click(app, "edit_0")
-    app.text_input(key="name").input("2nd")
+    app.text_input(key="name").input("hidden.1")  # a dot would split the state_dict key
     at = click(app, "apply")
     assert draft(at) == before
-    assert "Python identifier" in at.error[0].value and "Not done" in at.error[0].value
+    assert "cannot contain '.'" in at.error[0].value and "Not done" in at.error[0].value
 
 
 def test_json_view_edits_and_shows_errors_inline(app: AppTest) -> None:
