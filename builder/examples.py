@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from .design import Design
@@ -21,3 +22,16 @@ def load_example(name: str) -> Design:
     if name not in example_names():
         raise KeyError(f"no example named {name!r}; examples: {', '.join(example_names())}")
     return Design.from_json((EXAMPLES_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=64)
+def _example_text(name: str) -> str:
+    return (EXAMPLES_DIR / f"{name}.json").read_text(encoding="utf-8")
+
+
+def matching_example(design: Design) -> str | None:
+    """The name of the shipped example `design` is, unchanged; None for any other design (an edited example
+    keeps its name, so the name alone does not tell). For pickers that must show the truth."""
+    if design.name not in example_names():
+        return None
+    return design.name if design == Design.from_json(_example_text(design.name)) else None

@@ -9,6 +9,7 @@ import streamlit as st
 import builder
 import ui
 from builder import DesignError
+from builder.examples import matching_example
 from builder.table import shapes
 from ui import graph_view, state
 
@@ -85,7 +86,7 @@ def main() -> None:
         names,
         key=state.EXAMPLE.name,
         on_change=pick_example,
-        index=names.index(current.name) if current.name in names else None,
+        index=names.index(shown) if (shown := matching_example(current)) else None,  # the truth, not the name
         placeholder="your own design",
         help="Load one of the chapter's networks (replaces the session's design).",
     )

@@ -301,3 +301,23 @@ def test_every_example_loads_into_the_stack(app: AppTest, name: str) -> None:
     d = load_example(name)
     assert draft(at) == d and not at.error
     assert len([b for b in at.button if b.key and b.key.startswith("edit_")]) == len(list(d.walk()))
+
+
+def test_the_example_picker_shows_the_truth_and_choosing_loads(app: AppTest) -> None:
+    """Issue 13, defect 4: the picker said "tied" on first load while the network was another; it kept the last
+    example after an edit; choosing one did nothing until a separate Load click."""
+    from builder.examples import matching_example
+    from ui.design_panels import YOUR_DESIGN
+
+    at = ok(app)
+    session_design = at.session_state[state.DESIGN.name]
+    assert at.selectbox(key="start").value == (matching_example(session_design) or YOUR_DESIGN)
+    ok(at.selectbox(key="start").select("tied").run())  # one choice: loaded, no Load click
+    assert draft(at) == load_example("tied") == at.session_state[state.DESIGN.name]
+    assert at.selectbox(key="start").value == "tied"
+    click(at, "dup_1")  # an edit: no longer the example
+    assert draft(at) != load_example("tied")
+    assert at.selectbox(key="start").value == YOUR_DESIGN
+    assert at.button(key="load").disabled  # nothing to reload for "your own design"
+    click(at, "undo")
+    assert at.selectbox(key="start").value == "tied"  # undone: the example again, and the picker says so

@@ -158,7 +158,10 @@ def apply_history(step: Callable[[UndoHistory], UndoHistory]) -> None:
 
 
 def load_example() -> None:
-    apply(lambda _: builder.load_example(state.START_EXAMPLE()))
+    """The example chosen in the picker replaces the design (nothing when "your own design" is chosen)."""
+    name = state.START_EXAMPLE()
+    if name in builder.example_names():
+        apply(lambda _: builder.load_example(name))
 
 
 def open_editor(path: addressing.Path | None) -> None:

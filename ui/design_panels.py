@@ -8,6 +8,7 @@ import streamlit as st
 import builder
 from builder import Design, DryRun, UndoHistory, addressing, edit, forms
 from builder.design import DTYPES
+from builder.examples import matching_example
 from builder.registry import CATEGORIES, REGISTRY
 from ui import arg_form, design_draft, layer_row, state
 
@@ -61,24 +62,31 @@ def add_panel(draft: Design, run: DryRun | None) -> None:
             )
 
 
+YOUR_DESIGN = "— your own design —"  # the example picker's entry for a design that is no example
+
+
 def toolbar(h: UndoHistory) -> None:
     with st.container(horizontal=True, vertical_alignment="bottom", key="toolbar"):
         st.button("Undo", key="undo", icon=":material/undo:", disabled=not h.can_undo, on_click=design_draft.undo)
         st.button("Redo", key="redo", icon=":material/redo:", disabled=not h.can_redo, on_click=design_draft.redo)
         names = builder.example_names()
+        # the picker shows the truth: the example the design is, unchanged, else "your own design"
+        state.START_EXAMPLE.set(matching_example(h.present) or YOUR_DESIGN)
         st.selectbox(
-            "Start from an example",
-            names,
+            "Example",
+            [YOUR_DESIGN, *names],
             key=state.START_EXAMPLE.name,
             width=220,
-            index=names.index("tied") if "tied" in names else 0,
+            on_change=design_draft.load_example,  # choosing one loads it
+            help="Choosing an example replaces the design with it (Undo brings yours back).",
         )
         st.button(
             "Load",
             key="load",
-            icon=":material/download:",
+            icon=":material/refresh:",
             on_click=design_draft.load_example,
-            help="Replace the design with the example (Undo brings yours back)",
+            disabled=state.START_EXAMPLE() == YOUR_DESIGN,
+            help="Load the example again, as shipped (Undo brings yours back)",
         )
         st.button(
             "Clear",
