@@ -22,7 +22,7 @@ from torch.nn.parameter import is_lazy
 
 from .design import Block, Design, Layer, Node, Use, check_block, child_key, layer_type, resolve
 from .errors import DesignError, first_line
-from .flow import FlowModule, apply_merge, apply_op, compile_flow, invoke, merge_label, run
+from .flow import Call, CompiledStep, FlowModule, apply_merge, apply_op, compile_flow, invoke, merge_label, run
 from .init import apply as apply_init
 from .init import initialize
 from .limits import Limits, limits
@@ -234,7 +234,7 @@ class _MetaBuilder:
             return nn.Sequential(*(m for _, m in children))
         return nn.Sequential(OrderedDict(children))
 
-    def tuple_type(self, block: Block, call) -> str | None:
+    def tuple_type(self, block: Block, call: Call) -> str | None:
         found = resolve(block.layers, call.target, self.design.shared)
         lt = layer_type(found[0], self.design.shared) if found else None
         return lt.name if lt is not None and (lt.returns_tuple or lt.self_attention) else None
@@ -284,9 +284,11 @@ class _MetaBuilder:
         """Run a block's children (depth: theirs) in order, or its flow through the flow walker."""
         at, prefix = (f"{path}." if path else ""), (f"{key}." if key else "")
         if block.flow is None:
+            assert isinstance(module, nn.Sequential)
             for i, node in enumerate(block.layers):
                 x = self.run_node(node, module[i], x, f"{at}layers[{i}]", prefix + child_key(node, i), depth, shared)
             return x
+        assert isinstance(module, FlowModule)
         return run(module, module._flow_program, x, _FlowVisit(self, block, path, key, depth, shared), f"{at}flow")
 
     def run_node(
@@ -298,7 +300,7 @@ class _MetaBuilder:
         key: str,
         depth: int,
         shared: str | None,
-        call: tuple[str, tuple, str] | None = None,  # called by a flow: (step path, step, words for messages)
+        call: tuple[str, CompiledStep, str] | None = None,  # called by a flow: (step path, step, words for messages)
     ) -> torch.Tensor:
         use = shared
         if isinstance(node, Use):
@@ -328,7 +330,7 @@ class _MetaBuilder:
         key: str,
         depth: int,
         shared: str | None,
-        call: tuple[str, tuple, str] | None = None,
+        call: tuple[str, CompiledStep, str] | None = None,
     ) -> torch.Tensor:
         lt = REGISTRY[node.type]
         words, at = (call[2], call[0]) if call else ("", path)
@@ -408,7 +410,7 @@ class _FlowVisit:
             StepRun(path, self.key, kind, label, tuple(x.shape), tuple(y.shape), self.depth, self.shared)
         )
 
-    def call(self, path: str, step: tuple, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def call(self, path: str, step: CompiledStep, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         target = ".".join(step[1])
         found = resolve(self.block.layers, target, self.b.design.shared)
         assert found is not None  # check_block made sure
@@ -419,7 +421,7 @@ class _FlowVisit:
         self.record(path, "call", target + (f"[{step[3]}]" if step[3] else ""), x, y)
         return y
 
-    def op(self, path: str, step: tuple, x: torch.Tensor) -> torch.Tensor:
+    def op(self, path: str, step: CompiledStep, x: torch.Tensor) -> torch.Tensor:
         label = f"{self.words(path)}{step[1]}"
         try:
             y = apply_op(step, x)
@@ -431,7 +433,7 @@ class _FlowVisit:
         self.record(path, "op", step[1], x, y)
         return y
 
-    def merge(self, path: str, step: tuple, x: torch.Tensor, outs: list[torch.Tensor]) -> torch.Tensor:
+    def merge(self, path: str, step: CompiledStep, x: torch.Tensor, outs: list[torch.Tensor]) -> torch.Tensor:
         programs, merge, dim = step[1], step[2], step[3]
         names = [f"branch {j}" + (" (identity)" if not p else "") for j, p in enumerate(programs)]
         for j, out in enumerate(outs):

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .errors import DesignError, json_kind
 from .registry import REGISTRY, REQUIRED, SIZE_MAX, Arg, call, check_value
+
+Dims: TypeAlias = int | tuple[int, ...]  # one dim or several, as torch takes them
 
 # -- the steps, as a design holds them ------------------------------------------------------------------
 
@@ -87,79 +89,79 @@ def _dims(name: str, default: Any = REQUIRED, optional: bool = False) -> Arg:
     return Arg(name, "ints", default, min=-64, max=64, optional=optional, example=[0, 2, 1])
 
 
-def _relu(x):
+def _relu(x: Tensor) -> Tensor:
     return F.relu(x)
 
 
-def _gelu(x, approximate):
+def _gelu(x: Tensor, approximate: str) -> Tensor:
     return F.gelu(x, approximate=approximate)
 
 
-def _sigmoid(x):
+def _sigmoid(x: Tensor) -> Tensor:
     return torch.sigmoid(x)
 
 
-def _tanh(x):
+def _tanh(x: Tensor) -> Tensor:
     return torch.tanh(x)
 
 
-def _silu(x):
+def _silu(x: Tensor) -> Tensor:
     return F.silu(x)
 
 
-def _elu(x, alpha):
+def _elu(x: Tensor, alpha: float) -> Tensor:
     return F.elu(x, alpha=alpha)
 
 
-def _leaky_relu(x, negative_slope):
+def _leaky_relu(x: Tensor, negative_slope: float) -> Tensor:
     return F.leaky_relu(x, negative_slope=negative_slope)
 
 
-def _softmax(x, dim):
+def _softmax(x: Tensor, dim: int) -> Tensor:
     return F.softmax(x, dim=dim)
 
 
-def _log_softmax(x, dim):
+def _log_softmax(x: Tensor, dim: int) -> Tensor:
     return F.log_softmax(x, dim=dim)
 
 
-def _flatten(x, start_dim, end_dim):
+def _flatten(x: Tensor, start_dim: int, end_dim: int) -> Tensor:
     return torch.flatten(x, start_dim, end_dim)
 
 
-def _reshape(x, shape):
+def _reshape(x: Tensor, shape: Dims) -> Tensor:
     return x.reshape(shape)
 
 
-def _view(x, shape):
+def _view(x: Tensor, shape: Dims) -> Tensor:
     return x.view(shape)
 
 
-def _permute(x, dims):
+def _permute(x: Tensor, dims: Dims) -> Tensor:
     return x.permute(dims)
 
 
-def _transpose(x, dim0, dim1):
+def _transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     return x.transpose(dim0, dim1)
 
 
-def _unsqueeze(x, dim):
+def _unsqueeze(x: Tensor, dim: int) -> Tensor:
     return x.unsqueeze(dim)
 
 
-def _squeeze(x, dim):
+def _squeeze(x: Tensor, dim: int) -> Tensor:
     return x.squeeze(dim)
 
 
-def _mean(x, dim, keepdim):
+def _mean(x: Tensor, dim: Dims | None, keepdim: bool) -> Tensor:
     return x.mean() if dim is None else x.mean(dim, keepdim=keepdim)
 
 
-def _sum(x, dim, keepdim):
+def _sum(x: Tensor, dim: Dims | None, keepdim: bool) -> Tensor:
     return x.sum() if dim is None else x.sum(dim, keepdim=keepdim)
 
 
-def _select(x, dim, index):
+def _select(x: Tensor, dim: int, index: int) -> Tensor:
     return x.select(dim, index)
 
 
@@ -244,29 +246,31 @@ def op_kwargs(op: Op) -> dict[str, Any]:
 # -- merges -------------------------------------------------------------------------------------------------
 
 
-def _cat(outs, dim):
+def _cat(outs: list[Tensor], dim: int | None) -> Tensor:
+    assert dim is not None  # parse_flow requires it
     return torch.cat(outs, dim)
 
 
-def _stack(outs, dim):
+def _stack(outs: list[Tensor], dim: int | None) -> Tensor:
+    assert dim is not None  # parse_flow requires it
     return torch.stack(outs, dim)
 
 
-def _add(outs, dim):
+def _add(outs: list[Tensor], dim: int | None) -> Tensor:
     y = outs[0]
     for o in outs[1:]:
         y = y + o
     return y
 
 
-def _mul(outs, dim):
+def _mul(outs: list[Tensor], dim: int | None) -> Tensor:
     y = outs[0]
     for o in outs[1:]:
         y = y * o
     return y
 
 
-def _mean_of(outs, dim):
+def _mean_of(outs: list[Tensor], dim: int | None) -> Tensor:
     return torch.stack(outs).mean(0)
 
 
@@ -374,7 +378,7 @@ def _step(raw: Any, where: str, count: Callable[[str], None], depth: int, max_de
     return Branches(flows, merge, dim if needs_dim else None)
 
 
-def _only(raw: dict, allowed: set[str], where: str, what: str) -> None:
+def _only(raw: dict[str, Any], allowed: set[str], where: str, what: str) -> None:
     extra = sorted(set(raw) - allowed)
     if extra:
         raise DesignError(
@@ -424,7 +428,8 @@ def walk_steps(flow: Flow, where: str) -> Iterable[tuple[str, Step]]:
 #   (OP, op name, kwargs)
 #   (BRANCHES, (program, ...), merge, dim)
 CALL, OP, BRANCHES = 0, 1, 2
-Program: TypeAlias = tuple[tuple[Any, ...], ...]
+CompiledStep: TypeAlias = tuple[Any, ...]
+Program: TypeAlias = tuple[CompiledStep, ...]
 
 
 def compile_flow(flow: Flow, tuple_type: Callable[[Call], str | None]) -> Program:
@@ -452,18 +457,20 @@ class Visitor(Protocol):
 
 def invoke(step: tuple[Any, ...], module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """A CALL step's work: the child on x, or a tuple-returning child's chosen output."""
-    return module(x) if step[2] is None else call(REGISTRY[step[2]], module, x, step[3])
+    y: Tensor = module(x) if step[2] is None else call(REGISTRY[step[2]], module, x, step[3])
+    return y
 
 
 def apply_op(step: tuple[Any, ...], x: torch.Tensor) -> torch.Tensor:
-    return OPS[step[1]].fn(x, **step[2])
+    y: Tensor = OPS[step[1]].fn(x, **step[2])
+    return y
 
 
 def apply_merge(step: tuple[Any, ...], outs: list[torch.Tensor]) -> torch.Tensor:
     return MERGES[step[2]][0](outs, step[3])
 
 
-def run(block: nn.Module, program: Program, x: torch.Tensor, visitor: Visitor | None = None, where: str = "flow"):
+def run(block: nn.Module, program: Program, x: Tensor, visitor: Visitor | None = None, where: str = "flow") -> Tensor:
     """Run a program on x inside `block` (whose children the calls name). The one flow walker: forward runs it
     bare; the dry run passes a visitor, which does each step's work itself after checking it, and records it."""
     for i, step in enumerate(program):
@@ -526,7 +533,7 @@ class FlowModule(nn.Module):
         for key, module in children:
             self.add_module(key, module)
         self._flow_class = class_name
-        self._flow_program = program
+        self._flow_program: Program = program
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return run(self, self._flow_program, x, self._flow_visitor)
