@@ -23,7 +23,7 @@ their sum and beside `.grad` from an ordinary backward: the last two agree up to
 Your network is not changed — its weights and gradients stay as they were.
 """
 
-BATCH_LABELS = {"example": "example input (randn, seed 0)", "random": "random data (rand, the seed)"}
+BATCH_LABELS = {"example": "example input (randn)", "random": "random (rand)"}
 LOSS_LABELS = {
     "sum": "sum of the outputs (not a loss)",
     "mse": "MSE vs. random target",
