@@ -24,7 +24,7 @@ cannot be read back until a layer is added).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -40,12 +40,21 @@ from .addressing import (
     with_children,
     with_node,
 )
-from .design import DTYPES, Block, Design, Node, Use
+from .design import DTYPES, Block, Design, Node, Use, child_key
 from .errors import DesignError
+from .flow import MERGES, Branches, Call, Flow, Step
 from .forms import make_layer
 
 __all__ = [
+    "add_branch",
+    "add_to_branch",
+    "branch_out",
     "clear",
+    "move_branch",
+    "move_call",
+    "remove_branch",
+    "residual",
+    "set_merge",
     "delete",
     "delete_shared",
     "duplicate",
@@ -340,6 +349,229 @@ def rename_shared(design: Design, old: str, new: str) -> Design:
 
     shared = {(new if k == old else k): v for k, v in design.shared.items()}
     return _checked(replace(design, shared=shared, layers=fix(design.layers)))
+
+
+# -- flows: residual blocks, parallel branches, merges -------------------------------------------------
+# A flow block is addressed by its path like any node; its branches step by `step`, the index of a Branches
+# step in the block's own flow (not nested ones), and a branch by its index in that step. Children keep the
+# keys they had (a name, or their position in the new block), so state_dict keys are those of the book's
+# classes when the layers are named (conv1, bn1, ...).
+
+
+def residual(design: Design, selection: Sequence[Path], name: str | None = None, cls: str = "Residual") -> Design:
+    """Wrap consecutive siblings into a residual block: out = body(x) + x, the selected layers the body.
+
+    The block is a flow block (type Module, class `cls`) whose flow is one branches step: branch 0 calls the
+    layers in order, branch 1 is empty (the identity skip), merged by "add". Give the skip layers with
+    `add_to_branch(..., branch=1, ...)` (a 1x1 convolution: the book's use_1x1conv).
+    """
+    parent_path, start, stop = _consecutive(design, selection, "residual")
+    parent = children_of(design, parent_path)
+    body = parent[start:stop]
+    calls = tuple(Call(child_key(n, i)) for i, n in enumerate(body))
+    flow: Flow = (Branches(branches=(calls, ()), merge="add"),)
+    block = Block(layers=body, name=name or None, flow=flow, cls=cls or None)
+    return _checked(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])))
+
+
+def branch_out(
+    design: Design,
+    selection: Sequence[Path],
+    merge: str = "cat",
+    dim: int | None = 1,
+    name: str | None = None,
+    cls: str = "Parallel",
+) -> Design:
+    """Wrap consecutive siblings into parallel branches: each selected layer (or block) becomes one branch
+    run on the same input, joined by `merge` (cat along `dim` by default, as Inception's)."""
+    _check_merge(merge, dim, "branches")
+    parent_path, start, stop = _consecutive(design, selection, "branches")
+    parent = children_of(design, parent_path)
+    body = parent[start:stop]
+    lanes = tuple((Call(child_key(n, i)),) for i, n in enumerate(body))
+    step = Branches(branches=lanes, merge=merge, dim=dim if MERGES[merge][1] else None)
+    block = Block(layers=body, name=name or None, flow=(step,), cls=cls or None)
+    return _checked(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])))
+
+
+def add_to_branch(design: Design, path: Path, step: int, branch: int, node: Node) -> Design:
+    """Add `node` as a new child of the flow block at `path` and call it at the end of branch `branch` of its
+    branches step `step`. On a residual block's empty branch this is a shortcut (the book's 1x1 conv)."""
+    block, b = _branches(design, path, step)
+    _check_branch(b, branch, path, step)
+    key = child_key(node, len(block.layers))
+    lanes = list(b.branches)
+    lanes[branch] = (*lanes[branch], Call(key))
+    return _with_step(
+        design, path, replace(block, layers=(*block.layers, node)), step, replace(b, branches=tuple(lanes))
+    )
+
+
+def add_branch(design: Design, path: Path, step: int, node: Node | None = None) -> Design:
+    """Add a branch to the branches step: empty (an identity, a skip) or calling `node`, a new child."""
+    block, b = _branches(design, path, step)
+    lanes: tuple[tuple[Step, ...], ...] = (*b.branches, ())
+    design = _with_step(design, path, block, step, replace(b, branches=lanes))
+    return add_to_branch(design, path, step, len(lanes) - 1, node) if node is not None else design
+
+
+def remove_branch(design: Design, path: Path, step: int, branch: int) -> Design:
+    """Remove a branch; the children only it called go with it (a block holds no layer its forward skips).
+    Refuses to remove the last branch (remove the block instead)."""
+    block, b = _branches(design, path, step)
+    _check_branch(b, branch, path, step)
+    if len(b.branches) == 1:
+        raise DesignError(
+            f"{_step_words(path, step)}: branch 0 is its only branch; ungroup or delete the block instead",
+            format_path(path),
+        )
+    lanes = b.branches[:branch] + b.branches[branch + 1 :]
+    flow = (*block.flow[:step], replace(b, branches=lanes), *block.flow[step + 1 :]) if block.flow else ()
+    return _checked(with_node(design, path, _drop_uncalled(replace(block, flow=flow))))
+
+
+def move_branch(design: Design, path: Path, step: int, branch: int, offset: int) -> Design:
+    """Move a branch `offset` places among its step's branches (cat joins them in this order)."""
+    block, b = _branches(design, path, step)
+    _check_branch(b, branch, path, step)
+    j = branch + offset
+    if not 0 <= j < len(b.branches):
+        side = "first" if offset < 0 else "last"
+        raise DesignError(f"{_step_words(path, step)}: branch {branch} is already the {side}", format_path(path))
+    lanes = list(b.branches)
+    lanes.insert(j, lanes.pop(branch))
+    return _with_step(design, path, block, step, replace(b, branches=tuple(lanes)))
+
+
+def set_merge(design: Design, path: Path, step: int, merge: str, dim: int | None = None) -> Design:
+    """Choose how the branches join: cat/stack along `dim`, or add/mul/mean (no dim: equal shapes)."""
+    block, b = _branches(design, path, step)
+    _check_merge(merge, dim, _step_words(path, step))
+    return _with_step(design, path, block, step, replace(b, merge=merge, dim=dim if MERGES[merge][1] else None))
+
+
+def move_call(design: Design, path: Path, step: int, branch: int, index: int, to: int | None) -> Design:
+    """Move the `index`-th step of branch `branch` to the end of branch `to`, or out of the branches to right
+    after their merge (`to` None: the layer then runs on the merged result)."""
+    block, b = _branches(design, path, step)
+    _check_branch(b, branch, path, step)
+    lane = b.branches[branch]
+    if not 0 <= index < len(lane):
+        raise DesignError(
+            f"{_step_words(path, step)} branch {branch}: has {len(lane)} steps, no step {index}", format_path(path)
+        )
+    moved = lane[index]
+    lanes = list(b.branches)
+    lanes[branch] = lane[:index] + lane[index + 1 :]
+    after: tuple[Step, ...] = ()
+    if to is None:
+        after = (moved,)
+    else:
+        _check_branch(b, to, path, step)
+        lanes[to] = (*lanes[to], moved)
+    flow = block.flow or ()
+    new = (*flow[:step], replace(b, branches=tuple(lanes)), *after, *flow[step + 1 :])
+    return _checked(with_node(design, path, replace(block, flow=new)))
+
+
+def _consecutive(design: Design, selection: Sequence[Path], what: str) -> tuple[Path, int, int]:
+    """(parent path, start, stop) of a selection of siblings next to each other, in a block without a flow."""
+    chosen = sorted(set(selection))
+    if not chosen:
+        raise DesignError(f"{what}: select the layers to wrap first")
+    parent_path = chosen[0][:-1]
+    if any(p[:-1] != parent_path for p in chosen):
+        raise DesignError(
+            f"{what}: the selected layers must sit in the same block (got "
+            + ", ".join(format_path(p) for p in chosen)
+            + ")"
+        )
+    idx = [p[-1] for p in chosen]
+    if idx != list(range(idx[0], idx[0] + len(idx))):
+        raise DesignError(
+            f"{what}: the selected layers must be next to each other, got {', '.join(map(format_path, chosen))}"
+        )
+    siblings_of(design, chosen[-1])
+    if parent_path:
+        holder = node_at(design, parent_path)
+        if isinstance(holder, Block) and holder.flow is not None:
+            raise DesignError(
+                f"{what}: {format_path(parent_path)} is a flow block ({holder.class_name}); its flow calls these "
+                f"layers, so wrap them inside a Sequential block first (Group) or edit its flow",
+                format_path(parent_path),
+            )
+    elif design.flow is not None:
+        raise DesignError(f"{what}: the network's top level has a flow; wrap layers inside its blocks instead")
+    return parent_path, idx[0], idx[-1] + 1
+
+
+def _branches(design: Design, path: Path, step: int) -> tuple[Block, Branches]:
+    node = node_at(design, path)
+    where = format_path(path)
+    if not isinstance(node, Block) or node.flow is None:
+        what = "a Sequential block" if isinstance(node, Block) else "not a block"
+        raise DesignError(f"{where} has no branches: it is {what} (make one with Residual or Branches)", where)
+    if not 0 <= step < len(node.flow) or not isinstance(node.flow[step], Branches):
+        found = [i for i, s in enumerate(node.flow) if isinstance(s, Branches)]
+        raise DesignError(
+            f"{where}.flow[{step}] is not a branches step (branches steps: {', '.join(map(str, found)) or 'none'})",
+            where,
+        )
+    b = node.flow[step]
+    assert isinstance(b, Branches)
+    return node, b
+
+
+def _check_branch(b: Branches, branch: int, path: Path, step: int) -> None:
+    if not 0 <= branch < len(b.branches):
+        raise DesignError(
+            f"{_step_words(path, step)}: has branches 0..{len(b.branches) - 1}, no branch {branch}", format_path(path)
+        )
+
+
+def _check_merge(merge: str, dim: int | None, where: str) -> None:
+    if merge not in MERGES:
+        raise DesignError(f"{where}: unknown merge {merge!r}; merges: {', '.join(MERGES)}")
+    if MERGES[merge][1] and dim is None:
+        raise DesignError(f"{where}: {merge} needs a dim (e.g. 1, the channels of an image batch)")
+
+
+def _step_words(path: Path, step: int) -> str:
+    return f"{format_path(path)}.flow[{step}]"
+
+
+def _with_step(design: Design, path: Path, block: Block, step: int, new: Branches) -> Design:
+    flow = block.flow or ()
+    return _checked(with_node(design, path, replace(block, flow=(*flow[:step], new, *flow[step + 1 :]))))
+
+
+def _drop_uncalled(block: Block) -> Block:
+    """The block without the children its flow no longer calls; later unnamed children are re-keyed (their
+    position changes) and the flow's calls follow them."""
+    called = {s.target.split(".")[0] for _, s in _steps(block.flow or ()) if isinstance(s, Call)}
+    keep = [(i, n) for i, n in enumerate(block.layers) if child_key(n, i) in called]
+    renamed = {child_key(n, i): child_key(n, j) for j, (i, n) in enumerate(keep)}
+
+    def fix(flow: tuple[Step, ...]) -> tuple[Step, ...]:
+        out: list[Step] = []
+        for s in flow:
+            if isinstance(s, Call):
+                head, dot, rest = s.target.partition(".")
+                s = replace(s, target=renamed[head] + dot + rest)
+            elif isinstance(s, Branches):
+                s = replace(s, branches=tuple(fix(b) for b in s.branches))
+            out.append(s)
+        return tuple(out)
+
+    return replace(block, layers=tuple(n for _, n in keep), flow=fix(block.flow or ()))
+
+
+def _steps(flow: tuple[Step, ...]) -> Iterator[tuple[int, Step]]:
+    for i, s in enumerate(flow):
+        yield i, s
+        if isinstance(s, Branches):
+            for b in s.branches:
+                yield from _steps(b)
 
 
 # -- internals -----------------------------------------------------------------------------------------
