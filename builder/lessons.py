@@ -34,10 +34,12 @@ from .params import Tensors, load_params, read_tensors, save_params, save_tensor
 GROUPS = {  # gallery sections, in order; examples not named here are shown under "More"
     "The chapter": ("sequential_mlp", "custom_mlp", "nested", "rgnet", "tied", "lazy_mlp", "my_linear", "gpu_linear"),
     "Classics": ("lenet", "vgg_block", "mlp_dropout_bn"),
-    "Beyond chains": ("resnet18", "inception", "densenet_block"),
+    "Beyond chains": ("resnet18", "inception", "densenet_block", "lstm_lm", "transformer_encoder"),
     "Ready to train": ("linear_regression", "tied_moons", "digits_cnn"),
 }
 TITLES = {
+    "lstm_lm": "LSTM language model",
+    "transformer_encoder": "Tiny Transformer classifier",
     "sequential_mlp": "MLP with nn.Sequential",
     "custom_mlp": "The MLP block",
     "nested": "Nested blocks",

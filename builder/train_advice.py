@@ -29,6 +29,8 @@ SUGGESTED_EXAMPLE = {
     "xor": "tied_moons",
     "linear regression": "linear_regression",
     "digits": "digits_cnn",
+    "delayed copy": "lstm_lm",
+    "majority": "transformer_encoder",
 }
 # Per set, settings that train it well in a few seconds (the chapter's SGD for the regression).
 # The token sets' settings train the examples lstm_lm and transformer_encoder to ≥ 99 % and ≈ 95 % validation

@@ -236,3 +236,10 @@ def densenet_block() -> nn.Module:
 
 
 HAND_WRITTEN |= {"rgnet": rgnet, "resnet18": resnet18, "inception": inception, "densenet_block": densenet_block}
+
+
+# -- sequences (issue 14): the references of lstm_lm and transformer_encoder, as the issue writes them -----------
+
+from .sequence_models import LSTMLM, TinyTransformer  # noqa: E402  (kept beside their own tests)
+
+HAND_WRITTEN |= {"lstm_lm": LSTMLM, "transformer_encoder": TinyTransformer}
