@@ -15,12 +15,12 @@ import streamlit as st
 import builder
 import ui
 from builder import Design, DesignError, UndoHistory, addressing, edit, forms
-from builder.design import Layer, Use
+from builder.design import Block, Layer, Use
 from ui import arg_form, state
 
 USE = "shared:"  # prefix of the add list's entries that insert another use of a shared layer
 # Widgets that show the draft: forgotten after every edit so they show the new draft.
-_WIDGET_PREFIXES = (state.SELECT_PREFIX, state.ARG_PREFIX, state.NEW_PREFIX)
+_WIDGET_PREFIXES = (state.SELECT_PREFIX, state.ARG_PREFIX, state.NEW_PREFIX, state.FLOW_PREFIX)
 _WIDGETS = tuple(
     k.name
     for k in (
@@ -131,6 +131,27 @@ def rename_shared(old: str) -> None:
 def group_selected() -> None:
     chosen = selected(history().present)
     apply(edit.group, chosen, (state.GROUP_NAME.get() or "").strip() or None)
+
+
+def wrap_selected(kind: str) -> None:
+    """Wrap the selected rows in a residual block (body + identity skip, merged by +) or in parallel
+    branches (one per selected row, joined by cat along dim 1); the merge is changed in the block's editor."""
+    chosen = selected(history().present)
+    name = (state.GROUP_NAME.get() or "").strip() or None
+    if kind == "residual":
+        apply(edit.residual, chosen, name)
+    else:
+        apply(edit.branch_out, chosen, "cat", 1, name)
+    if chosen and _is_flow(min(chosen)):
+        state.DESIGN_EDITING.set(min(chosen))  # open the new block's editor: its branches and merge
+
+
+def _is_flow(path: addressing.Path) -> bool:
+    try:
+        node = addressing.node_at(history().present, path)
+    except DesignError:
+        return False
+    return isinstance(node, Block) and node.flow is not None
 
 
 def apply_json() -> None:

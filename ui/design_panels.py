@@ -127,7 +127,7 @@ def input_row(draft: Design) -> None:
 
 def group_row(draft: Design) -> None:
     chosen = design_draft.selected(draft)
-    c = st.columns([2.2, 1.6], vertical_alignment="bottom")
+    c = st.columns([2.2, 1.6, 1.2, 1.2], vertical_alignment="bottom")
     c[0].text_input(
         "Block name (optional)",
         key=state.seed(state.GROUP_NAME.name, ""),
@@ -141,6 +141,27 @@ def group_row(draft: Design) -> None:
         disabled=not chosen,
         on_click=design_draft.group_selected,
         width="stretch",
+    )
+    c[2].button(
+        "Residual",
+        key="residual",
+        icon=":material/add_circle:",
+        disabled=not chosen,
+        on_click=design_draft.wrap_selected,
+        args=("residual",),
+        width="stretch",
+        help="Wrap the selected layers in a residual block: out = layers(x) + x (add a shortcut in its editor)",
+    )
+    c[3].button(
+        "Branches",
+        key="branches",
+        icon=":material/call_split:",
+        disabled=not chosen,
+        on_click=design_draft.wrap_selected,
+        args=("branches",),
+        width="stretch",
+        help="Run each selected layer as a parallel branch on the same input, joined by cat along dim 1 "
+        "(choose the merge in the block's editor)",
     )
 
 

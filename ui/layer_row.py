@@ -11,7 +11,7 @@ from builder import Design, DesignError, addressing, edit, forms
 from builder.design import Block, Layer, Node, Use
 from builder.diagram import brief
 from builder.registry import REGISTRY
-from ui import arg_form, design_draft, state
+from ui import arg_form, design_draft, flow_panel, state
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -23,6 +23,8 @@ def row_label(node: Node, key: str, depth: int, draft: Design, run: Any) -> str:
     indent = "&emsp;" * (2 * depth) + ("↳ " if depth else "")
     inferred = dict(run.inferred) if run is not None else None
     if isinstance(node, Block):
+        if node.flow is not None:
+            return f"{indent}**{title} · {node.class_name}** &nbsp; `{flow_panel.flow_text(node)}`"
         return f"{indent}**{title} · Sequential** &nbsp; {len(node.layers)} layers"
     if isinstance(node, Use):
         spec = draft.shared[node.shared]
@@ -101,7 +103,8 @@ def editor(draft: Design, path: addressing.Path, node: Node) -> None:
                     f"changes all {n} uses (one set of weights)."
                 )
             else:
-                st.markdown(f"**{where}** · {'Sequential block' if isinstance(node, Block) else node.type}")
+                what = node.class_name + " block" if isinstance(node, Block) else node.type
+                st.markdown(f"**{where}** · {what}")
             if isinstance(spec, Layer):
                 arg_form.arg_inputs(spec.type, forms.form_values(spec), state.ARG_PREFIX)
             st.text_input(
@@ -118,6 +121,8 @@ def editor(draft: Design, path: addressing.Path, node: Node) -> None:
                 on_click=design_draft.apply_edit,
                 args=(path,),
             )
+        if isinstance(node, Block) and node.flow is not None:
+            flow_panel.panel(draft, path, node)
         with st.container(horizontal=True, vertical_alignment="bottom"):
             if isinstance(node, Use):
                 st.text_input(

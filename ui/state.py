@@ -121,6 +121,15 @@ NODE_NAME: Key[str] = Key("name")  # the open editor's name box
 SHARE_NAME: Key[str] = Key("share_name")  # "Mark as shared" name box
 SHARED_NAME: Key[str] = Key("shared_name")  # a use's shared-layer rename box
 GROUP_NAME: Key[str] = Key("group_name")
+# The open flow block's controls, per branches step i (ui.flow_panel): FLOW_PREFIX + "merge_<i>" (merge),
+# "dim_<i>" (its dim), "layer_<i>" (the layer JSON "Add to branch" adds), "pick_<i>" (the branch it goes to).
+FLOW_PREFIX = "flow_"
+
+
+def flow_key(part: str, step: int) -> Key[Any]:
+    return Key(f"{FLOW_PREFIX}{part}_{step}")
+
+
 NEW_NAME: Key[str] = Key("new_name")  # the add panel's name box
 IMPORT_SOURCE: Key[str] = Key("import_source")  # Import tab: paste code or upload a file
 IMPORT_CODE: Key[str] = Key("import_code")  # the pasted code
