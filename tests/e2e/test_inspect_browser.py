@@ -37,3 +37,25 @@ def test_picking_the_tied_example_draws_one_weights_node(page: Page, app_url: st
     # the dashed links from the one weights node to each use
     assert page.locator(".st-key-graph svg g.edge title", has_text="weights_shared").count() == 2
     no_errors(page)
+
+
+def test_resnet_opens_folded_and_an_expanded_block_shows_its_skip_edge_and_add_node(page: Page, app_url: str) -> None:
+    page.goto(f"{app_url}/inspect")
+    wait_idle(page)
+    graph_labels(page)
+    page.locator(".st-key-example").click()
+    page.get_by_role("option", name="resnet18", exact=True).click()
+    wait_idle(page)
+    folded = page.locator(".st-key-graph svg g.node text", has_text="0 · Residual")
+    expect(folded.first).to_be_visible(timeout=WAIT_MS)  # depth 2: each residual block one box
+    assert "74,112 parameters" in graph_labels(page)
+    assert page.locator(".st-key-graph svg g.edge text", has_text="skip").count() == 0
+    page.locator(".st-key-graph_expand input").click()
+    page.keyboard.type("b2.0")  # the list filters to b2.0; Enter picks it
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    expect(page.locator(".st-key-graph svg g.edge text", has_text="skip")).to_have_count(1, timeout=WAIT_MS)
+    labels = graph_labels(page)
+    assert "conv1 · LazyConv2d" in labels and "+" in labels and "relu" in labels
+    no_errors(page)
