@@ -321,3 +321,15 @@ def test_the_example_picker_shows_the_truth_and_choosing_loads(app: AppTest) -> 
     assert at.button(key="load").disabled  # nothing to reload for "your own design"
     click(at, "undo")
     assert at.selectbox(key="start").value == "tied"  # undone: the example again, and the picker says so
+
+
+def test_duplicate_says_what_the_copy_is_and_the_sidebar_says_no_gpu_was_found(app: AppTest) -> None:
+    """Issue 13, defect 7: every row's Duplicate read "(a shared use: another use)"; the device selector did
+    not say that no GPU was found."""
+    import torch
+
+    no_gpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
+    assert any("No GPU was found" in c.value for c in app.sidebar.caption) == no_gpu  # the first run's sidebar
+    at = ok(app.selectbox(key="start").select("tied").run())
+    assert at.button(key="dup_0").help == "Duplicate: a copy with its own weights, placed below"
+    assert at.button(key="dup_2").help == "Duplicate: another use of shared 'shared' (the same weights)"

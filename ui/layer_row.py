@@ -74,7 +74,11 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
                 edit_button(":material/arrow_upward:", f"up_{k}", "Move up", (edit.move, path, -1), path[-1] == 0)
                 last = path[-1] == siblings - 1
                 edit_button(":material/arrow_downward:", f"down_{k}", "Move down", (edit.move, path, 1), last)
-                dup_help = "Duplicate (a shared use: another use)"
+                dup_help = (  # what a copy of this row is: another use of the same weights, or new weights
+                    f"Duplicate: another use of shared '{node.shared}' (the same weights)"
+                    if isinstance(node, Use)
+                    else "Duplicate: a copy with its own weights, placed below"
+                )
                 edit_button(":material/content_copy:", f"dup_{k}", dup_help, (edit.duplicate, path))
                 edit_button(":material/delete:", f"del_{k}", "Delete", (edit.delete, path))
         if path in at_fault and fault is not None:

@@ -181,6 +181,8 @@ def sidebar() -> None:
         help="Where the session's network lives and runs (the chapter's try_gpu() picks the "
         "first GPU when there is one).",
     )
+    if len(ids) == 1:  # the chapter's try_gpu() falls back: say why there is nothing else to choose
+        st.sidebar.caption("No GPU was found on this machine: the network runs on the CPU.")
     if note is not None:
         failed, text = note
         (st.sidebar.warning if failed else st.sidebar.info)(text, icon=":material/memory:")
