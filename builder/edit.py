@@ -201,7 +201,32 @@ def rename(design: Design, path: Path, name: str | None) -> Design:
                     f"{format_path(path)}.name: {name!r} is already the name of {format_path((*path[:-1], j))}",
                     f"{format_path(path)}.name",
                 )
-    return replace_node(design, path, replace(node, name=name))
+    out = with_node(design, path, replace(node, name=name))
+    holder = design if len(path) == 1 else node_at(design, path[:-1])
+    flow = holder.flow if isinstance(holder, Block | Design) else None
+    if flow is not None:  # the block's flow calls the child by its key: its calls follow the rename
+        old, new = child_key(node, path[-1]), name if name is not None else str(path[-1])
+        renamed = _renamed_calls(flow, old, new)
+        if len(path) == 1:
+            out = replace(out, flow=renamed)
+        else:
+            block = node_at(out, path[:-1])
+            assert isinstance(block, Block)
+            out = with_node(out, path[:-1], replace(block, flow=renamed))
+    return _checked(out)
+
+
+def _renamed_calls(flow: Flow, old: str, new: str) -> Flow:
+    """The flow with its calls of child `old` (and of its descendants, "old.…") calling `new` instead."""
+    out: list[Step] = []
+    for step in flow:
+        if isinstance(step, Call) and (step.target == old or step.target.startswith(old + ".")):
+            out.append(replace(step, target=new + step.target[len(old) :]))
+        elif isinstance(step, Branches):
+            out.append(replace(step, branches=tuple(_renamed_calls(b, old, new) for b in step.branches)))
+        else:
+            out.append(step)
+    return tuple(out)
 
 
 def replace_node(design: Design, path: Path, node: Node) -> Design:

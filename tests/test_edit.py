@@ -10,6 +10,7 @@ from torch import nn
 
 from builder import Design, DesignError, UndoHistory, addressing, build, dry_run, edit, forms, load_example
 from builder.design import Block, Layer, Use
+from builder.flow import Call
 from builder.registry import REGISTRY
 
 from .chapter import tied as hand_tied
@@ -196,8 +197,8 @@ def test_group_refuses_gaps_mixed_levels_and_empty_selections() -> None:
         edit.group(nested(), [(0, 2), (1,)])
     with pytest.raises(DesignError, match="select the layers"):
         edit.group(mlp(), [])
-    with pytest.raises(DesignError, match="Python identifier"):
-        edit.group(mlp(), [(0,)], name="not a name")
+    with pytest.raises(DesignError, match="cannot contain '.'"):
+        edit.group(mlp(), [(0,)], name="not.a.name")  # format 2: any name add_module takes ("block 0" is one)
 
 
 def test_group_inside_a_block_and_ungroup_restore() -> None:
@@ -310,8 +311,23 @@ def test_rename_blocks_and_children_changes_state_dict_keys() -> None:
         edit.rename(d, (0, 2), "first")
     with pytest.raises(DesignError, match="taken by nn.Sequential"):
         edit.rename(d, (1,), "forward")
-    with pytest.raises(DesignError, match="Python identifier"):
-        edit.rename(d, (1,), "9lives")
+    with pytest.raises(DesignError, match="cannot contain '.'"):
+        edit.rename(d, (1,), "9.lives")
+    assert list(build(edit.rename(d, (0,), "block 0")).state_dict())[:1] == ["block 0.first.weight"]  # the book's
+
+
+def test_renaming_a_child_of_a_flow_block_renames_its_calls() -> None:
+    d = load_example("resnet18")
+    block = (2, 0)  # b3.0: a Residual with conv3 on its skip
+    d = edit.rename(d, (*block, 2), "shortcut")
+    flow = addressing.node_at(d, block).flow
+    assert flow[0].branches[1] == (Call("shortcut"),)
+    net = build(d)
+    assert "b3.0.shortcut.weight" in net.state_dict() and "b3.0.conv3.weight" not in net.state_dict()
+    top = Design.from_dict({**load_example("densenet_block").to_dict()})
+    renamed = edit.rename(top, (0,), "blocks")  # the top-level flow calls "net.0", "net.1"
+    assert [b.branches[1] for b in renamed.flow] == [(Call("blocks.0"),), (Call("blocks.1"),)]
+    assert list(build(renamed).state_dict())[0] == "blocks.0.0.weight"
 
 
 def test_set_args_and_lazy_switch() -> None:
