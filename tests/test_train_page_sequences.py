@@ -33,3 +33,11 @@ def test_token_data_offers_its_preset_and_trains_it(
     run = at.session_state[state.TRAIN_RUN.name]
     assert run.epoch == epochs and run.history.last.val_acc >= target, run.history.frame()
     assert run.net is at.session_state[state.NET.name].module  # the session's network, trained in place
+    accuracy = next(m for m in at.metric if m.label == "Val. accuracy")
+    assert ("Counted per token" in accuracy.proto.help) == (source == "delayed copy")
+
+
+def test_accuracy_shows_whole_and_says_per_token() -> None:
+    from ui.train_view import percent
+
+    assert percent(1.0) == "100%" and percent(0.9996) == "100%" and percent(0.961) == "96.1%"

@@ -62,6 +62,11 @@ def busy() -> bool:
     return run is not None and not run.done
 
 
+def percent(fraction: float) -> str:
+    """94.3 %, but 100 % rather than "100.0%", which a metric column cuts to "100…." at 1280 px."""
+    return "100%" if fraction >= 0.9995 else f"{fraction:.1%}"
+
+
 def show_run(run: Trainer) -> None:
     cfg, last = run.config, run.history.last
     st.progress(run.progress, text=f"Epoch {run.epoch} of {cfg.epochs} — {train_advice.run_state(run)}")
@@ -75,10 +80,13 @@ def show_run(run: Trainer) -> None:
         held_out = "On the validation split: samples held out before training, never trained on."
         # short labels: "Validation accuracy" was cut to "Validation accu…" on a projector (1280 px at 150 %)
         cols[1].metric("Val. loss", "—" if last.val_loss is None else f"{last.val_loss:.4f}", help=held_out)
+        per_token = (
+            " Counted per token: every position's predicted token against its target." if run.data.per_token else ""
+        )
         if last.val_acc is not None:
-            cols[2].metric("Val. accuracy", f"{last.val_acc:.1%}", help=held_out)
+            cols[2].metric("Val. accuracy", percent(last.val_acc), help=held_out + per_token)
         elif last.train_acc is not None:
-            cols[2].metric("Train acc.", f"{last.train_acc:.1%}")
+            cols[2].metric("Train acc.", percent(last.train_acc), help=per_token.strip() or None)
         rate = run.history.steps / max(run.history.seconds, 1e-9)
         cols[3].metric("Steps", f"{run.steps:,}", help=f"{rate:,.0f} optimizer steps per second")
         with st.container(key="train_curves"):
