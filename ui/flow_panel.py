@@ -29,6 +29,21 @@ def flow_text(block: Block) -> str:
     return " → ".join(map(step_text, block.flow or ()))
 
 
+def short_flow_text(block: Block) -> str:
+    """The flow for a row: a branch of more than two steps as its first and last ("[conv1 … bn2 | skip] +")."""
+
+    def brief(step: Step) -> str:
+        if not isinstance(step, Branches):
+            return step_text(step)
+        lanes = []
+        for b in step.branches:
+            parts = [brief(s) for s in b]
+            lanes.append(" → ".join(parts) if len(parts) <= 2 else f"{parts[0]} … {parts[-1]}")
+        return f"[{' | '.join(x or 'skip' for x in lanes)}] {merge_label(step.merge, step.dim)}"
+
+    return " → ".join(map(brief, block.flow or ()))
+
+
 def panel(draft: Design, path: addressing.Path, block: Block) -> None:
     """Each branches step of the block: one column per branch (its steps, reorder/remove, move a step out or to
     the next branch), the merge and its dim, add a branch (identity) or a layer to a branch (a shortcut)."""
@@ -43,7 +58,9 @@ def panel(draft: Design, path: addressing.Path, block: Block) -> None:
             cols = st.columns(n)
             for b, (col, lane) in enumerate(zip(cols, step.branches, strict=True)):
                 with col:
-                    st.markdown(f"**branch {b}**" + (" · identity (skip)" if not lane else ""))
+                    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+                        st.markdown(f"**branch {b}**" + (" · identity (skip)" if not lane else ""), width="content")
+                        branch_buttons(path, k, i, b, n)
                     for j, s in enumerate(lane):
                         c = st.columns([3, 1, 1], vertical_alignment="center")
                         c[0].markdown(f"`{step_text(s)}`")
@@ -64,31 +81,34 @@ def panel(draft: Design, path: addressing.Path, block: Block) -> None:
                             args=(path, edit.move_call, i, b, j, None),
                             type="tertiary",
                         )
-                    with st.container(horizontal=True, gap="small"):
-                        for icon, key, helptext, offset, off in (
-                            (":material/arrow_back:", "left", "Move this branch left", -1, b == 0),
-                            (":material/arrow_forward:", "right", "Move this branch right", 1, b == n - 1),
-                        ):
-                            st.button(
-                                icon,
-                                key=f"branch_{key}_{k}_{i}_{b}",
-                                help=helptext,
-                                disabled=off,
-                                on_click=flow_edit,
-                                args=(path, edit.move_branch, i, b, offset),
-                                type="tertiary",
-                            )
-                        st.button(
-                            ":material/delete:",
-                            key=f"branch_del_{k}_{i}_{b}",
-                            help="Remove this branch (and the layers only it calls)",
-                            disabled=n == 1,
-                            on_click=flow_edit,
-                            args=(path, edit.remove_branch, i, b),
-                            type="tertiary",
-                        )
             merge_controls(path, i, step)
             branch_adders(path, i, step)
+
+
+def branch_buttons(path: addressing.Path, k: str, i: int, b: int, n: int) -> None:
+    """Move branch `b` of step `i` left / right (cat joins in this order), or remove it."""
+    for icon, key, helptext, offset, off in (
+        (":material/arrow_back:", "left", "Move this branch left", -1, b == 0),
+        (":material/arrow_forward:", "right", "Move this branch right", 1, b == n - 1),
+    ):
+        st.button(
+            icon,
+            key=f"branch_{key}_{k}_{i}_{b}",
+            help=helptext,
+            disabled=off,
+            on_click=flow_edit,
+            args=(path, edit.move_branch, i, b, offset),
+            type="tertiary",
+        )
+    st.button(
+        ":material/delete:",
+        key=f"branch_del_{k}_{i}_{b}",
+        help="Remove this branch (and the layers only it calls)",
+        disabled=n == 1,
+        on_click=flow_edit,
+        args=(path, edit.remove_branch, i, b),
+        type="tertiary",
+    )
 
 
 def merge_controls(path: addressing.Path, i: int, step: Branches) -> None:

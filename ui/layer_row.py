@@ -24,7 +24,7 @@ def row_label(node: Node, key: str, depth: int, draft: Design, run: Any) -> str:
     inferred = dict(run.inferred) if run is not None else None
     if isinstance(node, Block):
         if node.flow is not None:
-            return f"{indent}**{title} · {node.class_name}** &nbsp; `{flow_panel.flow_text(node)}`"
+            return f"{indent}**{title} · {node.class_name}** &nbsp; `{flow_panel.short_flow_text(node)}`"
         return f"{indent}**{title} · Sequential** &nbsp; {len(node.layers)} layers"
     if isinstance(node, Use):
         spec = draft.shared[node.shared]
