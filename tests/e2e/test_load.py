@@ -29,6 +29,7 @@ from .conftest import CHROME_ARGS, CHROMIUM, WAIT_MS, serve
 pytestmark = pytest.mark.load
 
 SESSIONS = int(os.environ.get("BLOCKWORK_LOAD_SESSIONS", "30"))
+ARRIVAL_S = 0.5  # student i opens the app i × 0.5 s after the first (all 30 within 15 s; every session stays open)
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
@@ -47,6 +48,7 @@ async def wait_idle(page) -> None:
 
 
 async def student(browser, url: str, i: int, timings: dict[str, float]) -> bytes:
+    await asyncio.sleep(max(i, 0) * ARRIVAL_S)  # a class arrives within seconds, not in one instant
     context = await browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     context.set_default_timeout(WAIT_MS * 3)  # a busy 2-core server answers slowly, not wrongly
     page = await context.new_page()
@@ -59,7 +61,7 @@ async def student(browser, url: str, i: int, timings: dict[str, float]) -> bytes
         step_start = now
 
     try:
-        await page.goto(url, timeout=WAIT_MS * 3)
+        await page.goto(url, timeout=WAIT_MS * 3, wait_until="domcontentloaded")  # then the app itself is awaited
         await wait_idle(page)
         await step("open")
         # load an example on the Design page
