@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from builder import REGISTRY, Design
+from builder import REGISTRY, Design, build
 from builder.design import Layer
+from ui import state
 
 from .test_design_page import add, click, draft, ok, start_empty
 
@@ -100,3 +101,19 @@ def test_upsample_switches_have_a_default_state(app: AppTest) -> None:
     at = click(at, "add")
     assert draft(at).layers[-1] == Layer("Upsample", {"scale_factor": 2.0, "mode": "bilinear", "align_corners": True})
     assert not at.error and any("(1, 3, 8, 8)" in m.value for m in at.markdown)
+
+
+def test_an_lstm_in_the_language_model_is_edited_by_clicking(app: AppTest) -> None:
+    """In a flow design (the lstm_lm preset) the LSTM is a row like any other: two layers, then the keys are
+    torch's rnn.weight_ih_l1 …, and the flow still takes its output."""
+    ok(app.selectbox(key="start").select("lstm_lm").run())
+    at = click(app, "load")
+    click(at, "edit_1")
+    at.number_input(key="arg_num_layers").set_value(2)
+    at = click(at, "apply")
+    assert not at.error, [e.value for e in at.error]
+    rnn = draft(at).layers[1]
+    assert rnn.type == "LSTM" and rnn.args["num_layers"] == 2 and draft(at).flow is not None
+    assert at.session_state[state.DESIGN.name] == draft(at)  # it built: the session's design now
+    keys = list(build(draft(at)).state_dict())
+    assert "rnn.weight_ih_l1" in keys and keys[-2:] == ["linear.weight", "linear.bias"]
