@@ -63,7 +63,9 @@ def main() -> None:
             )
             st.button("Apply JSON", key="json_apply", icon=":material/check:", on_click=design_draft.apply_json)
             if (err := state.DESIGN_JSON_ERROR.get()) is not None:
-                ui.show_error(err)
+                ui.show_error(err)  # not applied: the draft is unchanged
+            elif fault is not None:  # applied (here or on another tab), but the sizes do not fit
+                ui.show_error(fault, "The design does not build (the other pages keep the last design that built)")
         with tab_import:
             import_panel.tab()
     with right:

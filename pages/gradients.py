@@ -69,6 +69,7 @@ def controls() -> tuple[str, int, str, bool]:
 
 def main() -> None:
     st.title("Gradients")
+    ui.show_last_built()  # when the Design page's draft does not build
     with st.container(border=True, key="grad_explanation"):
         st.markdown(EXPLANATION)
         check = st.container()  # "check it in plain PyTorch", filled once the numbers below are computed

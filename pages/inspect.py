@@ -79,6 +79,7 @@ def metrics(run: builder.DryRun, totals: builder.Totals) -> None:
 
 def main() -> None:
     st.title("Inspect")
+    ui.show_last_built()  # when the Design page's draft does not build
     names = builder.example_names()
     current = ui.design()
     st.selectbox(

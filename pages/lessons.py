@@ -92,6 +92,7 @@ def body(step: Step) -> bool:
 
 def main() -> None:
     st.title("Lessons")
+    ui.show_last_built()  # when the Design page's draft does not build
     st.caption(
         "The chapter *Builders' Guide* (Dive into Deep Learning, chapter 6), one idea per step. Each step "
         "loads a preset, points at the page that shows it, and lets you try it here on the session's network."

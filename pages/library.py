@@ -12,6 +12,7 @@ from ui import library_tabs
 
 def main() -> None:
     st.title("Library")
+    ui.show_last_built()  # when the Design page's draft does not build
     current = ui.design()
     st.caption(
         f"The session's design: **{current.name}** · {len(current.layers)} layers. Load a preset, keep your "

@@ -98,6 +98,7 @@ def edit_value(net: nn.Module, key: str, shape: tuple[int, ...]) -> None:
 
 def main() -> None:
     st.title("Parameters")
+    ui.show_last_built()  # when the Design page's draft does not build
     current = ui.design()
     net = ui.net()
     if net is None:

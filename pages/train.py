@@ -14,6 +14,7 @@ from ui import downloads, state, train_form, train_view
 
 def main() -> None:
     st.title("Train")
+    ui.show_last_built()  # when the Design page's draft does not build
     design = ui.design()
     dry = ui.dry_run_or_error(design)
     if dry is None:

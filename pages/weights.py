@@ -132,6 +132,7 @@ def code_section(current: builder.Design) -> None:
 
 def main() -> None:
     st.title("Weights")
+    ui.show_last_built()  # when the Design page's draft does not build
     current = ui.design()
     net = ui.net()
     if net is None:

@@ -5,6 +5,7 @@ Where things live (pages themselves stay thin: a `main()` that lays out componen
 - `ui.session`    the session's design, its network (built on demand, moved to the chosen device), sidebar.
 - `ui.messages`   `show_error(e)` for builder's errors; `flash(text)` for a message that survives a rerun,
                   shown where the page calls `show_flashes()`.
+- `ui.last_built` the banner a page shows when the Design page's draft does not build.
 - `ui.navigation` the pages by key (file, title, icon); app.py builds st.navigation from it.
 - components, one module per part of a page (functions that draw; no logic a test could not reach through
   builder): Design `design_draft` (undo history, edit callbacks), `layer_row`, `arg_form`, `design_panels`;
@@ -19,9 +20,12 @@ tests/test_figures.py; a page grows past ~200 lines by moving a part into a comp
 (tests/test_layering.py holds the budget and the import rules).
 
 The names most pages need are here: `ui.design()`, `ui.set_design()`, `ui.net()`, `ui.dry_run()`,
-`ui.show_error()`, `ui.flash()`, `ui.show_flashes()`. No module here imports torch at run time.
+`ui.show_error()`, `ui.flash()`, `ui.show_flashes()`, `ui.show_last_built()` (under every page's title but
+Design's: says when the page shows the last design that built, not the draft). No module here imports torch at
+run time.
 """
 
+from ui.last_built import banner as show_last_built
 from ui.messages import flash, show_error, show_flashes
 from ui.session import (
     design,
@@ -47,5 +51,6 @@ __all__ = [
     "set_design",
     "show_error",
     "show_flashes",
+    "show_last_built",
     "sidebar",
 ]
