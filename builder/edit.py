@@ -24,7 +24,7 @@ cannot be read back until a layer is added).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -40,13 +40,20 @@ from .addressing import (
     with_children,
     with_node,
 )
-from .design import DTYPES, Block, Design, Node, Use, child_key
+from .design import DTYPES, Block, Design, Layer, Node, Use, child_key, layer_type, resolve
 from .errors import DesignError
-from .flow import MERGES, Branches, Call, Flow, Step
+from .flow import MERGES, Branches, Call, Flow, Op, Step, StepAt
 from .forms import make_layer
 
 __all__ = [
+    "StepAt",
     "add_branch",
+    "add_step",
+    "became_flow",
+    "move_step",
+    "remove_step",
+    "set_class",
+    "set_output",
     "add_to_branch",
     "branch_out",
     "clear",
@@ -78,20 +85,36 @@ __all__ = [
 
 
 def insert(design: Design, path: Path, node: Node) -> Design:
-    """Insert `node` so that it sits at `path` (the last index may equal the parent's length: append)."""
+    """Insert `node` so that it sits at `path` (the last index may equal the parent's length: append).
+
+    In a block with a flow (or a network with one) the new child is called right after the call of the child
+    above it (before the one below it when it comes first); later unnamed children move one place, and every
+    flow's calls follow them. A tuple-returning layer (LSTM, GRU, RNN, MultiheadAttention) inserted into a
+    Sequential makes that Sequential a chain flow: its children called in order, the new layer giving its
+    default output (`became_flow` says so in words)."""
     check_path(path)
     parent = children_of(design, path[:-1])
     i = path[-1]
     if not 0 <= i <= len(parent):
         raise DesignError(f"cannot insert at {format_path(path)}: that block has {len(parent)} layers")
-    return _checked(with_children(design, path[:-1], (*parent[:i], node, *parent[i:])))
+    shifted = {child_key(n, j): child_key(n, j + 1) for j, n in enumerate(parent) if j >= i and n.name is None}
+    out = _follow(with_children(design, path[:-1], (*parent[:i], node, *parent[i:])), path[:-1], shifted)
+    holder = _holder(out, path[:-1])
+    call = Call(child_key(node, i), _default_output(node, design.shared))
+    if holder.flow is not None:
+        out = _put(out, path[:-1], replace(holder, flow=_placed(holder, i, call)))
+    elif call.output is not None:
+        out = _put(out, path[:-1], _as_chain(holder, design.shared))
+    return _checked(out)
 
 
 def delete(design: Design, path: Path) -> Design:
     """Remove the node at `path`. A shared layer whose last use goes with it is dropped from `shared`.
 
     Refuses to empty a block (delete or ungroup the block instead); deleting the stack's only layer gives an
-    empty design (as `clear`).
+    empty design (as `clear`). Every flow stops calling it: a branch left without layers becomes the identity
+    (a skip) when its branches are added (add/mul/mean: a residual block without its shortcut), and goes when
+    they are joined (cat/stack: one input fewer); a branches step left with one identity branch goes.
     """
     parent = siblings_of(design, path)
     if len(path) > 1 and len(parent) == 1:
@@ -101,12 +124,20 @@ def delete(design: Design, path: Path) -> Design:
             format_path(path),
         )
     i = path[-1]
-    out = with_children(design, path[:-1], parent[:i] + parent[i + 1 :])
+    keys: dict[str, str | None] = {child_key(parent[i], i): None}
+    keys |= {child_key(n, j): child_key(n, j - 1) for j, n in enumerate(parent) if j > i and n.name is None}
+    out = _follow(with_children(design, path[:-1], parent[:i] + parent[i + 1 :]), path[:-1], keys)
+    if not out.layers:
+        out = replace(out, flow=None, cls=None)
     return _checked(_drop_unused_shared(out, design))
 
 
 def move(design: Design, path: Path, offset: int) -> Design:
-    """Move the node at `path` `offset` places within its block (-1: up, towards the input; +1: down)."""
+    """Move the node at `path` `offset` places within its block (-1: up, towards the input; +1: down).
+
+    In a flow, where the two children swapping places are each called once in the same chain (or the same
+    branch), their calls swap too: the forward runs them in the new order. Elsewhere only their order in
+    the module (and state_dict) changes; calls of unnamed children follow their new positions."""
     parent = siblings_of(design, path)
     i = path[-1]
     j = i + offset
@@ -123,7 +154,18 @@ def move(design: Design, path: Path, offset: int) -> Design:
         raise DesignError(f"cannot move {format_path(path)} {'up' if up else 'down'}: {reason}", format_path(path))
     items = list(parent)
     items.insert(j, items.pop(i))
-    return _checked(with_children(design, path[:-1], tuple(items)))
+    order = list(range(len(parent)))
+    order.insert(j, order.pop(i))  # order[new place] = old place
+    keys = {child_key(parent[k], k): child_key(parent[k], at) for at, k in enumerate(order) if parent[k].name is None}
+    out = _follow(with_children(design, path[:-1], tuple(items)), path[:-1], keys)
+    if abs(offset) == 1:  # every flow calling both in one list runs them in the new order
+        moved, other = child_key(parent[i], j), child_key(parent[j], i)
+        for h in range(len(path)):
+            holder = _holder(out, path[:h])
+            if holder.flow is not None:
+                rel = _rel(out, path[:h], path[:-1])
+                out = _put(out, path[:h], replace(holder, flow=_swapped(holder.flow, rel + moved, rel + other)))
+    return _checked(out)
 
 
 def duplicate(design: Design, path: Path) -> Design:
@@ -159,7 +201,26 @@ def group(design: Design, selection: Sequence[Path], name: str | None = None) ->
         raise DesignError(f"group: there is no layer at {format_path(chosen[-1])}")
     start, stop = idx[0], idx[-1] + 1
     block = Block(layers=parent[start:stop], name=name or None)
-    return _checked(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])))
+    if any(_default_output(n, design.shared) for n in block.layers):  # a Sequential would pass a tuple on
+        block = _as_chain(block, design.shared)
+    # a flow that called the grouped children calls them inside the block (one call of the block when it
+    # called them all, in order, one after the other)
+    g = child_key(block, start)
+    keys = {child_key(n, k): f"{g}.{child_key(n, k - start)}" for k, n in enumerate(parent) if start <= k < stop}
+    keys |= {
+        child_key(n, k): child_key(n, k - (stop - start) + 1)
+        for k, n in enumerate(parent)
+        if k >= stop and n.name is None
+    }
+    out = _follow(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])), parent_path, keys)
+    inner = tuple(Call(f"{g}.{child_key(n, k)}") for k, n in enumerate(block.layers))
+    for h in range(len(parent_path) + 1):
+        holder = _holder(out, parent_path[:h])
+        if holder.flow is not None:
+            rel = _rel(out, parent_path[:h], parent_path)
+            whole = tuple(replace(c, target=rel + c.target) for c in inner)
+            out = _put(out, parent_path[:h], replace(holder, flow=_collapsed(holder.flow, whole, Call(rel + g))))
+    return _checked(out)
 
 
 def ungroup(design: Design, path: Path) -> Design:
@@ -185,7 +246,22 @@ def ungroup(design: Design, path: Path) -> Design:
                 f"rename one first",
                 format_path(path),
             )
-    return _checked(with_children(design, path[:-1], (*parent[:i], *node.layers, *parent[i + 1 :])))
+    # Every flow that called the block runs what the block ran: its flow (or its children in order) in place of
+    # the call; a Sequential parent of a flow block becomes a chain flow first, so no skip or branch is lost.
+    pp, g, n = path[:-1], child_key(node, i), len(node.layers)
+    if node.flow is not None and _holder(design, pp).flow is None:
+        design = _put(design, pp, _as_chain(_holder(design, pp), design.shared))
+    inner = node.flow if node.flow is not None else _as_chain(node, design.shared).flow or ()
+    for h in range(len(path)):
+        holder = _holder(design, path[:h])
+        if holder.flow is not None:
+            rel = _rel(design, path[:h], pp)
+            flow = _inlined(holder.flow, Call(rel + g), _prefixed(inner, rel + g + "."))
+            design = _put(design, path[:h], replace(holder, flow=flow))
+    keys = {f"{g}.{child_key(c, k)}": child_key(c, i + k) for k, c in enumerate(node.layers)}
+    keys |= {child_key(c, k): child_key(c, k + n - 1) for k, c in enumerate(parent) if k > i and c.name is None}
+    out = with_children(design, pp, (*parent[:i], *node.layers, *parent[i + 1 :]))
+    return _checked(_follow(out, pp, keys))
 
 
 def rename(design: Design, path: Path, name: str | None) -> Design:
@@ -202,31 +278,8 @@ def rename(design: Design, path: Path, name: str | None) -> Design:
                     f"{format_path(path)}.name",
                 )
     out = with_node(design, path, replace(node, name=name))
-    holder = design if len(path) == 1 else node_at(design, path[:-1])
-    flow = holder.flow if isinstance(holder, Block | Design) else None
-    if flow is not None:  # the block's flow calls the child by its key: its calls follow the rename
-        old, new = child_key(node, path[-1]), name if name is not None else str(path[-1])
-        renamed = _renamed_calls(flow, old, new)
-        if len(path) == 1:
-            out = replace(out, flow=renamed)
-        else:
-            block = node_at(out, path[:-1])
-            assert isinstance(block, Block)
-            out = with_node(out, path[:-1], replace(block, flow=renamed))
-    return _checked(out)
-
-
-def _renamed_calls(flow: Flow, old: str, new: str) -> Flow:
-    """The flow with its calls of child `old` (and of its descendants, "old.…") calling `new` instead."""
-    out: list[Step] = []
-    for step in flow:
-        if isinstance(step, Call) and (step.target == old or step.target.startswith(old + ".")):
-            out.append(replace(step, target=new + step.target[len(old) :]))
-        elif isinstance(step, Branches):
-            out.append(replace(step, branches=tuple(_renamed_calls(b, old, new) for b in step.branches)))
-        else:
-            out.append(step)
-    return tuple(out)
+    old, new = child_key(node, path[-1]), name if name is not None else str(path[-1])
+    return _checked(_follow(out, path[:-1], {old: new}))  # the flows' calls follow the rename
 
 
 def replace_node(design: Design, path: Path, node: Node) -> Design:
@@ -376,10 +429,13 @@ def rename_shared(design: Design, old: str, new: str) -> Design:
     return _checked(replace(design, shared=shared, layers=fix(design.layers)))
 
 
-# -- flows: residual blocks, parallel branches, merges -------------------------------------------------
-# A flow block is addressed by its path like any node; its branches step by `step`, the index of a Branches
-# step in the block's own flow (not nested ones), and a branch by its index in that step. Children keep the
-# keys they had (a name, or their position in the new block), so state_dict keys are those of the book's
+# -- flows: residual blocks, parallel branches, merges, steps ------------------------------------------
+# A flow holder is a flow block, addressed by its path like any node, or the network's top level, addressed
+# by the empty path (). Its branches step is addressed by `step`, the index of a Branches step in the holder's
+# own flow, and a branch by its index in that step. Any step, nested or not, is addressed by a StepAt:
+# (i,) is step i of the holder's flow, (i, b, j) step j of branch b of (branches) step i, (i, b, j, c, k) one
+# level deeper; an insertion StepAt names where the new step will sit (its last index may equal the length).
+# Children keep the keys they had (a name, or their position), so state_dict keys are those of the book's
 # classes when the layers are named (conv1, bn1, ...).
 
 
@@ -393,7 +449,7 @@ def residual(design: Design, selection: Sequence[Path], name: str | None = None,
     parent_path, start, stop = _consecutive(design, selection, "residual")
     parent = children_of(design, parent_path)
     body = parent[start:stop]
-    calls = tuple(Call(child_key(n, i)) for i, n in enumerate(body))
+    calls = tuple(Call(child_key(n, i), _default_output(n, design.shared)) for i, n in enumerate(body))
     flow: Flow = (Branches(branches=(calls, ()), merge="add"),)
     block = Block(layers=body, name=name or None, flow=flow, cls=cls or None)
     return _checked(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])))
@@ -413,23 +469,103 @@ def branch_out(
     parent_path, start, stop = _consecutive(design, selection, "branches")
     parent = children_of(design, parent_path)
     body = parent[start:stop]
-    lanes = tuple((Call(child_key(n, i)),) for i, n in enumerate(body))
+    lanes = tuple((Call(child_key(n, i), _default_output(n, design.shared)),) for i, n in enumerate(body))
     step = Branches(branches=lanes, merge=merge, dim=dim if MERGES[merge][1] else None)
     block = Block(layers=body, name=name or None, flow=(step,), cls=cls or None)
     return _checked(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])))
 
 
-def add_to_branch(design: Design, path: Path, step: int, branch: int, node: Node) -> Design:
-    """Add `node` as a new child of the flow block at `path` and call it at the end of branch `branch` of its
-    branches step `step`. On a residual block's empty branch this is a shortcut (the book's 1x1 conv)."""
-    block, b = _branches(design, path, step)
+def add_step(design: Design, path: Path, at: StepAt, item: Node | Step) -> Design:
+    """Put `item` into the flow of the holder at `path` (() : the network) so that it sits at `at`.
+
+    A step (an Op, a Call, a Branches step) goes in as it is. A node (a layer, block or use) becomes a new
+    child, registered after the others (its key: its name, or its position), and a call of it is the step:
+    a layer added to a branch, or to the chain. A holder without a flow (a Sequential) first becomes a chain
+    flow: its children called in order, so nothing it computes changes until the new step."""
+    holder = _holder(design, path)
+    if holder.flow is None:
+        holder = _as_chain(holder, design.shared)
+    flow = holder.flow or ()
+    if isinstance(item, Call | Op | Branches):
+        step: Step = item
+    else:
+        step = Call(child_key(item, len(holder.layers)), _default_output(item, design.shared))
+        holder = replace(holder, layers=(*holder.layers, item))
+    lane, i = _lane(flow, at, path)
+    if not 0 <= i <= len(lane):
+        raise DesignError(f"{_at_words(path, at)}: that place has {len(lane)} steps", _flow_path(path))
+    return _checked(_put(design, path, replace(holder, flow=_with_lane(flow, at[:-1], (*lane[:i], step, *lane[i:])))))
+
+
+def remove_step(design: Design, path: Path, at: StepAt) -> Design:
+    """Remove the step at `at`. A call's child goes with it when no other step calls it (as `delete` does:
+    every flow stops calling it); an unnamed child's removal re-keys those after it, and the calls follow.
+    A branches step goes whole, with the children only it called."""
+    holder = _holder(design, path)
+    flow = holder.flow or ()
+    lane, i = _lane(flow, at, path)
+    if not 0 <= i < len(lane):
+        raise DesignError(f"{_at_words(path, at)}: there is no such step", _flow_path(path))
+    step = lane[i]
+    if isinstance(step, Call) and "." not in step.target:
+        calls = [s for _, s in _steps(flow) if isinstance(s, Call) and s.target.split(".")[0] == step.target]
+        if len(calls) == 1:  # its only call: the child goes (its calls go with it, everywhere)
+            k = next(k for k, n in enumerate(holder.layers) if child_key(n, k) == step.target)
+            if len(holder.layers) == 1 and path:
+                raise DesignError(
+                    f"{_at_words(path, at)}: {step.target!r} is the only layer of block {format_path(path)}; "
+                    f"delete or ungroup the block instead",
+                    _flow_path(path),
+                )
+            return delete(design, (*path, k))
+    before = _called(flow)
+    out = _put(design, path, replace(holder, flow=_with_lane(flow, at[:-1], lane[:i] + lane[i + 1 :])))
+    return _drop_uncalled_children(out, path, before)
+
+
+def move_step(design: Design, path: Path, at: StepAt, offset: int) -> Design:
+    """Move the step at `at` `offset` places within its chain or branch (-1: earlier, towards the input)."""
+    holder = _holder(design, path)
+    flow = holder.flow or ()
+    lane, i = _lane(flow, at, path)
+    if not 0 <= i < len(lane):
+        raise DesignError(f"{_at_words(path, at)}: there is no such step", _flow_path(path))
+    j = i + offset
+    if not 0 <= j < len(lane):
+        side = "first" if offset < 0 else "last"
+        raise DesignError(f"{_at_words(path, at)}: it is already the {side} step there", _flow_path(path))
+    items = list(lane)
+    items.insert(j, items.pop(i))
+    return _checked(_put(design, path, replace(holder, flow=_with_lane(flow, at[:-1], tuple(items)))))
+
+
+def set_output(design: Design, path: Path, at: StepAt, output: str | None) -> Design:
+    """Choose which output the call at `at` takes of its tuple-returning layer (LSTM: "output", "h", "c")."""
+    holder = _holder(design, path)
+    flow = holder.flow or ()
+    lane, i = _lane(flow, at, path)
+    step = lane[i] if 0 <= i < len(lane) else None
+    if not isinstance(step, Call):
+        raise DesignError(f"{_at_words(path, at)}: is not a call of a layer", _flow_path(path))
+    new = (*lane[:i], replace(step, output=output or None), *lane[i + 1 :])
+    return _checked(_put(design, path, replace(holder, flow=_with_lane(flow, at[:-1], new))))
+
+
+def set_class(design: Design, path: Path, cls: str | None) -> Design:
+    """Name the class of a flow holder (its repr and the exported code's class: "Residual", "LSTMLM")."""
+    holder = _holder(design, path)
+    if holder.flow is None:
+        raise DesignError(f"{_holder_words(path)} is a Sequential: only a block with a flow has a class name")
+    return _checked(_put(design, path, replace(holder, cls=(cls or "").strip() or None)))
+
+
+def add_to_branch(design: Design, path: Path, step: int, branch: int, node: Node | Step) -> Design:
+    """Add `node` (a layer: a new child, called; or a step such as an Op) at the end of branch `branch` of the
+    holder's branches step `step`. On a residual block's empty branch a layer is a shortcut (the book's 1x1
+    conv)."""
+    _, b = _branches(design, path, step)
     _check_branch(b, branch, path, step)
-    key = child_key(node, len(block.layers))
-    lanes = list(b.branches)
-    lanes[branch] = (*lanes[branch], Call(key))
-    return _with_step(
-        design, path, replace(block, layers=(*block.layers, node)), step, replace(b, branches=tuple(lanes))
-    )
+    return add_step(design, path, (step, branch, len(b.branches[branch])), node)
 
 
 def add_branch(design: Design, path: Path, step: int, node: Node | None = None) -> Design:
@@ -448,11 +584,12 @@ def remove_branch(design: Design, path: Path, step: int, branch: int) -> Design:
     if len(b.branches) == 1:
         raise DesignError(
             f"{_step_words(path, step)}: branch 0 is its only branch; ungroup or delete the block instead",
-            format_path(path),
+            _flow_path(path),
         )
     lanes = b.branches[:branch] + b.branches[branch + 1 :]
-    flow = (*block.flow[:step], replace(b, branches=lanes), *block.flow[step + 1 :]) if block.flow else ()
-    return _checked(with_node(design, path, _drop_uncalled(replace(block, flow=flow))))
+    flow = block.flow or ()
+    out = _put(design, path, replace(block, flow=(*flow[:step], replace(b, branches=lanes), *flow[step + 1 :])))
+    return _drop_uncalled_children(out, path, _called(flow))
 
 
 def move_branch(design: Design, path: Path, step: int, branch: int, offset: int) -> Design:
@@ -462,7 +599,7 @@ def move_branch(design: Design, path: Path, step: int, branch: int, offset: int)
     j = branch + offset
     if not 0 <= j < len(b.branches):
         side = "first" if offset < 0 else "last"
-        raise DesignError(f"{_step_words(path, step)}: branch {branch} is already the {side}", format_path(path))
+        raise DesignError(f"{_step_words(path, step)}: branch {branch} is already the {side}", _flow_path(path))
     lanes = list(b.branches)
     lanes.insert(j, lanes.pop(branch))
     return _with_step(design, path, block, step, replace(b, branches=tuple(lanes)))
@@ -483,7 +620,7 @@ def move_call(design: Design, path: Path, step: int, branch: int, index: int, to
     lane = b.branches[branch]
     if not 0 <= index < len(lane):
         raise DesignError(
-            f"{_step_words(path, step)} branch {branch}: has {len(lane)} steps, no step {index}", format_path(path)
+            f"{_step_words(path, step)} branch {branch}: has {len(lane)} steps, no step {index}", _flow_path(path)
         )
     moved = lane[index]
     lanes = list(b.branches)
@@ -496,7 +633,27 @@ def move_call(design: Design, path: Path, step: int, branch: int, index: int, to
         lanes[to] = (*lanes[to], moved)
     flow = block.flow or ()
     new = (*flow[:step], replace(b, branches=tuple(lanes)), *after, *flow[step + 1 :])
-    return _checked(with_node(design, path, replace(block, flow=new)))
+    return _checked(_put(design, path, replace(block, flow=new)))
+
+
+def became_flow(before: Design, after: Design, path: Path) -> str | None:
+    """What to tell a person when an edit made the Sequential at `path` (() : the network) a flow, e.g.
+    "the network now runs as a flow: rnn gives its sequence output (choose h or c in its editor)"; else None."""
+    try:
+        old, new = _holder(before, path), _holder(after, path)
+    except DesignError:
+        return None
+    if old.flow is not None or new.flow is None:
+        return None
+    outs = []
+    for _, s in _steps(new.flow):
+        found = resolve(new.layers, s.target, after.shared) if isinstance(s, Call) and s.output else None
+        lt = layer_type(found[0], after.shared) if found else None
+        if isinstance(s, Call) and lt is not None and s.output is not None:
+            what = "attention output" if lt.self_attention else "sequence output"
+            others = [o for o in lt.outputs if o != s.output]
+            outs.append(f"{s.target} gives its {what} ({s.output!r}; choose {' or '.join(others)} in its editor)")
+    return f"{_holder_words(path)} now runs as a flow" + (": " + "; ".join(outs) if outs else "")
 
 
 def _consecutive(design: Design, selection: Sequence[Path], what: str) -> tuple[Path, int, int]:
@@ -530,17 +687,251 @@ def _consecutive(design: Design, selection: Sequence[Path], what: str) -> tuple[
     return parent_path, idx[0], idx[-1] + 1
 
 
-def _branches(design: Design, path: Path, step: int) -> tuple[Block, Branches]:
+def _holder(design: Design, path: Path) -> Block:
+    """The block at `path`, or for () the network's top level as a block (its own class name, not a default)."""
+    if not path:
+        return Block(layers=design.layers, flow=design.flow, cls=design.cls)
     node = node_at(design, path)
-    where = format_path(path)
-    if not isinstance(node, Block) or node.flow is None:
-        what = "a Sequential block" if isinstance(node, Block) else "not a block"
-        raise DesignError(f"{where} has no branches: it is {what} (make one with Residual or Branches)", where)
+    if not isinstance(node, Block):
+        raise DesignError(f"{format_path(path)} is not a block: it has no flow", format_path(path))
+    return node
+
+
+def _put(design: Design, path: Path, block: Block) -> Design:
+    """`design` with `block` as the holder at `path` (() : its top level); not checked."""
+    if not path:
+        return replace(design, layers=block.layers, flow=block.flow, cls=block.cls)
+    return with_node(design, path, block)
+
+
+def _holder_words(path: Path) -> str:
+    return f"block {format_path(path)}" if path else "the network"
+
+
+def _flow_path(path: Path) -> str:
+    return f"{format_path(path)}.flow" if path else "flow"
+
+
+def _default_output(node: Node, shared: Mapping[str, Layer | Block]) -> str | None:
+    """The output a call of `node` takes when it returns a tuple (LSTM: "output"), else None."""
+    lt = layer_type(node, shared)
+    return lt.default_output if lt is not None and (lt.returns_tuple or lt.self_attention) else None
+
+
+def _as_chain(block: Block, shared: Mapping[str, Layer | Block]) -> Block:
+    """A Sequential as the chain flow that computes the same: each child called in order (a tuple-returning
+    one with its default output named)."""
+    calls = tuple(Call(child_key(n, i), _default_output(n, shared)) for i, n in enumerate(block.layers))
+    return replace(block, flow=calls)
+
+
+def _placed(block: Block, i: int, call: Call) -> Flow:
+    """The flow of `block` (whose child `i` is new) calling it right after the first call of child i - 1, else
+    right before the first call of child i + 1, else at the end of the chain."""
+    flow = block.flow or ()
+    for near, after in ((i - 1, True), (i + 1, False)):
+        if not 0 <= near < len(block.layers):
+            continue
+        key = child_key(block.layers[near], near)
+        for at, s in _steps_at(flow, ()):
+            if isinstance(s, Call) and s.target.split(".")[0] == key:
+                lane, k = _lane(flow, at, ())
+                k += 1 if after else 0
+                return _with_lane(flow, at[:-1], (*lane[:k], call, *lane[k:]))
+    return (*flow, call)
+
+
+def _rel(design: Design, holder: Path, parent: Path) -> str:
+    """The keys leading from the holder at `holder` to the block at `parent` below it, as a call's prefix
+    ("" when they are the same, "net." for its child net)."""
+    keys = [child_key(node_at(design, parent[: d + 1]), parent[d]) for d in range(len(holder), len(parent))]
+    return "".join(k + "." for k in keys)
+
+
+def _follow(design: Design, parent: Path, keys: Mapping[str, str | None]) -> Design:
+    """`design`, whose children at `parent` just changed, with every flow above them following: a call of the
+    child that was keyed `old` (or of something inside it) calls `keys[old]` instead, or goes when that is
+    None (see `_recalled` for the branches it empties)."""
+    keys = {k: v for k, v in keys.items() if k != v}
+    if not keys:
+        return design
+    for h in range(len(parent) + 1):
+        holder = _holder(design, parent[:h])
+        if holder.flow is None:
+            continue
+        prefix = _rel(design, parent[:h], parent)
+
+        def retarget(call: Call, prefix: str = prefix) -> Call | None:
+            if not call.target.startswith(prefix):
+                return call
+            parts = call.target[len(prefix) :].split(".")
+            for n in (2, 1):  # "g.0" (a grandchild ungroup moves up) before "g"
+                old = ".".join(parts[:n])
+                if len(parts) >= n and old in keys:
+                    new = keys[old]
+                    rest = "".join("." + p for p in parts[n:])
+                    return None if new is None else replace(call, target=prefix + new + rest)
+            return call
+
+        design = _put(design, parent[:h], replace(holder, flow=_recalled(holder.flow, retarget)))
+    return design
+
+
+def _recalled(flow: Flow, retarget: Callable[[Call], Call | None]) -> Flow:
+    """The flow with each call retargeted (None: removed). A branch left without the calls it had becomes the
+    identity when the branches are added (add/mul/mean: a skip), and goes when they are joined (cat/stack);
+    a branches step left with one identity branch, or none, goes (it would pass its input on)."""
+    out: list[Step] = []
+    for step in flow:
+        if isinstance(step, Call):
+            new = retarget(step)
+            if new is not None:
+                out.append(new)
+        elif isinstance(step, Branches):
+            lanes: list[Flow] = []
+            for lane in step.branches:
+                kept = _recalled(lane, retarget)
+                if _called(lane) and not _called(kept):  # its layers are gone
+                    if MERGES[step.merge][1]:  # cat / stack: that part of the joined output is gone
+                        continue
+                    kept = ()  # add / mul / mean: the identity, a skip (a residual block without its shortcut)
+                lanes.append(kept)
+            if lanes and lanes != [()]:
+                out.append(replace(step, branches=tuple(lanes)))
+        else:
+            out.append(step)
+    return tuple(out)
+
+
+def _swapped(flow: Flow, a: str, b: str) -> Flow:
+    """The flow with the calls of `a` and `b` swapping places in every chain or branch calling each once."""
+
+    def head(s: Step, key: str) -> bool:
+        return isinstance(s, Call) and (s.target == key or s.target.startswith(key + "."))
+
+    out: list[Step] = []
+    for step in flow:
+        out.append(
+            replace(step, branches=tuple(_swapped(x, a, b) for x in step.branches))
+            if isinstance(step, Branches)
+            else step
+        )
+    ia = [i for i, s in enumerate(out) if head(s, a)]
+    ib = [i for i, s in enumerate(out) if head(s, b)]
+    if len(ia) == 1 and len(ib) == 1:
+        out[ia[0]], out[ib[0]] = out[ib[0]], out[ia[0]]
+    return tuple(out)
+
+
+def _prefixed(flow: Flow, prefix: str) -> Flow:
+    """The flow with every call's target under `prefix` ("g." + "conv1")."""
+    return _recalled(flow, lambda c: replace(c, target=prefix + c.target))
+
+
+def _inlined(flow: Flow, call: Call, steps: Flow) -> Flow:
+    """The flow with each plain `call` replaced by `steps` (a block's flow in place of the block's call)."""
+    out: list[Step] = []
+    for s in flow:
+        if s == call:
+            out.extend(steps)
+        elif isinstance(s, Branches):
+            out.append(replace(s, branches=tuple(_inlined(b, call, steps) for b in s.branches)))
+        else:
+            out.append(s)
+    return tuple(out)
+
+
+def _collapsed(flow: Flow, run: Flow, call: Call) -> Flow:
+    """The flow with each occurrence of the consecutive calls `run` replaced by the one `call`."""
+    out: list[Step] = []
+    k = 0
+    while k < len(flow):
+        s = flow[k]
+        if run and tuple(flow[k : k + len(run)]) == run:
+            out.append(call)
+            k += len(run)
+            continue
+        out.append(
+            replace(s, branches=tuple(_collapsed(b, run, call) for b in s.branches)) if isinstance(s, Branches) else s
+        )
+        k += 1
+    return tuple(out)
+
+
+def _called(flow: Flow) -> set[str]:
+    """The keys of the children a flow calls (heads of dotted targets)."""
+    return {s.target.split(".")[0] for _, s in _steps(flow) if isinstance(s, Call)}
+
+
+def _drop_uncalled_children(design: Design, path: Path, before: set[str]) -> Design:
+    """Delete the children of the holder at `path` that its flow called in `before` and calls no more (a block
+    holds no layer its forward skips); the last first, so the others' positions stay put."""
+    holder = _holder(design, path)
+    now = _called(holder.flow or ())
+    gone = [k for k, n in enumerate(holder.layers) if child_key(n, k) in before - now]
+    for k in reversed(gone):
+        design = delete(design, (*path, k))
+    return _checked(design)
+
+
+def _lane(flow: Flow, at: StepAt, path: Path) -> tuple[Flow, int]:
+    """The chain or branch `at` points into, and its index there."""
+    if not at or len(at) % 2 != 1:
+        raise DesignError(f"{at!r} is not a step's place in a flow ((i,) or (i, branch, j), ...)", _flow_path(path))
+    lane = flow
+    for d in range(0, len(at) - 1, 2):
+        i, b = at[d], at[d + 1]
+        step = lane[i] if 0 <= i < len(lane) else None
+        if not isinstance(step, Branches) or not 0 <= b < len(step.branches):
+            raise DesignError(f"{_at_words(path, at[: d + 1])}: has no branch {b}", _flow_path(path))
+        lane = step.branches[b]
+    return lane, at[-1]
+
+
+def _with_lane(flow: Flow, at: tuple[int, ...], lane: Flow) -> Flow:
+    """The flow with the chain or branch at `at` ((): the flow itself; (i, b): branch b of step i) replaced."""
+    if not at:
+        return lane
+    i, b = at[0], at[1]
+    step = flow[i]
+    assert isinstance(step, Branches)
+    lanes = list(step.branches)
+    lanes[b] = _with_lane(lanes[b], at[2:], lane)
+    return (*flow[:i], replace(step, branches=tuple(lanes)), *flow[i + 1 :])
+
+
+def _steps_at(flow: Flow, at: tuple[int, ...]) -> Iterator[tuple[StepAt, Step]]:
+    """Every step with its StepAt, in order (a branches step before its branches' steps)."""
+    for i, s in enumerate(flow):
+        yield (*at, i), s
+        if isinstance(s, Branches):
+            for b, lane in enumerate(s.branches):
+                yield from _steps_at(lane, (*at, i, b))
+
+
+def _at_words(path: Path, at: StepAt) -> str:
+    """ "layers[0].flow[1].branches[0][2]" : a step's design path, as the dry run's messages write it."""
+    text = f"{_flow_path(path)}[{at[0]}]"
+    for d in range(1, len(at) - 1, 2):
+        text += f".branches[{at[d]}][{at[d + 1]}]"
+    return text
+
+
+def _branches(design: Design, path: Path, step: int) -> tuple[Block, Branches]:
+    if path and not isinstance(node_at(design, path), Block):
+        raise DesignError(f"{format_path(path)} has no branches: it is not a block", format_path(path))
+    node = _holder(design, path)
+    where = format_path(path) or "the network"
+    if node.flow is None:
+        raise DesignError(
+            f"{where} has no branches: it is a Sequential (make one with Residual or Branches)", _flow_path(path)
+        )
     if not 0 <= step < len(node.flow) or not isinstance(node.flow[step], Branches):
         found = [i for i, s in enumerate(node.flow) if isinstance(s, Branches)]
         raise DesignError(
-            f"{where}.flow[{step}] is not a branches step (branches steps: {', '.join(map(str, found)) or 'none'})",
-            where,
+            f"{_step_words(path, step)} is not a branches step "
+            f"(branches steps: {', '.join(map(str, found)) or 'none'})",
+            _flow_path(path),
         )
     b = node.flow[step]
     assert isinstance(b, Branches)
@@ -550,7 +941,7 @@ def _branches(design: Design, path: Path, step: int) -> tuple[Block, Branches]:
 def _check_branch(b: Branches, branch: int, path: Path, step: int) -> None:
     if not 0 <= branch < len(b.branches):
         raise DesignError(
-            f"{_step_words(path, step)}: has branches 0..{len(b.branches) - 1}, no branch {branch}", format_path(path)
+            f"{_step_words(path, step)}: has branches 0..{len(b.branches) - 1}, no branch {branch}", _flow_path(path)
         )
 
 
@@ -562,33 +953,12 @@ def _check_merge(merge: str, dim: int | None, where: str) -> None:
 
 
 def _step_words(path: Path, step: int) -> str:
-    return f"{format_path(path)}.flow[{step}]"
+    return f"{_flow_path(path)}[{step}]"
 
 
 def _with_step(design: Design, path: Path, block: Block, step: int, new: Branches) -> Design:
     flow = block.flow or ()
-    return _checked(with_node(design, path, replace(block, flow=(*flow[:step], new, *flow[step + 1 :]))))
-
-
-def _drop_uncalled(block: Block) -> Block:
-    """The block without the children its flow no longer calls; later unnamed children are re-keyed (their
-    position changes) and the flow's calls follow them."""
-    called = {s.target.split(".")[0] for _, s in _steps(block.flow or ()) if isinstance(s, Call)}
-    keep = [(i, n) for i, n in enumerate(block.layers) if child_key(n, i) in called]
-    renamed = {child_key(n, i): child_key(n, j) for j, (i, n) in enumerate(keep)}
-
-    def fix(flow: tuple[Step, ...]) -> tuple[Step, ...]:
-        out: list[Step] = []
-        for s in flow:
-            if isinstance(s, Call):
-                head, dot, rest = s.target.partition(".")
-                s = replace(s, target=renamed[head] + dot + rest)
-            elif isinstance(s, Branches):
-                s = replace(s, branches=tuple(fix(b) for b in s.branches))
-            out.append(s)
-        return tuple(out)
-
-    return replace(block, layers=tuple(n for _, n in keep), flow=fix(block.flow or ()))
+    return _checked(_put(design, path, replace(block, flow=(*flow[:step], new, *flow[step + 1 :]))))
 
 
 def _steps(flow: tuple[Step, ...]) -> Iterator[tuple[int, Step]]:

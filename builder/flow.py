@@ -65,6 +65,9 @@ class Branches:
 
 Step: TypeAlias = Call | Op | Branches
 Flow: TypeAlias = tuple[Step, ...]
+# Where a step sits in a flow: (i,) step i of the flow; (i, b, j) step j of branch b of (branches) step i;
+# (i, b, j, c, k) one level deeper. As a place to insert at, its last index may equal that list's length.
+StepAt: TypeAlias = tuple[int, ...]
 
 
 # -- parameter-free operations ----------------------------------------------------------------------------
@@ -287,6 +290,38 @@ MERGES: dict[str, tuple[Callable[[list[torch.Tensor], int | None], torch.Tensor]
 def merge_label(merge: str, dim: int | None) -> str:
     """How a diagram or message names a merge: "cat dim=1", "+", "×", "mean", "stack dim=0"."""
     return {"add": "+", "mul": "×", "mean": "mean"}.get(merge) or f"{merge} dim={dim}"
+
+
+def step_text(step: Step) -> str:
+    """A step in a few characters: "conv1", "rnn[h]", "relu", "mean(dim=1)", "[conv1 → bn1 | skip] +"."""
+    if isinstance(step, Call):
+        return step.target + (f"[{step.output}]" if step.output else "")
+    if isinstance(step, Op):
+        given = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in step.args.items())
+        return f"{step.op}({given})" if given else step.op
+    lanes = " | ".join(" → ".join(map(step_text, b)) or "skip" for b in step.branches)
+    return f"[{lanes}] {merge_label(step.merge, step.dim)}"
+
+
+def flow_points(flow: Flow) -> dict[StepAt, str]:
+    """Where a new step can go, as {place: label}, the end of the chain first: "at the end", "at the start",
+    "after conv1", "after the merge (+)", "branch 1: at the start", "branch 0: after bn1" (nested branches
+    prefixed by their branches step's "branch b › ")."""
+    out: dict[StepAt, str] = {(len(flow),): "at the end"}
+
+    def walk(lane: Flow, at: StepAt, prefix: str) -> None:
+        out.setdefault((*at, 0), f"{prefix}at the start")
+        for i, s in enumerate(lane):
+            if isinstance(s, Branches):
+                for b, inner in enumerate(s.branches):
+                    walk(inner, (*at, i, b), f"{prefix}branch {b}: ")
+                after = f"the merge ({merge_label(s.merge, s.dim)})"
+            else:
+                after = step_text(s)
+            out.setdefault((*at, i + 1), f"{prefix}after {after}")
+
+    walk(flow, (), "")
+    return out
 
 
 # -- reading steps from JSON --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from .addressing import Path, format_path, paths
 from .build import DryRun
 from .design import Block, Design, Layer, Use
 from .errors import DesignError
+from .flow import OPS, Op
 from .registry import REGISTRY, Arg, LayerType, check_value, unknown_type
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "insert_points",
     "lazy_arg",
     "make_layer",
+    "make_op",
     "new_values",
+    "op_values",
     "parse_shape",
     "parse_value",
 ]
@@ -99,6 +102,39 @@ def make_layer(
             continue
         args[arg.name] = value
     return Layer(type=target.name, args=args, name=name or None)
+
+
+def make_op(name: str, values: Mapping[str, Any], *, where: str = "new step") -> Op:
+    """A parameter-free operation (a key of builder.flow.OPS) from form values; arguments equal to the default
+    are not stored and an empty optional one is its default (mean's dim: all dims)."""
+    spec = OPS.get(name)
+    if spec is None:
+        raise DesignError(f"{where}: unknown operation {name!r}; known: {', '.join(OPS)}", where)
+    known = {a.name: a for a in spec.args}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        names = ", ".join(known) or "none"
+        raise DesignError(f"{where} ({name}): no argument {unknown[0]!r} (its arguments: {names})", where)
+    args: dict[str, Any] = {}
+    for arg in spec.args:
+        value = values.get(arg.name)
+        if value is None:
+            if arg.required:
+                raise DesignError(f"{where} ({name}): {arg.name} is needed", f"{where}.{arg.name}")
+            continue
+        try:
+            value = check_value(arg, value, f"{where}.{arg.name}")
+        except ValueError as e:
+            raise DesignError(str(e), f"{where}.{arg.name}") from None
+        if arg.required or not _is_default(value, arg.default):
+            args[arg.name] = value
+    return Op(name, args)
+
+
+def op_values(name: str) -> dict[str, Any]:
+    """Form values for a new step of operation `name`: its defaults, and examples for required arguments
+    (select: dim 1, index -1, the last time step)."""
+    return {a.name: (a.example if a.required else a.default) for a in OPS[name].args}
 
 
 def new_values(type_name: str, input_shape: Sequence[int] | None = None) -> dict[str, Any]:

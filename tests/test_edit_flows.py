@@ -10,9 +10,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from builder import Design, DesignError, build, dry_run, edit
-from builder.design import Block, Layer
-from builder.flow import Branches, Call
+import builder
+from builder import Design, DesignError, build, dry_run, edit, forms
+from builder.design import Block, Layer, child_key
+from builder.flow import Branches, Call, Op
+
+from . import chapter, sequence_models
 
 
 def chain() -> Design:
@@ -172,3 +175,315 @@ def test_removing_the_only_branch_is_refused() -> None:
     d = edit.branch_out(chain(), [(0,)], merge="add", dim=None)
     with pytest.raises(DesignError, match="only branch"):
         edit.remove_branch(d, (0,), 0, 0)
+
+
+# -- the flows follow the stack's edits; a tuple layer makes a chain flow; steps; the top level's flow ----------
+
+
+def dry_design(shape: list[int], dtype: str = "float32") -> Design:
+    return Design.from_dict({"format": 2, "input": {"shape": shape, "dtype": dtype}, "layers": [{"type": "Identity"}]})
+
+
+def example_input(design: Design) -> torch.Tensor:
+    if design.input_dtype == "int64":
+        return torch.randint(0, 28, design.input_shape)
+    return torch.randn(design.input_shape)
+
+
+def same_both_ways(design: Design, truth: nn.Module) -> None:
+    """The hand-written `truth` and the built design: the same keys in the same order, strict loads both ways,
+    equal outputs (eval mode)."""
+    x = example_input(design)
+    truth.eval()
+    with torch.no_grad():
+        truth(x)  # materializes the lazy layers of the reference
+    net = build(design).eval()
+    assert list(net.state_dict()) == list(truth.state_dict())
+    truth.load_state_dict(net.state_dict(), strict=True)
+    torch.testing.assert_close(net(x), truth(x))
+    for p in truth.parameters():
+        p.data.normal_()
+    net.load_state_dict(truth.state_dict(), strict=True)
+    torch.testing.assert_close(net(x), truth(x))
+
+
+def test_lstmlm_from_empty_by_inserting_its_layers() -> None:
+    d = edit.clear(dry_design([2, 35], "int64"))
+    d = edit.insert(d, (0,), Layer("Embedding", {"num_embeddings": 28, "embedding_dim": 32}, "embedding"))
+    assert d.flow is None  # a plain stack still
+    before = d
+    d = edit.insert(d, (1,), Layer("LSTM", {"input_size": 32, "hidden_size": 64, "batch_first": True}, "rnn"))
+    assert d.flow == (Call("embedding"), Call("rnn", "output"))  # the stack became a chain flow, keys unchanged
+    note = edit.became_flow(before, d, ())
+    assert note is not None and note.startswith("the network now runs as a flow: rnn gives its sequence output")
+    assert "'h' or 'c'" not in note and "h or c" in note
+    assert edit.became_flow(d, d, ()) is None
+    d = edit.insert(d, (2,), Layer("Linear", {"in_features": 64, "out_features": 28}, "linear"))
+    assert d.flow == (Call("embedding"), Call("rnn", "output"), Call("linear"))
+    assert dry_run(d).output_shape == (2, 35, 28)
+    same_both_ways(d, sequence_models.LSTMLM())
+    # the state instead of the sequence output: h of the last step, (1, 2, 64) -> (1, 2, 28)
+    h = edit.set_output(d, (), (1,), "h")
+    assert h.flow == (Call("embedding"), Call("rnn", "h"), Call("linear"))
+    same_both_ways(h, LastState())
+    with pytest.raises(DesignError, match="LSTM has no output 'x'; its outputs: output, h, c"):
+        edit.set_output(d, (), (1,), "x")
+    with pytest.raises(DesignError, match=r"flow\[0\]: is not a call of a layer|returns one tensor"):
+        edit.set_output(edit.add_step(d, (), (0,), Op("relu")), (), (0,), "h")
+
+
+class LastState(sequence_models.LSTMLM):
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        _, (h, _) = self.rnn(self.embedding(X))
+        return self.linear(h)
+
+
+class NestedLSTM(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(4, 6), nn.GRU(6, 5, batch_first=True), nn.Linear(5, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.net[1](self.net[0](x))
+        return self.net[2](y)
+
+
+def test_a_gru_inserted_into_a_nested_sequential_makes_that_block_a_chain_flow() -> None:
+    d = Design.from_dict(
+        {
+            "format": 2,
+            "input": {"shape": [2, 7, 4]},
+            "layers": [
+                {
+                    "type": "Sequential",
+                    "name": "net",
+                    "layers": [
+                        {"type": "Linear", "in_features": 4, "out_features": 6},
+                        {"type": "Linear", "in_features": 5, "out_features": 3},
+                    ],
+                }
+            ],
+        }
+    )
+    gru = edit.insert(d, (0, 1), Layer("GRU", {"input_size": 6, "hidden_size": 5, "batch_first": True}))
+    block = gru.layers[0]
+    assert isinstance(block, Block) and gru.flow is None
+    assert block.flow == (Call("0"), Call("1", "output"), Call("2"))  # the Linear behind it moved to key 2
+    assert edit.became_flow(d, gru, (0,)) == (
+        "block layers[0] now runs as a flow: 1 gives its sequence output ('output'; choose state or h in its editor)"
+    )
+    same_both_ways(gru, NestedLSTM())
+
+
+def _example(name: str) -> Design:
+    return builder.load_example(name)
+
+
+class InceptionWithout4(chapter.Inception):
+    """The book's Inception with its fourth branch (the max-pool path) taken out, and its output averaged over
+    the channels (an op added to the top level's flow after the merge)."""
+
+    def __init__(self) -> None:
+        super().__init__(64, (96, 128), (16, 32), 32)
+        del self.b4_1, self.b4_2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1 = F.relu(self.b1_1(x))
+        b2 = F.relu(self.b2_2(F.relu(self.b2_1(x))))
+        b3 = F.relu(self.b3_2(F.relu(self.b3_1(x))))
+        return torch.cat((b1, b2, b3), dim=1).mean(dim=1)
+
+
+def test_the_top_level_flow_of_inception_edited_branch_removed_and_an_op_added() -> None:
+    d = _example("inception")
+    less = edit.remove_branch(d, (), 0, 3)  # the top level: path ()
+    assert [child_key(n, i) for i, n in enumerate(less.layers)] == ["b1_1", "b2_1", "b2_2", "b3_1", "b3_2"]
+    d2 = edit.add_step(less, (), (1,), edit_op("mean", {"dim": 1}))
+    assert dry_run(d2).output_shape == (1, 28, 28)
+    same_both_ways(d2, InceptionWithout4())
+    # the same through deleting the branch's layers: the cat branch left without layers goes
+    gone = edit.delete(edit.delete(d, (6,)), (5,))
+    assert gone.flow == less.flow
+    moved = edit.move_branch(d, (), 0, 3, -3)
+    assert moved.flow[0].branches[0] == d.flow[0].branches[3]  # type: ignore[index, union-attr]
+    assert edit.set_merge(d, (), 0, "stack", 0).flow[0].merge == "stack"  # type: ignore[index, union-attr]
+    with pytest.raises(DesignError, match=r"flow\[1\] is not a branches step"):
+        edit.add_branch(d, (), 1)
+
+
+def edit_op(name: str, values: dict[str, object]) -> Op:
+    return forms.make_op(name, values)
+
+
+def test_ops_added_in_a_chain_and_inside_a_branch_moved_and_removed() -> None:
+    d = Design.from_dict(
+        {
+            "format": 2,
+            "input": {"shape": [2, 3, 4]},
+            "layers": [{"type": "Linear", "in_features": 4, "out_features": 4, "name": "fc"}],
+        }
+    )
+    d = edit.add_step(d, (), (1,), edit_op("relu", {}))  # a plain stack becomes a chain flow first
+    assert d.flow == (Call("fc"), Op("relu"))
+    net = build(d)
+    x = torch.randn(2, 3, 4)
+    fc = net.fc
+    d = edit.add_step(d, (), (0,), edit_op("transpose", {"dim0": 1, "dim1": 2}))
+    d = edit.add_step(d, (), (3,), edit_op("select", {"dim": 1, "index": -1}))
+    assert edit_op("mean", {"dim": None, "keepdim": False}) == Op("mean")  # defaults are not stored
+    with pytest.raises(DesignError, match=r"Linear: expects 4 input features|in_features"):
+        dry_run(d)  # (2, 4, 3) into Linear(4, …): the flow does not fit until the transpose moves
+    d = edit.move_step(d, (), (0,), 1)  # fc first, then the transpose
+    assert d.flow == (
+        Call("fc"),
+        Op("transpose", {"dim0": 1, "dim1": 2}),
+        Op("relu"),
+        Op("select", {"dim": 1, "index": -1}),
+    )
+    torch.testing.assert_close(_with_weights(d, net)(x), F.relu(fc(x).transpose(1, 2))[:, -1])
+    d = edit.remove_step(d, (), (1,))
+    torch.testing.assert_close(_with_weights(d, net)(x), F.relu(fc(x))[:, -1])
+    with pytest.raises(DesignError, match=r"flow\[2\]: it is already the last step there"):
+        edit.move_step(d, (), (2,), 1)
+    # inside a branch: a skip connection whose identity branch gets a tanh
+    r = edit.add_branch(edit.add_step(d, (), (3,), Branches(((), ()), "add")), (), 3)
+    r = edit.add_step(r, (), (3, 1, 0), edit_op("tanh", {}))
+    assert r.flow[3] == Branches(((), (Op("tanh"),), ()), "add")  # type: ignore[index]
+    y = F.relu(fc(x))[:, -1]
+    torch.testing.assert_close(_with_weights(r, net)(x), y + torch.tanh(y) + y)
+    with pytest.raises(DesignError, match=r"flow\[3\]: has no branch 5"):
+        edit.add_step(r, (), (3, 5, 0), Op("relu"))
+    with pytest.raises(DesignError, match=r"flow\[3\].branches\[1\]\[4\]: that place has 1 steps"):
+        edit.add_step(r, (), (3, 1, 4), Op("relu"))
+
+
+def test_deleting_the_shortcut_leaves_the_identity_skip_the_books_residual() -> None:
+    d = edit.residual(chain(), [(0,), (1,), (2,), (3,), (4,)])
+    conv3 = Layer("Conv2d", {"in_channels": 3, "out_channels": 3, "kernel_size": 1}, name="conv3")
+    d = edit.add_to_branch(d, (0,), 0, 1, conv3)
+    same_as(d, nn.Sequential(Residual(use_1x1conv=True), nn.ReLU()))
+    d = edit.delete(d, (0, 5))  # conv3: its branch is the identity again (add), not removed
+    assert d.layers[0].flow == (  # type: ignore[union-attr]
+        Branches(((Call("conv1"), Call("bn1"), Call("relu"), Call("conv2"), Call("bn2")), ()), "add"),
+    )
+    same_as(d, nn.Sequential(Residual(), nn.ReLU()))
+    d = edit.delete(d, (0, 2))  # the body's relu: gone from the body's chain
+    assert d.layers[0].flow[0].branches[0] == (Call("conv1"), Call("bn1"), Call("conv2"), Call("bn2"))  # type: ignore[union-attr]
+
+
+class DenseOne(nn.Module):
+    """d2l 8.7's DenseBlock(1, 10): one conv block, concatenated with its input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(chapter._conv_block(10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat((x, self.net[0](x)), dim=1)
+
+
+def test_deleting_a_grandchild_the_flow_calls_renames_the_calls_behind_it() -> None:
+    d = _example("densenet_block")  # flow: [[] | net.0] cat, [[] | net.1] cat
+    one = edit.delete(d, (0, 0))  # net.0 goes, net.1 becomes net.0: its call follows, the first cat step goes
+    assert one.flow == (Branches(((), (Call("net.0"),)), "cat", 1),)
+    same_both_ways(one, DenseOne())
+    with pytest.raises(DesignError, match="only layer of block layers\\[0\\]"):
+        edit.delete(one, (0, 0))
+
+
+class Chain(nn.Module):
+    """Three named Linears registered in the order b, a, c and run in that order, with a relu in between."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.b = nn.Linear(4, 4)
+        self.a = nn.Linear(4, 4)
+        self.c = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c(F.relu(self.a(self.b(x))))
+
+
+def three(names: bool) -> Design:
+    lin = [{"type": "Linear", "in_features": 4, "out_features": o} for o in (4, 4, 2)]
+    if names:
+        for spec, n in zip(lin, "abc", strict=True):
+            spec["name"] = n
+    keys = list("abc") if names else ["0", "1", "2"]
+    return Design.from_dict(
+        {"format": 2, "input": {"shape": [2, 4]}, "layers": lin, "flow": [keys[0], keys[1], {"op": "relu"}, keys[2]]}
+    )
+
+
+def test_moving_a_child_in_a_chain_flow_reorders_its_call() -> None:
+    d = edit.move(three(names=True), (1,), -1)
+    assert [n.name for n in d.layers] == ["b", "a", "c"]
+    assert d.flow == (Call("b"), Call("a"), Op("relu"), Call("c"))
+    same_both_ways(d, Chain())
+    # unnamed: the keys are positions; the calls follow the layers, then swap
+    u = three(names=False)
+    net = build(u)
+    m = edit.move(u, (1,), -1)
+    assert m.flow == u.flow  # "0" is now the layer that was "1": the text is the same, the order is not
+    moved = build(m)
+    moved.load_state_dict(
+        {
+            "0.weight": net.get_parameter("1.weight"),
+            "0.bias": net.get_parameter("1.bias"),
+            "1.weight": net.get_parameter("0.weight"),
+            "1.bias": net.get_parameter("0.bias"),
+            "2.weight": net.get_parameter("2.weight"),
+            "2.bias": net.get_parameter("2.bias"),
+        }
+    )
+    x = torch.randn(2, 4)
+    l0, l1, l2 = (net.get_submodule(k) for k in "012")
+    torch.testing.assert_close(moved(x), l2(F.relu(l0(l1(x)))))
+
+
+def test_rename_insert_and_duplicate_keep_a_flows_calls() -> None:
+    d = edit.rename(_example("densenet_block"), (0, 1), "last")  # a grandchild the top level's flow calls
+    assert d.flow[1].branches[1] == (Call("net.last"),)  # type: ignore[index, union-attr]
+    d = edit.insert(d, (0, 0), Layer("Identity"))  # an unnamed one before net.0: it becomes net.1
+    assert d.flow[0].branches[1] == (Call("net.1"),)  # type: ignore[index, union-attr]
+    assert dry_run(d).output_shape == (4, 23, 8, 8)
+    t = edit.insert(three(names=True), (2,), Layer("Tanh", name="t"))  # after b: called right after b's call
+    assert t.flow == (Call("a"), Call("b"), Call("t"), Op("relu"), Call("c"))
+    first = edit.insert(three(names=True), (0,), Layer("Tanh", name="t"))  # first: right before a's call
+    assert first.flow == (Call("t"), Call("a"), Call("b"), Op("relu"), Call("c"))
+    dup = edit.duplicate(three(names=True), (1,))
+    assert dup.flow == (Call("a"), Call("b"), Call("b_2"), Op("relu"), Call("c"))
+    assert dry_run(dup).output_shape == (2, 2)
+
+
+def test_removing_a_call_step_takes_its_only_child_and_refuses_a_blocks_last() -> None:
+    d = three(names=True)
+    less = edit.remove_step(d, (), (0,))
+    assert [n.name for n in less.layers] == ["b", "c"] and less.flow == (Call("b"), Op("relu"), Call("c"))
+    twice = edit.add_step(d, (), (4,), Call("c"))
+    assert len(edit.remove_step(twice, (), (4,)).layers) == 3  # called elsewhere too: the child stays
+    blk = edit.residual(chain(), [(0,)])
+    with pytest.raises(DesignError, match=r"layers\[0\].flow\[0\].branches\[0\]\[0\]: 'conv1' is the only layer"):
+        edit.remove_step(blk, (0,), (0, 0, 0))
+
+
+def test_ungrouping_a_residual_block_keeps_its_skip_and_group_in_a_flow_calls_the_block() -> None:
+    d = edit.residual(chain(), [(0,), (1,), (2,), (3,), (4,)], name="blk")
+    d = edit.group(d, [(0,)], name="stage")  # stage = Sequential(blk), as ResNet's b2
+    truth = nn.Sequential(OrderedDict([("stage", nn.Sequential(OrderedDict([("blk", Residual())]))), ("1", nn.ReLU())]))
+    same_as(d, truth)
+    u = edit.ungroup(d, (0, 0))  # the Residual's children into stage: stage becomes a flow with the skip
+    stage = u.layers[0]
+    assert isinstance(stage, Block) and [n.name for n in stage.layers] == ["conv1", "bn1", "relu", "conv2", "bn2"]
+    assert stage.flow == (
+        Branches(((Call("conv1"), Call("bn1"), Call("relu"), Call("conv2"), Call("bn2")), ()), "add"),
+    )
+    flat = Residual()
+    same_as(u, nn.Sequential(OrderedDict([("stage", flat), ("1", nn.ReLU())])))
+    # grouping children of a chain flow: the flow calls the new block once
+    g = edit.group(_example("lstm_lm"), [(0,), (1,)], name="enc")
+    enc = g.layers[0]
+    assert isinstance(enc, Block) and enc.flow == (Call("embedding"), Call("rnn", "output"))  # an LSTM inside
+    assert g.flow == (Call("enc"), Call("linear"))
+    assert edit.ungroup(g, (0,)).flow == (Call("embedding"), Call("rnn", "output"), Call("linear"))
+    assert dry_run(g).output_shape == (2, 35, 28)
