@@ -21,6 +21,7 @@ from builder import (
     Design,
     DesignError,
     build,
+    dry_run,
     example_input,
     example_names,
     graph,
@@ -30,7 +31,7 @@ from builder import (
     save_safetensors,
     summary,
 )
-from builder.build import _RUNS
+from builder.build import clear_caches
 
 from .timing import Comparison, compare
 
@@ -97,7 +98,7 @@ def bench_build(quick: bool) -> Iterator[Row]:
     design = mixed_design(n)
 
     def first_build() -> None:
-        _RUNS.clear()
+        clear_caches()
         build(design)
 
     c = compare(first_build, lambda: mixed_by_hand(n), repeats=3 if quick else 9)
@@ -111,6 +112,35 @@ def bench_build(quick: bool) -> Iterator[Row]:
         None,
     )
     yield from _build_resnet18(quick)
+    yield from _edit_dry_run(quick)
+
+
+def distinct_design(n: int) -> Design:
+    """n layers, no two alike: [LazyLinear(16 + i), ReLU] for i < n / 2 (every layer is a new question)."""
+    layers: list[dict[str, Any]] = []
+    for i in range(n // 2):
+        layers += [{"type": "LazyLinear", "out_features": 16 + i}, {"type": "ReLU"}]
+    return Design.from_dict({"format": 2, "name": f"distinct{n}", "input": {"shape": [8, WIDTH]}, "layers": layers})
+
+
+def _edit_dry_run(quick: bool) -> Iterator[Row]:
+    """One edit near the end of a long design: the dry run re-runs on meta only what the edit changed."""
+    n = 100 if quick else 500
+    at = n - 20  # the edited node: layers[480] of 500
+    data = distinct_design(n).to_dict()
+    widths = iter(range(10_000, 20_000))
+
+    def edited() -> None:  # a new width each time: a design (and a node question) never seen before
+        layers = [*data["layers"][:at], {"type": "LazyLinear", "out_features": next(widths)}, *data["layers"][at + 1 :]]
+        dry_run(Design.from_dict({**data, "layers": layers}))
+
+    def full() -> None:
+        clear_caches()
+        dry_run(Design.from_dict(data))
+
+    full()
+    c = compare(edited, full, repeats=3 if quick else 9)
+    yield Row.of("build", f"editing node {at} of a {n}-layer design: dry run vs a full dry run", c, 0.15)
 
 
 def _build_resnet18(quick: bool) -> Iterator[Row]:
@@ -131,7 +161,7 @@ def _build_resnet18(quick: bool) -> Iterator[Row]:
     yield Row.of("build", "ResNet-18 (1, 1, 96, 96), flow blocks vs construction + dry run", c, 1.2)
 
     def first_build() -> None:
-        _RUNS.clear()
+        clear_caches()
         build(design)
 
     c = compare(first_build, by_hand, repeats=2 if quick else 7)
@@ -238,14 +268,30 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
     yield Row.of("inspection", f"{n} layers: summary + graph vs torchinfo.summary + torchview.draw_graph", c, 0.1)
     yield from _inspect_examples(quick, torchinfo, torchview)
 
-    def cold() -> None:  # a design seen for the first time: graph() runs the meta dry run itself
+    def cold() -> None:  # a design seen for the first time, nothing remembered: graph() runs the dry run itself
+        clear_caches()
         summary(net)
-        _ = graph(Design.from_dict({**design.to_dict(), "name": f"cold{time.perf_counter_ns()}"})).source
+        _ = graph(design).source
 
     c = compare(cold, theirs, repeats=3 if quick else 9)
+    yield Row.of("inspection", f"{n} layers, first view of a design (includes the meta dry run)", c, 1.0)
+    # The same first view when no two layers are alike: every layer runs on meta (torch's Python meta kernels).
+    distinct = distinct_design(n)
+    distinct_net = build(distinct)
+
+    def cold_distinct() -> None:
+        clear_caches()
+        summary(distinct_net)
+        _ = graph(distinct).source
+
+    def theirs_distinct() -> None:
+        torchinfo.summary(distinct_net, input_size=(8, WIDTH), verbose=0)
+        _ = torchview.draw_graph(distinct_net, input_size=(8, WIDTH)).visual_graph.source
+
+    c = compare(cold_distinct, theirs_distinct, repeats=3 if quick else 5)
     yield Row(
         "inspection",
-        f"{n} layers, first view of a design (includes the meta dry run)",
+        f"{n} layers, no two alike: first view (every layer dry-run on meta)",
         _ms(c.ours),
         _ms(c.theirs),
         c.ratio,

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .build import _MetaBuilder
+from .build import _MetaBuilder, meta_network
 from .design import Design
 from .table import summary
 
@@ -30,7 +30,7 @@ def instantiate(design: Design, device: str | torch.device = "meta") -> nn.Modul
     builder = _MetaBuilder(design)
     with torch.device("meta"):
         net = builder.block(design.top, "")
-    builder.check_budget(net, after_dry_run=False)
+    builder.check_budget(net)
     if torch.device(device).type == "meta":
         return net
     with torch.device(device):
@@ -45,7 +45,7 @@ def lazy_parameters(design: Design) -> pd.DataFrame:
     layers. Raises DesignError when the dry run rejects the design.
     """
     before = summary(instantiate(design))
-    after_net, run = _MetaBuilder(design).run()
+    after_net, run = meta_network(design)
     after = summary(after_net).set_index("key")
     inferred = {r.key: ", ".join(f"{k} = {v}" for k, v in r.inferred.items()) for r in run.layers}
     rows = []

@@ -73,9 +73,9 @@ class ParamsDiff:
 def diff_params(design: Design, outline: ParamsOutline) -> ParamsDiff:
     """Compare the keys and shapes of a design's network with a file's. Raises DesignError when the design
     cannot be dry-run (its shapes are then unknown)."""
-    from ..build import _MetaBuilder
+    from ..build import meta_network
 
-    net, _ = _MetaBuilder(design).run()  # meta: shapes only, lazy sizes inferred, no memory
+    net, _ = meta_network(design)  # meta: shapes only, lazy sizes inferred, no memory
     ours = {k: tuple(t.shape) for k, t in net.state_dict(keep_vars=True).items()}
     theirs = {t.key: t.shape for t in outline.tensors}
     rows = []
