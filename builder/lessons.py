@@ -27,6 +27,7 @@ from .errors import DesignError, ParamsError
 from .examples import example_names, load_example
 from .init import initialize, with_init, with_init_everywhere
 from .layers import CenteredLayer
+from .limits import limits
 from .params import Tensors, load_params, read_tensors, save_params, save_tensors, set_value, tied_keys
 
 # -- presets -------------------------------------------------------------------------------------------------
@@ -599,7 +600,7 @@ def tensor_files() -> dict[str, bytes]:
 def read_tensor_file(data: bytes) -> tuple[Tensors, str]:
     """An uploaded tensor file read back (`read_tensors`: as safe as a .params upload), and what it holds, as
     `torch.load` would print it: "a tensor: tensor([0, 1, 2, 3])", "a list of 2 tensors: ...", "a dict: ..."."""
-    obj = read_tensors(data)
+    obj = read_tensors(data, max_mb=limits().max_upload_mb)  # a browser's upload: the upload limit applies
 
     def short(t: torch.Tensor) -> str:
         text = " ".join(repr(t).split())

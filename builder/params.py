@@ -25,7 +25,6 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from .errors import ParamsError
-from .limits import limits
 from .safetensors_io import is_safetensors, read_safetensors, safetensors_bytes
 
 
@@ -119,18 +118,23 @@ class LoadReport:
         return pd.DataFrame(rows, columns=["key", "status", "detail"])
 
 
-def read_params(f: str | os.PathLike[str] | bytes | IO[bytes]) -> dict[str, torch.Tensor]:
+def read_params(
+    f: str | os.PathLike[str] | bytes | IO[bytes], *, max_mb: int | None = None
+) -> dict[str, torch.Tensor]:
     """Safely read a `.params` or `.safetensors` file into a dict of CPU tensors. ParamsError on anything else.
 
     The format is told by the content, not the name. torch.load(weights_only=True) refuses pickles that would
     run code or build custom classes; what it does load must then be a mapping of string keys to ordinary
     (dense, CPU) tensors. A safetensors header is checked entry by entry before any tensor is read.
+    max_mb: refuse a file over this many megabytes before reading more of it — the app passes its upload
+    limit (BLOCKWORK_MAX_UPLOAD_MB) for a browser's upload; None (the default, for a notebook's own files):
+    no size limit, every other check the same.
     """
-    data = _read_bytes(f)
+    data = _read_bytes(f, max_mb)
     if is_safetensors(data):
-        _check_size(data)
+        _check_size(data, max_mb)
         return read_safetensors(data)
-    obj = _load_untrusted(data, ".params file")
+    obj = _load_untrusted(data, ".params file", max_mb)
     if not isinstance(obj, Mapping):
         raise ParamsError(
             f"the file holds a {type(obj).__name__}, not a state_dict (a mapping of names to "
@@ -163,12 +167,12 @@ def save_tensors(obj: Tensors) -> bytes:
     return buf.getvalue()
 
 
-def read_tensors(f: str | os.PathLike[str] | bytes | IO[bytes]) -> Tensors:
+def read_tensors(f: str | os.PathLike[str] | bytes | IO[bytes], *, max_mb: int | None = None) -> Tensors:
     """Safely read a file of plain tensors (what `torch.save(x)`, `torch.save([x, y])` or
     `torch.save({'x': x, 'y': y})` writes) with the same checks as a .params file: torch.save's uncompressed
-    zip within the upload limit, `weights_only=True`, CPU. ParamsError on anything else (a list held as a tuple
-    comes back as a list)."""
-    obj = _load_untrusted(f, "tensor file")
+    zip (within `max_mb` megabytes when given, as for `read_params`), `weights_only=True`, CPU. ParamsError on
+    anything else (a list held as a tuple comes back as a list)."""
+    obj = _load_untrusted(f, "tensor file", max_mb)
     if isinstance(obj, tuple):
         obj = list(obj)
     _check_tensors(obj, "the file")
@@ -199,12 +203,13 @@ def _check_tensors(obj: object, what: str) -> None:
         )
 
 
-def _load_untrusted(f: str | os.PathLike[str] | bytes | IO[bytes], what: str) -> object:
-    """torch.load of bytes from a browser, refused before anything is allocated or run unless it is torch.save's
-    uncompressed zip within the upload limit; weights_only=True, onto the CPU. `what` names the file kind in
-    messages (".params file", "tensor file")."""
-    data = _read_bytes(f)
-    _check_size(data)
+def _load_untrusted(f: str | os.PathLike[str] | bytes | IO[bytes], what: str, max_mb: int | None) -> object:
+    """torch.load of bytes nobody vouched for, refused before anything is allocated or run unless it is
+    torch.save's uncompressed zip (within max_mb megabytes when given); weights_only=True, onto the CPU. `what`
+    names the file kind in messages (".params file", "tensor file"). An uncompressed zip's tensors fit in the
+    file, so what is allocated is bounded by the file's own size."""
+    data = _read_bytes(f, max_mb)
+    _check_size(data, max_mb)
     _check_zip(data, what)
     try:
         with warnings.catch_warnings():
@@ -230,12 +235,10 @@ def _load_untrusted(f: str | os.PathLike[str] | bytes | IO[bytes], what: str) ->
     return obj
 
 
-def _check_size(data: bytes) -> None:
-    cap = limits().max_upload_mb * 1024 * 1024
-    if len(data) > cap:
+def _check_size(data: bytes, max_mb: int | None) -> None:
+    if max_mb is not None and len(data) > max_mb * 1024 * 1024:
         raise ParamsError(
-            f"the file is {len(data) / 2**20:.1f} MB, over the limit of "
-            f"{limits().max_upload_mb} MB (BLOCKWORK_MAX_UPLOAD_MB)"
+            f"the file is {len(data) / 2**20:.1f} MB, over the limit of {max_mb} MB (BLOCKWORK_MAX_UPLOAD_MB)"
         )
     if not data:
         raise ParamsError("the file is empty")
@@ -275,17 +278,19 @@ def _forbidden(message: str) -> str | None:
     return f"it refers to {found.group(1)}, which a weights file may not" if found else None
 
 
-def _read_bytes(f: Any) -> bytes:
+def _read_bytes(f: Any, max_mb: int | None) -> bytes:
+    """The file's bytes; with max_mb, at most one byte more than the limit (enough to refuse it)."""
     if isinstance(f, bytes | bytearray | memoryview):
         return bytes(f)
+    size = -1 if max_mb is None else max_mb * 1024 * 1024 + 1
     if isinstance(f, str | os.PathLike):
         try:
             with open(f, "rb") as fh:
-                return fh.read(limits().max_upload_mb * 1024 * 1024 + 1)
+                return fh.read(size)
         except OSError as e:
             raise ParamsError(f"cannot read {os.fspath(f)!r}: {e.strerror}") from None
     if hasattr(f, "read"):
-        data = f.read(limits().max_upload_mb * 1024 * 1024 + 1)
+        data = f.read(size)
         if isinstance(data, bytes):
             return data
     raise ParamsError(f"expected bytes, a path or a binary file, got {type(f).__name__}")
@@ -317,7 +322,11 @@ def check_params(net: nn.Module, state: Mapping[str, torch.Tensor]) -> LoadRepor
 
 
 def load_params(
-    net: nn.Module, f: str | os.PathLike[str] | bytes | IO[bytes] | Mapping[str, torch.Tensor], *, strict: bool = True
+    net: nn.Module,
+    f: str | os.PathLike[str] | bytes | IO[bytes] | Mapping[str, torch.Tensor],
+    *,
+    strict: bool = True,
+    max_mb: int | None = None,
 ) -> LoadReport:
     """Load a `.params` or `.safetensors` file (or a state_dict read by `read_params`) into `net`; return the report.
 
@@ -326,9 +335,10 @@ def load_params(
     Either way tied positions (a shared layer's keys) must hold equal values, dtype changes are reported
     (and refused when they would lose meaning, e.g. floats into integer buffers), and every check runs before
     the first weight changes: on any ParamsError the network is untouched. The error's `report` attribute
-    holds the key-by-key report when the file was readable.
+    holds the key-by-key report when the file was readable. max_mb: as for `read_params` (the app passes its
+    upload limit for a browser's upload; a notebook loading its own file has no size limit).
     """
-    state = dict(f) if isinstance(f, Mapping) else read_params(f)
+    state = dict(f) if isinstance(f, Mapping) else read_params(f, max_mb=max_mb)
     report = check_params(net, state)
     if strict and not report.ok:
         parts = []

@@ -76,7 +76,7 @@ def upload_section(net: nn.Module) -> None:
     if upload is None:
         return
     try:
-        state_dict = builder.read_params(upload.getvalue())
+        state_dict = builder.read_params(upload.getvalue(), max_mb=builder.limits().max_upload_mb)
         report = builder.check_params(net, state_dict)
     except ParamsError as e:
         ui.show_error(e)

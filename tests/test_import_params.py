@@ -271,15 +271,14 @@ def test_malicious_files_are_refused_and_nothing_runs(case: str) -> None:
     assert not os.path.exists(MARKER), "the pickle ran code"
 
 
-def test_corrupt_and_oversized_files_are_refused(monkeypatch) -> None:
+def test_corrupt_and_oversized_files_are_refused() -> None:
     data = file_of(HAND_WRITTEN["tied"]())
     with pytest.raises(ParamsError, match="not a readable .params file|truncated"):
         outline_params(data[: len(data) // 2])
     with pytest.raises(ParamsError, match="holds a list, not a state_dict"):
         outline_params(to_bytes([torch.zeros(2)]))
-    monkeypatch.setenv("BLOCKWORK_MAX_UPLOAD_MB", "1")
     with pytest.raises(ParamsError, match="over the limit of 1 MB"):
-        outline_params(b"PK\x03\x04" + b"\0" * (2 * 2**20))
+        outline_params(b"PK\x03\x04" + b"\0" * (2 * 2**20), max_mb=1)
     with pytest.raises(TypeError, match="ParamsOutline"):
         guess_design(data)  # type: ignore[arg-type]
 

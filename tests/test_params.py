@@ -225,10 +225,44 @@ def test_a_path_that_cannot_be_read(tmp_path, tied) -> None:
         load_params(tied, tmp_path / "missing.params")
 
 
-def test_oversized_files_are_refused_before_reading(monkeypatch, tied) -> None:
-    monkeypatch.setenv("BLOCKWORK_MAX_UPLOAD_MB", "1")
+def test_oversized_uploads_are_refused_before_reading(tmp_path, tied) -> None:
+    """The app passes its upload limit (max_mb) for a browser's upload: a file over it is refused unread."""
     with pytest.raises(ParamsError, match="over the limit of 1 MB"):
-        read_params(b"\0" * (2 * 2**20))
+        read_params(b"\0" * (2 * 2**20), max_mb=1)
+    path = tmp_path / "big.params"
+    path.write_bytes(b"PK\x03\x04" + b"\0" * (2 * 2**20))
+    with pytest.raises(ParamsError, match="over the limit of 1 MB"):
+        load_params(tied, path, max_mb=1)
+    with open(path, "rb") as f:
+        with pytest.raises(ParamsError, match="over the limit of 1 MB"):
+            read_params(f, max_mb=1)
+        assert f.tell() == 2**20 + 1  # read no further than the limit and one byte
+
+
+def test_a_notebook_loads_files_over_the_upload_limit(monkeypatch, tmp_path) -> None:
+    """BLOCKWORK_MAX_UPLOAD_MB caps what a browser sends, not what a notebook loads from its own disk: a file
+    over it loads (path, bytes or binary file), with every other check of an untrusted file still made."""
+    monkeypatch.setenv("BLOCKWORK_MAX_UPLOAD_MB", "1")
+    net = nn.Sequential(nn.Linear(1024, 512))  # 2 MB of weights
+    path = tmp_path / "big.params"
+    save_params(net, path)
+    assert path.stat().st_size > 2 * 2**20
+    clone = nn.Sequential(nn.Linear(1024, 512))
+    assert load_params(clone, path).loaded
+    assert torch.equal(clone[0].weight, net[0].weight)
+    assert load_params(clone, path.read_bytes()).loaded
+    with open(path, "rb") as f:
+        assert load_params(clone, f).loaded
+    evil = tmp_path / "evil.params"
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, ("touch /tmp/blockwork-notebook-pwned",))
+
+    torch.save({"0.weight": Exploit(), "pad": torch.zeros(2**19)}, evil)  # over 1 MB too
+    with pytest.raises(ParamsError, match="refused.*posix.system"):
+        load_params(clone, evil)
+    assert not os.path.exists("/tmp/blockwork-notebook-pwned")
 
 
 def mismatch(tied: nn.Module, edit) -> dict[str, torch.Tensor]:

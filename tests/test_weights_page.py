@@ -79,6 +79,17 @@ def test_uploading_good_weights_loads_them_and_reports(app: AppTest) -> None:
     assert held.keys() == state_of(at).keys()
 
 
+def test_an_upload_over_the_limit_is_refused_and_changes_nothing(app: AppTest, monkeypatch) -> None:
+    """The page applies BLOCKWORK_MAX_UPLOAD_MB to what the browser sent (a notebook's load_params does not)."""
+    monkeypatch.setenv("BLOCKWORK_MAX_UPLOAD_MB", "1")
+    at = open_page(with_example(app, "tied"), "weights")
+    before = state_of(at)
+    upload(at, "big.params", save_params(torch.nn.Sequential(torch.nn.Linear(1024, 512))))
+    assert "over the limit of 1 MB (BLOCKWORK_MAX_UPLOAD_MB)" in at.error[0].value
+    after = state_of(at)
+    assert all(torch.equal(after[k], v) for k, v in before.items())
+
+
 def test_a_malicious_upload_is_refused_and_changes_nothing(app: AppTest) -> None:
     class Exploit:
         def __reduce__(self):

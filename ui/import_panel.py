@@ -77,7 +77,7 @@ def read_file(name: str, data: bytes) -> Any:
         except DesignError as e:
             return e
     try:
-        outline = builder.outline_params(data)
+        outline = builder.outline_params(data, max_mb=builder.limits().max_upload_mb)  # a browser's upload
     except ParamsError as e:
         return e
     try:

@@ -139,14 +139,17 @@ class ParamsOutline:
         return "\n".join(lines)
 
 
-def outline_params(data: str | os.PathLike[str] | bytes | IO[bytes] | Mapping[str, torch.Tensor]) -> ParamsOutline:
+def outline_params(
+    data: str | os.PathLike[str] | bytes | IO[bytes] | Mapping[str, torch.Tensor], *, max_mb: int | None = None
+) -> ParamsOutline:
     """Outline a `.params` file (bytes, a path, a binary file, or a state_dict already in memory).
 
     Files are read by `read_params` with every check `load_params` makes (torch.load with weights_only, the
-    upload size cap, only dense tensors), so a corrupt, malicious or oversized file is a ParamsError and
-    nothing in it runs. Keys are split at dots into the module tree; tensors sharing one storage are ties.
+    size cap `max_mb` when given — the app's upload limit for a browser's upload —, only dense tensors), so a
+    corrupt, malicious or oversized file is a ParamsError and nothing in it runs. Keys are split at dots into
+    the module tree; tensors sharing one storage are ties.
     """
-    state = dict(data) if isinstance(data, Mapping) else read_params(data)
+    state = dict(data) if isinstance(data, Mapping) else read_params(data, max_mb=max_mb)
     groups: dict[tuple[object, ...], list[str]] = {}
     for key, t in state.items():
         groups.setdefault(_storage_view(t, key), []).append(key)
