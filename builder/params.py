@@ -118,9 +118,7 @@ class LoadReport:
         return pd.DataFrame(rows, columns=["key", "status", "detail"])
 
 
-def read_params(
-    f: str | os.PathLike[str] | bytes | IO[bytes], *, max_mb: int | None = None
-) -> dict[str, torch.Tensor]:
+def read_params(f: str | os.PathLike[str] | bytes | IO[bytes], *, max_mb: int | None = None) -> dict[str, torch.Tensor]:
     """Safely read a `.params` or `.safetensors` file into a dict of CPU tensors. ParamsError on anything else.
 
     The format is told by the content, not the name. torch.load(weights_only=True) refuses pickles that would
