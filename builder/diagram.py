@@ -15,7 +15,8 @@ How things are shown
   is an edge from the fork straight to the merge, labelled "skip"; a parameter-free operation (relu, mean,
   flatten…) a small node; a child the flow calls more than once is marked as a shared layer is (same
   weights at every call);
-- a lazy layer: dashed outline; its torch-inferred size shown once the dry run has run, "?" before;
+- a lazy layer: dashed outline; before the dry run its Lazy* type and "?" for its input size, after it the
+  class torch turned it into (LazyLinear -> Linear) and the size torch inferred ("in_features=20 inferred");
 - a shared layer: every use filled in the shared layer's own colour, and dashed links from one
   "weights" node, so the eye sees one set of weights used at several places;
 - a layer the dry run rejects: red, with the reason, and no shapes after it (a collapsed block holding it: red).
@@ -32,7 +33,7 @@ from .build import DryRun, LayerRun, StepRun, dry_run
 from .design import Block, Design, Layer, Node, Use, child_key, resolve
 from .errors import DesignError
 from .flow import OPS, Branches, Call, Flow, Op, merge_label, walk_steps
-from .registry import REGISTRY
+from .registry import REGISTRY, built_type
 
 _CATEGORY_FILL = {
     "Linear": "#dbeafe",
@@ -375,7 +376,9 @@ class _Drawing:
             ran = self.steps.get((step[1], step[0]))
             out_shape = ran.output_shape if ran else None
             repeat = self.weights.get(f"call:{key}")
-        lines = [f"{title} · {layer.type}"]
+        # After the dry run torch has turned a lazy layer into its ordinary class (LazyLinear -> Linear): say so.
+        sizes = ", ".join(f"{k}={v} inferred" for k, v in run.inferred.items()) if run and lt.is_lazy else ""
+        lines = [f"{title} · {built_type(layer.type, run.inferred) if run else layer.type}"]
         if step is not None and step[2].output is not None:
             lines[0] += f" [{step[2].output}]"
         main = brief(layer, dict(run.inferred) if run else None)
@@ -385,7 +388,7 @@ class _Drawing:
         fill = _CATEGORY_FILL.get(lt.category, "#ffffff")
         if lt.is_lazy:
             style = "rounded,filled,dashed"
-            lines.append("lazy: inferred" if run else "lazy: size pending")
+            lines.append(f"lazy: {sizes}" if sizes else "lazy: inferred" if run else "lazy: size pending")
         if shared:
             color, fill = self.colors[shared]
             penwidth = "2.5"

@@ -706,6 +706,13 @@ class ArgError(ValueError):
         self.arg = arg
 
 
+def built_type(type_name: str, inferred: Mapping[str, int]) -> str:
+    """The class torch holds at a position after the dry run: a Lazy* layer whose size was inferred has become
+    its ordinary class (torch's `cls_to_become`: LazyLinear -> Linear); any other type is itself."""
+    lt = REGISTRY.get(type_name)
+    return lt.eager if lt is not None and lt.is_lazy and lt.eager and inferred else type_name
+
+
 def _check_number(arg: Arg, value: Any, where: str) -> None:
     if arg.min is not None and value < arg.min:
         raise ValueError(f"{where}: must be at least {_fmt(arg.min)}, got {value!r}")

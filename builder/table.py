@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from .build import DryRun
+from .registry import built_type
 
 COLUMNS = ["key", "layer", "type", "kind", "shape", "count", "dtype", "device", "requires_grad", "tied_with"]
 
@@ -167,7 +168,7 @@ def shapes(run: DryRun) -> pd.DataFrame:
         rows.append(
             {
                 "layer": "  " * r.depth + r.key,
-                "type": r.type,
+                "type": built_type(r.type, r.inferred),  # what torch built: Linear for a LazyLinear
                 "output": str(r.output_shape),
                 "parameters": r.parameters,
                 "note": ", ".join(filter(None, notes)),

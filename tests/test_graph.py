@@ -38,8 +38,8 @@ def test_nested_blocks_are_clusters_and_lazy_layers_marked() -> None:
     dot = graph(design).source
     assert "subgraph cluster_n_0 {" in dot and "subgraph cluster_n_0_net {" in dot
     nodes = labels(dot)
-    assert nodes["n_0_net_0"] == "0 · LazyLinear\n20 → 64\nlazy: inferred\n→ (2, 64)"
-    assert nodes["n_0_linear"].startswith("linear · LazyLinear\n32 → 16")
+    assert nodes["n_0_net_0"] == "0 · Linear\n20 → 64\nlazy: in_features=20 inferred\n→ (2, 64)"
+    assert nodes["n_0_linear"].startswith("linear · Linear\n32 → 16")
     pending = labels(graph(design, inferred=False).source)
     assert pending["n_0_net_0"] == "0 · LazyLinear\n? → 64\nlazy: size pending"
     assert "dashed" in re.search(r"n_0_net_0 \[.*?style=\"([^\"]*)\"", dot, flags=re.S)[1]
@@ -157,7 +157,7 @@ def test_parallel_branches_join_in_a_merge_node_that_says_cat_and_its_shape() ->
     assert starts == ["n_b1_1", "n_b2_1", "n_b3_1", "n_b4_1"]  # four branches from the block's input, in order
     into = [a for a, b in edges(dot) if b == merge]
     assert len(into) == 4 and all(nodes[a] == "relu" for a in into)  # each branch ends in its relu
-    assert nodes["n_b2_2"] == "b2_2 · LazyConv2d\n96 → 128, k3, p1\nlazy: inferred\n→ (1, 128, 28, 28)"
+    assert nodes["n_b2_2"] == "b2_2 · Conv2d\n96 → 128, k3, p1\nlazy: in_channels=96 inferred\n→ (1, 128, 28, 28)"
     assert (merge, "output") in edges(dot) and "skip" not in dot
 
 
@@ -174,7 +174,7 @@ def test_a_residual_block_has_its_skip_edge_and_an_add_node() -> None:
     first = next(b for a, b in edges(dot) if a == merge)
     assert nodes[first] == "relu"  # Y += X, then relu
     conv3 = [a for a, b in edges(dot) if a == "n_b3_0_conv3"]
-    assert conv3 and nodes["n_b3_0_conv3"].startswith("conv3 · LazyConv2d\n64 → 128, k1, s2")
+    assert conv3 and nodes["n_b3_0_conv3"].startswith("conv3 · Conv2d\n64 → 128, k1, s2")
 
 
 def test_collapsed_flow_blocks_show_their_class_totals_and_shape() -> None:
@@ -232,7 +232,7 @@ def test_names_with_spaces_and_quotes_become_safe_ids_and_escaped_labels() -> No
     dot = graph(load_example("rgnet")).source
     nodes = labels(dot)
     assert "subgraph cluster_n_0_block_0 {" in dot and 'label="block 0 · Sequential"' in dot
-    assert nodes["n_0_block_0_0"].startswith("0 · LazyLinear")
+    assert nodes["n_0_block_0_0"].startswith("0 · Linear")
     design = Design.from_dict(
         {
             "format": 2,
@@ -246,3 +246,39 @@ def test_names_with_spaces_and_quotes_become_safe_ids_and_escaped_labels() -> No
     dot = graph(design).source
     assert r'label="say \"hi\" \\N · Linear' in dot  # a quote and a backslash shown as written
     assert len(set(labels(dot))) == 4  # two distinct ids although both names sanitize alike
+
+
+def test_after_the_dry_run_a_lazy_layer_is_labelled_as_what_torch_built_with_its_inferred_size() -> None:
+    """Issue 13, defect 7: after the dry run the graph still said "LazyLinear" where torch (and the parameter
+    table) had a Linear. The truth: torch's own lazy modules after one forward pass."""
+    import torch
+    from torch import nn
+
+    hand = nn.Sequential(nn.LazyLinear(256), nn.ReLU(), nn.LazyLinear(10))
+    hand(torch.zeros(2, 20))
+    after = labels(graph(load_example("lazy_mlp")).source)
+    for i in (0, 2):
+        built = type(hand[i]).__name__
+        assert built == "Linear" and after[f"n_{i}"].startswith(f"{i} · {built}\n"), after[f"n_{i}"]
+    assert after["n_0"] == "0 · Linear\n20 → 256\nlazy: in_features=20 inferred\n→ (2, 256)"
+    assert after["n_2"].split("\n")[2] == f"lazy: in_features={hand[2].in_features} inferred"
+    before = labels(graph(load_example("lazy_mlp"), inferred=False).source)
+    assert before["n_0"] == "0 · LazyLinear\n? → 256\nlazy: size pending"  # as constructed: not built yet
+    conv = nn.LazyConv2d(128, 3, padding=1)
+    conv(torch.zeros(1, 96, 28, 28))
+    inception = labels(graph(load_example("inception")).source)
+    assert inception["n_b2_2"].startswith(f"b2_2 · {type(conv).__name__}\n96 → 128, k3, p1\n")
+    assert "lazy: in_channels=96 inferred" in inception["n_b2_2"]
+
+
+def test_every_lazy_type_is_labelled_with_the_class_torch_turns_it_into() -> None:
+    from torch import nn
+
+    from builder.registry import REGISTRY, built_type
+
+    lazy = [name for name, lt in REGISTRY.items() if lt.is_lazy]
+    assert len(lazy) >= 6  # LazyLinear, LazyConv1d/2d, LazyConvTranspose2d, LazyBatchNorm1d/2d
+    for name in lazy:
+        assert built_type(name, {"in": 1}) == getattr(nn, name).cls_to_become.__name__, name
+        assert built_type(name, {}) == name  # not run yet: still lazy
+    assert built_type("Linear", {}) == "Linear" and built_type("Sequential", {}) == "Sequential"

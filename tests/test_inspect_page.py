@@ -40,6 +40,21 @@ def test_lazy_sizes_are_shown_as_inferred(app) -> None:
     assert shapes["note"].str.contains("in_features=20 inferred").any()
 
 
+def test_after_the_dry_run_graph_and_tables_name_what_torch_built(app) -> None:
+    """Issue 13, defect 7: the graph said "LazyLinear" while the parameter table said "Linear"."""
+    at = open_page(app, "inspect")
+    at.selectbox(key="example").select("lazy_mlp").run()
+    spec = at.get("graphviz_chart")[0].proto.spec
+    assert "0 · Linear" in spec and "lazy: in_features=20 inferred" in spec and "LazyLinear" not in spec
+    shapes, params = at.dataframe[0].value, at.dataframe[1].value
+    assert list(shapes["type"]) == ["Linear", "ReLU", "Linear"]  # as the parameter table says
+    assert set(params["type"]) == {"Linear"}
+    at.toggle(key="inspect_dry_run").set_value(True).run()
+    before, after = (c.proto.spec for c in at.get("graphviz_chart")[:2])
+    assert "0 · LazyLinear" in before and "size pending" in before  # as constructed
+    assert "0 · Linear" in after and "lazy: in_features=20 inferred" in after
+
+
 def test_a_design_that_does_not_build_shows_the_message_not_a_traceback(app) -> None:
     d = load_example("sequential_mlp").to_dict()
     d["layers"][2]["in_features"] = 30
