@@ -10,8 +10,10 @@ import os
 from dataclasses import dataclass
 
 _DEFAULTS = {
-    # Unique parameters of a built network (50 M floats = 200 MB): refused on the meta device first.
-    "BLOCKWORK_MAX_PARAMS": 50_000_000,
+    # Unique parameters of a built network, refused on the meta device first. 150 M float32 weights are 600 MB:
+    # room for d2l's chapter-8 networks (VGG-11 at 224x224 has 128.8 M) on a laptop or a small class; a shared
+    # classroom server sets its own (README "Limits": memory per session).
+    "BLOCKWORK_MAX_PARAMS": 150_000_000,
     # Elements of any one tensor in the dry run (input or a layer's output): stops a huge conv output.
     "BLOCKWORK_MAX_ACTIVATION": 20_000_000,
     # Layers in a design, counting blocks and every use of a shared layer.
@@ -20,7 +22,8 @@ _DEFAULTS = {
     "BLOCKWORK_MAX_DEPTH": 20,
     # Characters of design JSON accepted from a browser or file.
     "BLOCKWORK_MAX_DESIGN_CHARS": 2_000_000,
-    # Bytes of an uploaded file (weights, data); also set in .streamlit/config.toml for the browser.
+    # Megabytes of a file a browser uploads (weights, data); also set in .streamlit/config.toml for the browser.
+    # Files a notebook reads itself (builder.load_params(net, "file.params")) have no size limit.
     "BLOCKWORK_MAX_UPLOAD_MB": 200,
     # Rows (samples) of training data: an uploaded CSV or a generated built-in set.
     "BLOCKWORK_MAX_DATA_ROWS": 100_000,
