@@ -420,9 +420,10 @@ def bench_ui(quick: bool) -> Iterator[Row]:
         at.switch_page(f"pages/{page}.py").run()
         flip = [0]
 
-        def run() -> None:  # one edit: the first layer's width changes, then the page reruns
-            flip[0] ^= 1
-            edited = {**base, "layers": [{"type": "LazyLinear", "out_features": WIDTH + flip[0]}, *base["layers"][1:]]}
+        def run() -> None:  # one edit: the first layer's bias is switched off or on, then the page reruns
+            flip[0] ^= 1  # (the design still builds: a new width would not fit the shared Linear(32, 32))
+            first = {"type": "LazyLinear", "out_features": WIDTH, "bias": not flip[0]}
+            edited = {**base, "layers": [first, *base["layers"][1:]]}
             at.session_state["design"] = Design.from_dict(edited)
             at.run()
             assert not at.exception, at.exception

@@ -1,8 +1,8 @@
 """Design: build the session's network by clicking — add, edit, move, group, share, undo; or edit its JSON.
 
 The page edits a draft, the present of an undo history (`ui.design_draft`: history and the edit callbacks).
-Layout only here: the stack of rows and the open editor are `ui.layer_row`'s, the argument form
-`ui.arg_form`'s, the toolbar, input, group, add and preview panels `ui.design_panels`'.
+Layout only here: the stack of rows (folded blocks, pages) and the open editor are `ui.layer_row`'s, the
+argument form `ui.arg_form`'s, the toolbar, input, group, add and preview panels `ui.design_panels`'.
 """
 
 from __future__ import annotations
@@ -22,10 +22,18 @@ _CSS = """<style>
 
 
 def main() -> None:
-    h = design_draft.history()
-    draft = h.present
     st.html(_CSS)
     st.title("Design")
+    workspace()
+
+
+@st.fragment
+def workspace() -> None:
+    """Everything the design's edits change. A fragment: a click in it reruns only this, not the app around
+    it (navigation, sidebar), and the stack draws one page of rows, so an edit costs the same at 5 or 500
+    layers (docs/performance.md, UI rerun)."""
+    h = design_draft.history()
+    draft = h.present
     design_panels.toolbar(h)
     ui.show_flashes()  # a refused edit: "Not done: ..."
     run: DryRun | None = None

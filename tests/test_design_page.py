@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from builder import Design, build, load_example
-from builder.design import Layer, Use
+from builder.design import Block, Layer, Use
 from ui import state
 
 
@@ -24,6 +24,14 @@ def ok(at: AppTest) -> AppTest:
 
 def click(at: AppTest, key: str) -> AppTest:
     return ok(at.button(key=key).click().run())
+
+
+def open_row(at: AppTest, row: str) -> AppTest:
+    """Open a row's editor (its pencil): where its move, duplicate and delete buttons are."""
+    editing = at.session_state[state.DESIGN_EDITING.name] if state.DESIGN_EDITING.name in at.session_state else None  # noqa: SIM401 (no .get here)
+    if editing != tuple(map(int, row.split("_"))):
+        click(at, f"edit_{row}")
+    return at
 
 
 def add(at: AppTest, choice: str, where: str | None = None, **args: int | None) -> AppTest:
@@ -122,13 +130,15 @@ def test_a_size_that_is_not_a_number_is_refused(app: AppTest) -> None:
 
 
 def test_move_duplicate_delete_and_disabled_ends(app: AppTest) -> None:
-    assert app.button(key="up_0").disabled and app.button(key="down_2").disabled
+    assert open_row(app, "2").button(key="down_2").disabled
+    assert open_row(app, "0").button(key="up_0").disabled
     at = click(app, "down_0")
     assert [n.type for n in draft(at).layers] == ["ReLU", "Linear", "Linear"]
+    assert at.session_state[state.DESIGN_EDITING.name] == (1,)  # the editor follows the moved row
     click(at, "up_1")
-    click(at, "dup_1")
+    click(open_row(at, "1"), "dup_1")
     assert [n.type for n in draft(at).layers] == ["Linear", "ReLU", "ReLU", "Linear"]
-    click(at, "del_2")
+    click(open_row(at, "2"), "del_2")
     assert draft(at) == load_example("sequential_mlp")
 
 
@@ -137,7 +147,7 @@ def test_undo_and_redo_every_edit(app: AppTest) -> None:
     assert app.button(key="undo").disabled and app.button(key="redo").disabled
     at = add(app, "ReLU")
     after_add = draft(at)
-    click(at, "del_0")
+    click(open_row(at, "0"), "del_0")
     click(at, "undo")
     assert draft(at) == after_add
     click(at, "undo")
@@ -300,7 +310,11 @@ def test_every_example_loads_into_the_stack(app: AppTest, name: str) -> None:
     at = click(app, "load")
     d = load_example(name)
     assert draft(at) == d and not at.error
-    assert len([b for b in at.button if b.key and b.key.startswith("edit_")]) == len(list(d.walk()))
+    # blocks are folded: one row each, with a fold toggle
+    assert len([b for b in at.button if b.key and b.key.startswith("edit_")]) == len(d.layers)
+    assert len([b for b in at.button if b.key and b.key.startswith("fold_")]) == sum(
+        isinstance(n, Block) for n in d.layers
+    )
 
 
 def test_the_example_picker_shows_the_truth_and_choosing_loads(app: AppTest) -> None:
@@ -315,7 +329,7 @@ def test_the_example_picker_shows_the_truth_and_choosing_loads(app: AppTest) -> 
     ok(at.selectbox(key="start").select("tied").run())  # one choice: loaded, no Load click
     assert draft(at) == load_example("tied") == at.session_state[state.DESIGN.name]
     assert at.selectbox(key="start").value == "tied"
-    click(at, "dup_1")  # an edit: no longer the example
+    click(open_row(at, "1"), "dup_1")  # an edit: no longer the example
     assert draft(at) != load_example("tied")
     assert at.selectbox(key="start").value == YOUR_DESIGN
     assert at.button(key="load").disabled  # nothing to reload for "your own design"
@@ -331,5 +345,5 @@ def test_duplicate_says_what_the_copy_is_and_the_sidebar_says_no_gpu_was_found(a
     no_gpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     assert any("No GPU was found" in c.value for c in app.sidebar.caption) == no_gpu  # the first run's sidebar
     at = ok(app.selectbox(key="start").select("tied").run())
-    assert at.button(key="dup_0").help == "Duplicate: a copy with its own weights, placed below"
-    assert at.button(key="dup_2").help == "Duplicate: another use of shared 'shared' (the same weights)"
+    assert open_row(at, "0").button(key="dup_0").help == "Duplicate: a copy with its own weights, placed below"
+    assert open_row(at, "2").button(key="dup_2").help == "Duplicate: another use of shared 'shared' (the same weights)"

@@ -123,6 +123,9 @@ def test_flow_examples_show_their_rows(app: AppTest, name: str) -> None:
     assert draft(at) == Design.from_dict(json.loads((__import__("builder").load_example(name)).to_json()))
     assert not at.error and not at.exception
     if name == "resnet18":
+        assert not any("0 · Residual" in m.value for m in at.markdown)  # stages are folded: one row each
+        click(at, "fold_1")
+        click(at, "fold_2")  # b2 and b3 unfolded: their residual blocks are rows
         assert any("0 · Residual" in m.value and "| skip] +" in m.value for m in at.markdown)
         assert any("0 · Residual" in m.value and "| conv3] +" in m.value for m in at.markdown)
         click(at, "edit_1_0")  # b2.0's editor shows its branches

@@ -14,7 +14,7 @@ import streamlit as st
 
 import builder
 import ui
-from builder import Design, DesignError, UndoHistory, addressing, edit, forms
+from builder import Design, DesignError, UndoHistory, addressing, edit, forms, stack_view
 from builder.design import Block, Layer, Use
 from ui import arg_form, state
 
@@ -32,6 +32,7 @@ _WIDGETS = tuple(
         state.INPUT_DTYPE,
         state.GROUP_NAME,
         state.ADD_WHERE,
+        state.MOVE_TO,
     )
 )
 
@@ -72,15 +73,58 @@ def refuse(e: DesignError) -> None:
     ui.flash(f"Not done: {e}", "error", icon=":material/block:", toast=True)
 
 
-def apply(op: Callable[..., Design], *args: Any, **kwargs: Any) -> None:
-    """Callback: apply one of builder.edit's operations to the draft; a refused edit changes nothing."""
+def apply(op: Callable[..., Design], *args: Any, **kwargs: Any) -> bool:
+    """Callback: apply one of builder.edit's operations to the draft; a refused edit changes nothing.
+    Returns whether it was done."""
     h = history()
     try:
         new = op(h.present, *args, **kwargs)
     except DesignError as e:
         refuse(e)
-        return
+        return False
     commit(h.push(new))
+    return True
+
+
+# -- the stack's rows: folding, moving (the open blocks and the open row follow the nodes) -----------------
+
+
+def toggle_fold(path: addressing.Path) -> None:
+    opened = set(state.DESIGN_UNFOLDED.get() or ())
+    opened.symmetric_difference_update({path})
+    if path not in opened:  # folding closes the blocks inside it too, and an editor open in it
+        opened = {p for p in opened if p[: len(path)] != path}
+        editing = state.DESIGN_EDITING.get()
+        if editing is not None and editing[: len(path)] == path and editing != path:
+            open_editor(None)
+    state.DESIGN_UNFOLDED.set(frozenset(opened))
+
+
+def _reindex(parent: addressing.Path, new_index: Callable[[int], int | None]) -> None:
+    state.DESIGN_UNFOLDED.set(stack_view.reindexed(state.DESIGN_UNFOLDED.get() or (), parent, new_index))
+
+
+def move_row(path: addressing.Path, offset: int) -> None:
+    """Move the node `offset` places in its block; its editor stays open on it, its page shown."""
+    if apply(edit.move, path, offset):
+        i, j = path[-1], path[-1] + offset
+        _reindex(path[:-1], stack_view.after_move(i, j))
+        open_editor((*path[:-1], j))
+
+
+def move_to(path: addressing.Path) -> None:
+    """Move the node to the position typed in its editor (1: first in its block)."""
+    move_row(path, int(state.MOVE_TO.get() or path[-1] + 1) - 1 - path[-1])
+
+
+def duplicate_row(path: addressing.Path) -> None:
+    if apply(edit.duplicate, path):
+        _reindex(path[:-1], stack_view.after_insert(path[-1] + 1))
+
+
+def delete_row(path: addressing.Path) -> None:
+    if apply(edit.delete, path):
+        _reindex(path[:-1], stack_view.after_delete(path[-1]))
 
 
 # -- callbacks that read widgets -----------------------------------------------------------------------
@@ -98,7 +142,9 @@ def add_layer() -> None:
         )
         return edit.insert(d, where, layer)
 
-    apply(op)
+    if apply(op):
+        _reindex(where[:-1], stack_view.after_insert(where[-1]))
+        unfold(where)
 
 
 def apply_edit(path: addressing.Path) -> None:
@@ -130,7 +176,14 @@ def rename_shared(old: str) -> None:
 
 def group_selected() -> None:
     chosen = selected(history().present)
-    apply(edit.group, chosen, (state.GROUP_NAME.get() or "").strip() or None)
+    if apply(edit.group, chosen, (state.GROUP_NAME.get() or "").strip() or None) and chosen:
+        unfold((*min(chosen), 0))  # the new block is shown open: its layers are where they were
+
+
+def unfold(path: addressing.Path) -> None:
+    """Open the blocks that hold `path` and bring its row into view."""
+    state.DESIGN_UNFOLDED.set(frozenset({*(state.DESIGN_UNFOLDED.get() or ()), *stack_view.ancestors(path)}))
+    state.DESIGN_SHOW.set(path)
 
 
 def wrap_selected(kind: str) -> None:
@@ -186,8 +239,12 @@ def load_example() -> None:
 
 
 def open_editor(path: addressing.Path | None) -> None:
-    state.forget_widgets((state.ARG_PREFIX,), (state.NODE_NAME.name, state.SHARE_NAME.name, state.SHARED_NAME.name))
+    """Open the editor of the row at `path` (None: close it); one editor is open at a time."""
+    names = (state.NODE_NAME.name, state.SHARE_NAME.name, state.SHARED_NAME.name, state.MOVE_TO.name)
+    state.forget_widgets((state.ARG_PREFIX,), names)
     state.DESIGN_EDITING.set(path)
+    if path is not None:
+        state.DESIGN_SHOW.set(path)
 
 
 def reset_new() -> None:

@@ -1,5 +1,6 @@
-"""The Design page's stack: one row per node (select box, label, output shape, actions) and, under the open
-row, its editor (arguments, name, and share / unshare / ungroup)."""
+"""The Design page's stack: a page of rows (select box, label, output shape, fold toggle, edit pencil; a block
+is one row until unfolded) and, under the open row, its editor (move, duplicate, delete; arguments, name;
+share / unshare / ungroup). builder.stack_view decides which rows there are and how they are paged."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from builder import Design, DesignError, addressing, edit, forms
+from builder import Design, DesignError, addressing, edit, forms, stack_view
 from builder.design import Block, Layer, Node, Use
 from builder.diagram import brief
 from builder.registry import REGISTRY
@@ -40,15 +41,30 @@ def row_label(node: Node, key: str, depth: int, draft: Design, run: Any) -> str:
     return text
 
 
+def row_text(row: stack_view.StackRow, draft: Design, run: Any) -> str:
+    """A row's label; a folded block's also says what it holds: its layers and parameters."""
+    text = row_label(row.node, row.key, row.depth, draft, run)
+    if isinstance(row.node, Block) and row.folded:
+        n = stack_view.layer_count(row.node)
+        text += f" &nbsp; :gray[{n} layer{'s' if n != 1 else ''} inside"
+        text += f" · {run.parameters:,} parameters]" if run is not None else "]"
+    return text
+
+
 def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> None:
-    """One row per node: select box, label, output shape and the row's actions; the editor under its row."""
+    """The stack, one page of rows at a time: select box, label, output shape, fold toggle (a block) and the
+    edit pencil; the open row's editor under its row. Blocks are folded unless opened; the rows that hold the
+    open row or the layer at fault are opened for it."""
     at_fault = set(addressing.locate(draft, fault.path)) if fault is not None else set()
     editing = state.DESIGN_EDITING.get()
-    walked = list(draft.walk())
-    for (path, node), (dpath, key, _) in zip(addressing.paths(draft), walked, strict=True):
-        k, run = design_draft.row_id(path), runs.get(dpath)
-        siblings = len(addressing.node_at(draft, path[:-1]).layers) if len(path) > 1 else len(draft.layers)
-        # wide: one line; narrow: the label on one line, the shape and the actions together on the next
+    opened = set(state.DESIGN_UNFOLDED.get() or ())
+    for p in [*at_fault, *([editing] if editing else [])]:
+        opened.update(stack_view.ancestors(p))
+    drawn = stack_view.rows(draft, opened)
+    page = pager(drawn, editing)
+    for row in drawn[page * stack_view.PAGE_SIZE : (page + 1) * stack_view.PAGE_SIZE]:
+        path, k, run = row.path, design_draft.row_id(row.path), runs.get(row.dpath)
+        # wide: one line; narrow: the label on one line, the shape and the buttons together on the next
         with st.container(key=f"row_{k}", horizontal=True, vertical_alignment="center", gap="small"):
             st.checkbox(
                 "select",
@@ -57,40 +73,132 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
                 width="content",
                 help="Select layers next to each other to group them into a block",
             )
-            st.markdown(row_label(node, key, len(path) - 1, draft, run), width="stretch")
+            st.markdown(row_text(row, draft, run), width="stretch")
             with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False, width="content"):
                 if path in at_fault:
                     st.markdown(":red[**✗ does not fit**]", width="content")
                 elif run is not None:
                     st.markdown(f"`{shape_text(run.output_shape)}`", width="content")
+                if isinstance(row.node, Block):
+                    st.button(
+                        ":material/unfold_more:" if row.folded else ":material/unfold_less:",
+                        key=f"fold_{k}",
+                        help="Show the layers inside" if row.folded else "Fold: one row for the whole block",
+                        on_click=design_draft.toggle_fold,
+                        args=(path,),
+                        type="tertiary",
+                    )
                 st.button(
                     ":material/edit:",
                     key=f"edit_{k}",
-                    help="Edit arguments and name",
+                    help="Open: edit, move, duplicate or delete",
                     on_click=design_draft.open_editor,
                     args=(None if editing == path else path,),
                     type="primary" if editing == path else "tertiary",
                 )
-                edit_button(":material/arrow_upward:", f"up_{k}", "Move up", (edit.move, path, -1), path[-1] == 0)
-                last = path[-1] == siblings - 1
-                edit_button(":material/arrow_downward:", f"down_{k}", "Move down", (edit.move, path, 1), last)
-                dup_help = (  # what a copy of this row is: another use of the same weights, or new weights
-                    f"Duplicate: another use of shared '{node.shared}' (the same weights)"
-                    if isinstance(node, Use)
-                    else "Duplicate: a copy with its own weights, placed below"
-                )
-                edit_button(":material/content_copy:", f"dup_{k}", dup_help, (edit.duplicate, path))
-                edit_button(":material/delete:", f"del_{k}", "Delete", (edit.delete, path))
         if path in at_fault and fault is not None:
             st.error(str(fault), icon=":material/error:")
         if editing == path:
-            editor(draft, path, node)
+            editor(draft, path, row.node)
 
 
-def edit_button(icon: str, key: str, help: str, edit_args: tuple[Any, ...], disabled: bool = False) -> None:
-    """A row's action: an icon button that applies one of builder.edit's operations (`edit_args`: the
-    operation and its arguments after the design) to the draft."""
-    st.button(icon, key=key, help=help, disabled=disabled, on_click=design_draft.apply, args=edit_args, type="tertiary")
+def pager(drawn: list[stack_view.StackRow], editing: addressing.Path | None) -> int:
+    """The page of rows to draw (drawing a picker when there are several): the page of the row to bring into
+    view when there is one (an opened, moved or added row), else the one chosen."""
+    size, n = stack_view.PAGE_SIZE, len(drawn)
+    pages = stack_view.page_count(n)
+    show = state.DESIGN_SHOW.pop()
+    if show is not None and (p := stack_view.page_of(drawn, show)) is not None:
+        state.DESIGN_PAGE.set(p)
+    if not isinstance(state.DESIGN_PAGE.get(), int) or not 0 <= state.DESIGN_PAGE() < pages:
+        state.DESIGN_PAGE.set(min(max(state.DESIGN_PAGE.get() or 0, 0), pages - 1))
+    if pages == 1:
+        return 0
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", key="pager"):
+        page = state.DESIGN_PAGE()
+        st.button(
+            ":material/chevron_left:",
+            key="page_prev",
+            help="Previous rows",
+            disabled=page == 0,
+            on_click=state.DESIGN_PAGE.set,
+            args=(page - 1,),
+        )
+        st.selectbox(
+            "Rows shown",
+            range(pages),
+            key=state.DESIGN_PAGE.name,
+            format_func=lambda p: f"rows {p * size + 1}–{min(n, (p + 1) * size)} of {n}",
+            label_visibility="collapsed",
+            width=220,
+            help=f"The stack is shown {size} rows at a time (folded blocks are one row each).",
+        )
+        st.button(
+            ":material/chevron_right:",
+            key="page_next",
+            help="Next rows",
+            disabled=page == pages - 1,
+            on_click=state.DESIGN_PAGE.set,
+            args=(page + 1,),
+        )
+    return state.DESIGN_PAGE()
+
+
+def row_actions(draft: Design, path: addressing.Path, node: Node) -> None:
+    """The open row's moves and edits: up, down, to a position in its block, duplicate, delete."""
+    k = design_draft.row_id(path)
+    siblings = len(addressing.siblings_of(draft, path))
+    i = path[-1]
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="small", key="open_actions"):
+        st.button(
+            "Up",
+            key=f"up_{k}",
+            icon=":material/arrow_upward:",
+            help="Move up (towards the input)",
+            disabled=i == 0,
+            on_click=design_draft.move_row,
+            args=(path, -1),
+        )
+        st.button(
+            "Down",
+            key=f"down_{k}",
+            icon=":material/arrow_downward:",
+            help="Move down (towards the output)",
+            disabled=i == siblings - 1,
+            on_click=design_draft.move_row,
+            args=(path, 1),
+        )
+        where = "the stack" if len(path) == 1 else "its block"
+        st.number_input(
+            f"Position in {where} (1–{siblings})",
+            min_value=1,
+            max_value=max(siblings, 1),
+            step=1,
+            key=state.seed(state.MOVE_TO.name, i + 1),
+            width=170,
+        )
+        st.button("Move", key="move_go", icon=":material/low_priority:", on_click=design_draft.move_to, args=(path,))
+        dup_help = (  # what a copy of this row is: another use of the same weights, or new weights
+            f"Duplicate: another use of shared '{node.shared}' (the same weights)"
+            if isinstance(node, Use)
+            else "Duplicate: a copy with its own weights, placed below"
+        )
+        st.button(
+            "Duplicate",
+            key=f"dup_{k}",
+            icon=":material/content_copy:",
+            help=dup_help,
+            on_click=design_draft.duplicate_row,
+            args=(path,),
+        )
+        st.button(
+            "Delete",
+            key=f"del_{k}",
+            icon=":material/delete:",
+            help="Delete",
+            on_click=design_draft.delete_row,
+            args=(path,),
+        )
 
 
 def editor(draft: Design, path: addressing.Path, node: Node) -> None:
@@ -98,6 +206,7 @@ def editor(draft: Design, path: addressing.Path, node: Node) -> None:
     actions that only make sense for one node (share, unshare, ungroup)."""
     where = addressing.format_path(path)
     with st.container(border=True, key="editor"):
+        row_actions(draft, path, node)
         spec = draft.shared[node.shared] if isinstance(node, Use) else node
         with st.form("edit_form", border=False):
             if isinstance(node, Use):

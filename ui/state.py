@@ -110,6 +110,10 @@ DESIGN_HISTORY: Key[UndoHistory] = Key("design_history")  # drafts; the present 
 DESIGN_SYNCED: Key[Design] = Key("design_synced")  # the session design the page last saw
 DESIGN_EDITING: Key[tuple[int, ...] | None] = Key("design_editing")  # path of the row whose editor is open
 DESIGN_JSON_ERROR: Key[Exception] = Key("design_json_error")
+DESIGN_UNFOLDED: Key[frozenset[tuple[int, ...]]] = Key("design_unfolded")  # blocks drawn open (paths); others fold
+DESIGN_PAGE: Key[int] = Key("design_page")  # the page of the stack shown (a widget: its picker), 0 first
+DESIGN_SHOW: Key[tuple[int, ...]] = Key("design_show")  # a row to bring into view on the next draw (its page)
+MOVE_TO: Key[int] = Key("move_to")  # the open row's "move to position" box (1 = first in its block)
 DESIGN_CONFIRM_CLEAR: Key[bool] = Key("design_confirm_clear")
 ADD_TYPE: Key[str] = Key("add_type")  # the add panel's layer type (or "shared:<name>")
 ADD_WHERE: Key[str] = Key("add_where")  # where the new layer goes, a design path

@@ -1,0 +1,122 @@
+"""The Design page's stack as rows to draw: blocks folded unless opened, long stacks cut into pages.
+
+A design of 500 layers cannot be drawn as 500 rows of widgets (Streamlit's cost is per widget), so the page
+draws `rows(design, unfolded)` — every node whose enclosing blocks are all open — one page of `PAGE_SIZE`
+at a time. A block is one row (type, layers inside, output shape, parameters) until it is unfolded.
+Pure functions of the design and the set of open blocks; nothing here knows Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+
+from .addressing import Path
+from .design import Block, Design, Node, child_key
+
+__all__ = [
+    "PAGE_SIZE",
+    "StackRow",
+    "after_delete",
+    "after_insert",
+    "after_move",
+    "ancestors",
+    "layer_count",
+    "page_count",
+    "page_of",
+    "reindexed",
+    "rows",
+]
+
+PAGE_SIZE = 25  # rows drawn at once: the page's cost grows with its widgets (docs/performance.md, UI rerun)
+
+
+@dataclass(frozen=True)
+class StackRow:
+    """One row of the stack: the node at `path` (module key `key`, design path `dpath`)."""
+
+    path: Path
+    node: Node
+    key: str  # module key, e.g. "0.net.1" (the state_dict prefix)
+    dpath: str  # design path, e.g. "layers[0].layers[1]" (DryRun.layers' `path`)
+    folded: bool  # a block drawn closed: its children are not rows
+
+    @property
+    def depth(self) -> int:
+        return len(self.path) - 1
+
+
+def rows(design: Design, unfolded: Collection[Path]) -> list[StackRow]:
+    """The rows of the stack in forward order: every node, except the children of a block not in
+    `unfolded` (a block's row stands for them). Uses of a shared block have no children rows."""
+    return list(_rows(design.layers, (), "", "", unfolded))
+
+
+def _rows(
+    nodes: Sequence[Node], prefix: Path, kprefix: str, dprefix: str, unfolded: Collection[Path]
+) -> Iterator[StackRow]:
+    for i, node in enumerate(nodes):
+        path, key, dpath = (*prefix, i), kprefix + child_key(node, i), f"{dprefix}layers[{i}]"
+        is_block = isinstance(node, Block)
+        folded = is_block and path not in unfolded
+        yield StackRow(path, node, key, dpath, folded)
+        if is_block and not folded:
+            assert isinstance(node, Block)
+            yield from _rows(node.layers, path, key + ".", dpath + ".", unfolded)
+
+
+def layer_count(block: Block) -> int:
+    """The nodes inside a block, nested blocks' own nodes included (a use counts once)."""
+    return sum(1 + (layer_count(n) if isinstance(n, Block) else 0) for n in block.layers)
+
+
+def ancestors(path: Path) -> list[Path]:
+    """The blocks that hold `path`, outermost first: (2, 0, 1) -> [(2,), (2, 0)]."""
+    return [path[:i] for i in range(1, len(path))]
+
+
+def page_count(n_rows: int, size: int = PAGE_SIZE) -> int:
+    """Pages of `size` rows (at least one, also for an empty stack)."""
+    return max(1, -(-n_rows // size))
+
+
+def page_of(drawn: Sequence[StackRow], path: Path, size: int = PAGE_SIZE) -> int | None:
+    """The page that shows `path`, or the row of its innermost folded block; None when neither is a row."""
+    index = {r.path: i for i, r in enumerate(drawn)}
+    for p in [path, *reversed(ancestors(path))]:
+        if p in index:
+            return index[p] // size
+    return None
+
+
+def reindexed(opened: Collection[Path], parent: Path, new_index: Callable[[int], int | None]) -> frozenset[Path]:
+    """The open blocks after the children of `parent` were reordered, inserted or removed: child i is now
+    child `new_index(i)` (None: it is gone, and the blocks inside it with it)."""
+    out = set()
+    n = len(parent)
+    for p in opened:
+        if len(p) > n and p[:n] == parent:
+            j = new_index(p[n])
+            if j is None:
+                continue
+            p = (*parent, j, *p[n + 1 :])
+        out.add(p)
+    return frozenset(out)
+
+
+def after_move(i: int, j: int) -> Callable[[int], int | None]:
+    """Child indices after the child at i moved to j."""
+    order = list(range(max(i, j) + 1))
+    order.insert(j, order.pop(i))
+    new = {old: new for new, old in enumerate(order)}
+    return lambda k: new.get(k, k)
+
+
+def after_insert(i: int) -> Callable[[int], int | None]:
+    """Child indices after a node was inserted at i."""
+    return lambda k: k + 1 if k >= i else k
+
+
+def after_delete(i: int) -> Callable[[int], int | None]:
+    """Child indices after the child at i was removed."""
+    return lambda k: None if k == i else (k - 1 if k > i else k)

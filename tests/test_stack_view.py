@@ -1,0 +1,78 @@
+"""builder.stack_view: which rows the Design page draws (folding), how they are paged, and how the open blocks
+follow the nodes when rows move, appear or go."""
+
+from __future__ import annotations
+
+from builder import Design, edit, load_example, stack_view
+from builder.addressing import paths
+from builder.design import Block
+from builder.stack_view import after_delete, after_insert, after_move, page_count, page_of, reindexed, rows
+
+
+def nested() -> Design:
+    """[Linear, [Linear, [ReLU, Linear]], ReLU] — a block inside a block."""
+    lin = {"type": "Linear", "in_features": 4, "out_features": 4}
+    return Design.from_dict(
+        {
+            "format": 2,
+            "input": {"shape": [1, 4]},
+            "layers": [
+                lin,
+                {
+                    "type": "Sequential",
+                    "name": "body",
+                    "layers": [lin, {"type": "Sequential", "layers": [{"type": "ReLU"}, lin]}],
+                },
+                {"type": "ReLU"},
+            ],
+        }
+    )
+
+
+def test_folded_blocks_hide_their_children_and_unfolding_shows_one_level() -> None:
+    d = nested()
+    assert [r.path for r in rows(d, set())] == [(0,), (1,), (2,)]
+    assert [(r.path, r.key, r.folded) for r in rows(d, {(1,)})] == [
+        ((0,), "0", False),
+        ((1,), "body", False),
+        ((1, 0), "body.0", False),
+        ((1, 1), "body.1", True),
+        ((2,), "2", False),
+    ]
+    every = rows(d, {(1,), (1, 1)})
+    assert [r.path for r in every] == [p for p, _ in paths(d)]  # all open: every node, in forward order
+    assert [r.dpath for r in every] == [dp for dp, _, _ in d.walk()]
+    assert [r.key for r in every] == [k for _, k, _ in d.walk()]
+    assert [r.path for r in rows(d, {(1, 1)})] == [(0,), (1,), (2,)]  # an open block inside a folded one: hidden
+
+
+def test_layer_count_counts_nested_nodes() -> None:
+    block = nested().layers[1]
+    assert isinstance(block, Block) and stack_view.layer_count(block) == 4  # Linear, block, ReLU, Linear
+    resnet = load_example("resnet18")
+    assert sum(1 for _ in paths(resnet)) == len(resnet.layers) + sum(
+        stack_view.layer_count(n) for n in resnet.layers if isinstance(n, Block)
+    )
+
+
+def test_pages_and_the_page_of_a_row() -> None:
+    assert page_count(0) == 1 and page_count(25, 25) == 1 and page_count(26, 25) == 2 and page_count(500, 25) == 20
+    d = Design.from_dict({"format": 2, "input": {"shape": [1, 4]}, "layers": [{"type": "ReLU"}] * 60})
+    drawn = rows(d, set())
+    assert page_of(drawn, (0,), 25) == 0 and page_of(drawn, (25,), 25) == 1 and page_of(drawn, (59,), 25) == 2
+    assert page_of(drawn, (60,), 25) is None
+    folded = rows(nested(), set())
+    assert page_of(folded, (1, 1, 0), 2) == 0  # hidden in a folded block: the block's row
+    assert page_of(rows(nested(), {(1,)}), (1, 1, 0), 2) == 1  # the innermost folded block (1, 1)
+
+
+def test_open_blocks_follow_moves_inserts_and_deletes() -> None:
+    opened = {(1,), (1, 1), (3,), (4, 0)}
+    assert reindexed(opened, (), after_move(1, 3)) == {(3,), (3, 1), (2,), (4, 0)}
+    assert reindexed(opened, (), after_insert(2)) == {(1,), (1, 1), (4,), (5, 0)}
+    assert reindexed(opened, (), after_delete(1)) == {(2,), (3, 0)}  # the deleted block's own are gone
+    assert reindexed(opened, (1,), after_insert(0)) == {(1,), (1, 2), (3,), (4, 0)}  # inside a block only
+    # the same as the edit does: the open block is the same block after the move
+    d = nested()
+    moved = edit.move(d, (1,), 1)
+    assert moved.layers[2] == d.layers[1] and reindexed({(1,)}, (), after_move(1, 2)) == {(2,)}
