@@ -40,10 +40,12 @@ from .addressing import (
     with_children,
     with_node,
 )
+from .build import dry_run
 from .design import DTYPES, Block, Design, Layer, Node, Use, child_key, layer_type, resolve
 from .errors import DesignError
 from .flow import MERGES, Branches, Call, Flow, Op, Step, StepAt
-from .forms import make_layer
+from .forms import make_layer, with_input_size
+from .registry import REGISTRY
 
 __all__ = [
     "StepAt",
@@ -171,12 +173,40 @@ def move(design: Design, path: Path, offset: int) -> Design:
 def duplicate(design: Design, path: Path) -> Design:
     """Insert a copy of the node right after it. A copy of a use is another use of the same shared layer
     (same weights); a copy of a layer or block has its own weights. A named node's copy gets a free name
-    ("linear" -> "linear_2")."""
+    ("linear" -> "linear_2").
+
+    The copy fits where it lands: in a chain, it receives the original's output, so a layer's copy (a block's:
+    its first layer) takes that input size, as hand-written code would: Linear(4, 8) duplicated is followed by
+    Linear(8, 8), Conv2d(3, 16, 3) by Conv2d(16, 16, 3). A lazy layer infers it anyway; a design that does
+    not build gets a plain copy (nothing to read the size from)."""
     parent = siblings_of(design, path)
     node = parent[path[-1]]
     if node.name is not None:
         node = replace(node, name=_free_name(node.name, {n.name for n in parent if n.name}))
-    return insert(design, (*path[:-1], path[-1] + 1), node)
+    return insert(design, (*path[:-1], path[-1] + 1), _fitted_copy(design, path, node))
+
+
+def _fitted_copy(design: Design, path: Path, node: Node) -> Node:
+    """`node` (a copy of the node at `path`) with its input size set to the original's output, when the node
+    sits in a chain (a Sequential: no flow decides what it receives) of a design that builds."""
+    container = design if len(path) == 1 else node_at(design, path[:-1])
+    if isinstance(node, Use) or not isinstance(container, Design | Block) or container.flow is not None:
+        return node
+    try:
+        run = dry_run(design)
+    except DesignError:
+        return node
+    original = next((r for r in run.layers if r.path == format_path(path)), None)
+    return node if original is None else _with_input(node, original.output_shape)
+
+
+def _with_input(node: Node, shape: tuple[int, ...]) -> Node:
+    """A layer (a chain's first layer, for a block) that takes `shape`'s size as its input size."""
+    if isinstance(node, Layer) and not REGISTRY[node.type].is_lazy:
+        return replace(node, args=with_input_size(REGISTRY[node.type], node.args, shape))
+    if isinstance(node, Block) and node.flow is None and node.layers:
+        return replace(node, layers=(_with_input(node.layers[0], shape), *node.layers[1:]))
+    return node
 
 
 def group(design: Design, selection: Sequence[Path], name: str | None = None) -> Design:

@@ -33,6 +33,7 @@ __all__ = [
     "op_values",
     "parse_shape",
     "parse_value",
+    "with_input_size",
 ]
 
 
@@ -145,19 +146,30 @@ def new_values(type_name: str, input_shape: Sequence[int] | None = None) -> dict
     base = REGISTRY[form_type(type_name)]
     out = {a.name: (a.example if a.required or a.example is not None else a.default) for a in base.args}
     lazy = lazy_arg(type_name)
-    axis, arg = base.feature_axis, base.feature_arg
     if lazy and lt.is_lazy:
         out[lazy] = None
-    elif input_shape is not None and axis is not None and arg and -len(input_shape) <= axis < len(input_shape):
+    elif input_shape is not None:
         # The size arriving here: torch has no Lazy LSTM, GroupNorm or Transformer layer, so their input
         # size starts as the shape the dry run found (an LSTM after (2, 35, 32) starts at input_size 32).
-        outer, _, inner = arg.partition(".")
-        if inner:  # a nested layer's argument: TransformerEncoder's encoder_layer.d_model
-            nested = {**out[outer], inner: input_shape[axis]}
-            out[outer] = _divisors_fit(REGISTRY[nested["type"]], nested)
-        else:
-            out[arg] = input_shape[axis]
+        out = with_input_size(base, out, input_shape)
     return _divisors_fit(base, out)
+
+
+def with_input_size(lt: LayerType, values: Mapping[str, Any], input_shape: Sequence[int]) -> dict[str, Any]:
+    """A layer's argument `values` with its input size (in_features, in_channels, num_features, input_size,
+    embed_dim…) set to what `input_shape` carries, and the arguments that must divide it lowered to fit
+    (num_heads); unchanged when the type has no input size or the shape has no such axis."""
+    out = dict(values)
+    axis, arg = lt.feature_axis, lt.feature_arg
+    if axis is None or not arg or not -len(input_shape) <= axis < len(input_shape):
+        return out
+    outer, _, inner = arg.partition(".")
+    if inner:  # a nested layer's argument: TransformerEncoder's encoder_layer.d_model
+        nested = {**out[outer], inner: input_shape[axis]}
+        out[outer] = _divisors_fit(REGISTRY[nested["type"]], nested)
+    else:
+        out[arg] = input_shape[axis]
+    return _divisors_fit(lt, out)
 
 
 def _divisors_fit(lt: LayerType, values: dict[str, Any]) -> dict[str, Any]:

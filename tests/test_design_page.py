@@ -345,5 +345,20 @@ def test_duplicate_says_what_the_copy_is_and_the_sidebar_says_no_gpu_was_found(a
     no_gpu = not torch.cuda.is_available() and not torch.backends.mps.is_available()
     assert any("No GPU was found" in c.value for c in app.sidebar.caption) == no_gpu  # the first run's sidebar
     at = ok(app.selectbox(key="start").select("tied").run())
-    assert open_row(at, "0").button(key="dup_0").help == "Duplicate: a copy with its own weights, placed below"
+    assert open_row(at, "0").button(key="dup_0").help.startswith("Duplicate: a copy with its own weights, placed below")
     assert open_row(at, "2").button(key="dup_2").help == "Duplicate: another use of shared 'shared' (the same weights)"
+
+
+def test_a_duplicate_fits_where_it_lands_and_its_tooltip_says_so(app: AppTest) -> None:
+    """Issue 13, defect 7: duplicating Linear(20, 256) gave a second Linear(20, 256) that receives 256: the
+    design broke at once. The copy takes the size it receives; the design builds and becomes the session's."""
+    at = open_row(app, "0")  # the row's editor: where its actions are
+    assert "input size follows" in at.button(key="dup_0").help
+    click(at, "dup_0")
+    d = draft(at)
+    assert [(n.type, n.args) for n in d.layers[:2]] == [
+        ("Linear", {"in_features": 20, "out_features": 256}),
+        ("Linear", {"in_features": 256, "out_features": 256}),
+    ]
+    assert at.session_state[state.DESIGN.name] == d and not at.error  # it builds: the other pages show it
+    assert not [w for w in at.warning if "does not build" in w.value]

@@ -161,14 +161,48 @@ def test_move_inside_a_nested_block() -> None:
 
 
 def test_duplicate_layer_block_and_named_node() -> None:
-    d = edit.duplicate(mlp(), (0,))
-    assert d.layers[0] == d.layers[1] and len(d.layers) == 6
-    n = edit.duplicate(nested(), (0,))
+    d = edit.duplicate(mlp(), (2,))  # Linear 8 -> 8 receives 8 below itself too: an equal copy
+    assert d.layers[2] == d.layers[3] and len(d.layers) == 6
+    n = edit.duplicate(Design(layers=(Block((linear(4, 4), RELU)),), input_shape=(2, 4)), (0,))
     assert n.layers[0] == n.layers[1]
     named = edit.duplicate(edit.rename(mlp(), (0,), "hidden"), (0,))
     assert [x.name for x in named.layers[:2]] == ["hidden", "hidden_2"]
     again = edit.duplicate(named, (1,))
     assert again.layers[2].name == "hidden_3"
+
+
+def test_a_duplicate_fits_where_it_lands() -> None:
+    """Issue 13, defect 7: duplicating Linear(4, 8) gave Linear(4, 8) under it, which receives 8 features: a
+    broken design. The copy takes the size it receives (its output stays), as a person writing the code would:
+    nn.Linear(4, 8), nn.Linear(8, 8)."""
+    d = edit.duplicate(mlp(), (0,))
+    assert d.layers[1] == linear(8, 8) and d.layers[0] == linear(4, 8)
+    hand = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+    same_structure(build(d), hand)
+    # a block: its first layer takes what the block receives (8), the rest is copied as is
+    n = edit.duplicate(nested(), (0,))
+    assert n.layers[1].layers[0] == linear(8, 8) and n.layers[1].layers[1:] == nested().layers[0].layers[1:]
+    dry_run(n)
+    # Conv2d(3, 16) duplicated: the copy takes the 16 channels it receives, kernel and padding kept
+    conv = forms.make_layer("Conv2d", {"in_channels": 3, "out_channels": 16, "kernel_size": 3, "padding": 1})
+    c = edit.duplicate(Design(layers=(conv, RELU), input_shape=(1, 3, 8, 8)), (0,))
+    assert c.layers[1].args == {**conv.args, "in_channels": 16}
+    hand_conv = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 16, 3, padding=1), nn.ReLU())
+    same_structure(build(c), hand_conv)
+    # a lazy layer infers its size anyway: an equal copy
+    lazy = load_example("lazy_mlp")
+    assert edit.duplicate(lazy, (0,)).layers[1] == lazy.layers[0]
+    # a BatchNorm after the conv: its size is the channels it receives, which the copy receives too
+    bn = forms.make_layer("BatchNorm2d", {"num_features": 16})
+    b = edit.duplicate(Design(layers=(conv, bn), input_shape=(1, 3, 8, 8)), (1,))
+    assert b.layers[2] == bn
+
+
+def test_a_duplicate_in_a_design_that_does_not_build_is_a_plain_copy() -> None:
+    # the fault is further down: the dry run cannot say what the copy receives
+    broken = edit.set_args(mlp(), (4,), {"in_features": 99, "out_features": 1})
+    d = edit.duplicate(broken, (0,))
+    assert d.layers[1] == d.layers[0]
 
 
 def test_duplicating_a_use_adds_another_use_of_the_same_weights() -> None:

@@ -181,7 +181,8 @@ def row_actions(draft: Design, path: addressing.Path, node: Node) -> None:
         dup_help = (  # what a copy of this row is: another use of the same weights, or new weights
             f"Duplicate: another use of shared '{node.shared}' (the same weights)"
             if isinstance(node, Use)
-            else "Duplicate: a copy with its own weights, placed below"
+            else "Duplicate: a copy with its own weights, placed below; its input size follows what it receives "
+            "there (a copy of Linear(4, 8) is Linear(8, 8))"
         )
         st.button(
             "Duplicate",
