@@ -297,29 +297,38 @@ class Trainer:
 
     # -- running ---------------------------------------------------------------------------------------
 
-    def run(self, callback: Callback | None = None, max_seconds: float | None = None) -> TrainingHistory:
+    def run(
+        self,
+        callback: Callback | None = None,
+        max_seconds: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> TrainingHistory:
         """Train until the planned epochs are done, a stop is asked, or `max_seconds` have passed.
 
         `callback(stats, history)` is called after every epoch; returning True asks to stop. With
         `max_seconds`, returns after the first optimizer step that ends past it — part-way through an epoch if
         need be (the run is not stopped: call again and it goes on where it was) — for training in slices.
+        The seconds are `clock`'s: wall time by default; `time.thread_time` counts only this thread's work, so
+        a slice holds as much training on a busy server (a class training at once) as on a quiet one.
         """
-        deadline = None if max_seconds is None else time.perf_counter() + max_seconds
+        deadline = None if max_seconds is None else clock() + max_seconds
         while not self.done:
-            stats = self.run_epoch(deadline)
+            stats = self.run_epoch(deadline, clock)
             if stats is None:  # the deadline fell inside the epoch
                 break
             if callback is not None and callback(stats, self.history):
                 self.stop()
-            if deadline is not None and time.perf_counter() >= deadline:
+            if deadline is not None and clock() >= deadline:
                 break
         return self.history
 
-    def run_epoch(self, deadline: float | None = None) -> EpochStats | None:
+    def run_epoch(
+        self, deadline: float | None = None, clock: Callable[[], float] = time.perf_counter
+    ) -> EpochStats | None:
         """One pass over the training split in shuffled minibatches, then a validation pass.
 
-        With `deadline` (a time.perf_counter() value), returns None once a step ends past it before the epoch
-        is over; the next call goes on with the same epoch, so slicing a run does not change it.
+        With `deadline` (a `clock()` value; wall time by default), returns None once a step ends past it before
+        the epoch is over; the next call goes on with the same epoch, so slicing a run does not change it.
         """
         if self.done:
             raise TrainingError("this run is over; start a new one to train more")
@@ -353,7 +362,7 @@ class Trainer:
                     if self.classify:
                         ep.predicted.append(out.detach().argmax(-1))  # (B,) or (B, T) per token
                     ep.seen += len(idx)
-                    if deadline is not None and time.perf_counter() >= deadline:
+                    if deadline is not None and clock() >= deadline:
                         break
                 self._rng = self._rng_state()
         finally:

@@ -376,3 +376,16 @@ def test_a_long_history_is_thinned_for_drawing_keeping_ends_and_spikes() -> None
     short = TrainingHistory(task="regression", config=TrainConfig(), data="linear regression")
     short.epochs = history.epochs[:50]
     assert len(short.frame(max_points=400)) == 50  # nothing thinned when it fits
+
+
+def test_a_slice_is_measured_on_the_clock_given() -> None:
+    """The Train page slices on the session thread's CPU time (time.thread_time): a slice holds the same training
+    however busy the server is. Here a clock that moves only with the work done: one unit per optimizer step."""
+    trainer = Trainer(
+        build(load_example("tied_moons"), seed=0), make_dataset("moons", n=2000), TrainConfig(batch_size=1)
+    )
+    work = lambda: float(trainer.steps)  # noqa: E731
+    trainer.run(max_seconds=10, clock=work)
+    assert trainer.steps == 10
+    trainer.run(max_seconds=25, clock=work)
+    assert trainer.steps == 35 and trainer.epoch == 0
