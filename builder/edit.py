@@ -43,7 +43,7 @@ from .addressing import (
 from .build import dry_run
 from .design import DTYPES, Block, Design, Layer, Node, Use, child_key, layer_type, resolve
 from .errors import DesignError
-from .flow import MERGES, Branches, Call, Flow, Op, Step, StepAt
+from .flow import MERGES, Branches, Call, Flow, Op, Step, StepAt, steps_at
 from .forms import make_layer, with_input_size
 from .registry import REGISTRY
 
@@ -68,6 +68,7 @@ __all__ = [
     "delete_shared",
     "duplicate",
     "group",
+    "flow_holder",
     "insert",
     "move",
     "rename",
@@ -101,7 +102,7 @@ def insert(design: Design, path: Path, node: Node) -> Design:
         raise DesignError(f"cannot insert at {format_path(path)}: that block has {len(parent)} layers")
     shifted = {child_key(n, j): child_key(n, j + 1) for j, n in enumerate(parent) if j >= i and n.name is None}
     out = _follow(with_children(design, path[:-1], (*parent[:i], node, *parent[i:])), path[:-1], shifted)
-    holder = _holder(out, path[:-1])
+    holder = flow_holder(out, path[:-1])
     call = Call(child_key(node, i), _default_output(node, design.shared))
     if holder.flow is not None:
         out = _put(out, path[:-1], replace(holder, flow=_placed(holder, i, call)))
@@ -138,8 +139,9 @@ def move(design: Design, path: Path, offset: int) -> Design:
     """Move the node at `path` `offset` places within its block (-1: up, towards the input; +1: down).
 
     In a flow, where the two children swapping places are each called once in the same chain (or the same
-    branch), their calls swap too: the forward runs them in the new order. Elsewhere only their order in
-    the module (and state_dict) changes; calls of unnamed children follow their new positions."""
+    branch), in the order of their rows, their calls swap too: the forward runs them in the new order. Elsewhere
+    (and where the calls ran in the other order already) only their order in the module and state_dict
+    changes; calls of unnamed children follow their new positions."""
     parent = siblings_of(design, path)
     i = path[-1]
     j = i + offset
@@ -163,10 +165,11 @@ def move(design: Design, path: Path, offset: int) -> Design:
     if abs(offset) == 1:  # every flow calling both in one list runs them in the new order
         moved, other = child_key(parent[i], j), child_key(parent[j], i)
         for h in range(len(path)):
-            holder = _holder(out, path[:h])
+            holder = flow_holder(out, path[:h])
             if holder.flow is not None:
                 rel = _rel(out, path[:h], path[:-1])
-                out = _put(out, path[:h], replace(holder, flow=_swapped(holder.flow, rel + moved, rel + other)))
+                flow = _swapped(holder.flow, rel + moved, rel + other, offset > 0)
+                out = _put(out, path[:h], replace(holder, flow=flow))
     return _checked(out)
 
 
@@ -245,7 +248,7 @@ def group(design: Design, selection: Sequence[Path], name: str | None = None) ->
     out = _follow(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])), parent_path, keys)
     inner = tuple(Call(f"{g}.{child_key(n, k)}") for k, n in enumerate(block.layers))
     for h in range(len(parent_path) + 1):
-        holder = _holder(out, parent_path[:h])
+        holder = flow_holder(out, parent_path[:h])
         if holder.flow is not None:
             rel = _rel(out, parent_path[:h], parent_path)
             whole = tuple(replace(c, target=rel + c.target) for c in inner)
@@ -279,11 +282,11 @@ def ungroup(design: Design, path: Path) -> Design:
     # Every flow that called the block runs what the block ran: its flow (or its children in order) in place of
     # the call; a Sequential parent of a flow block becomes a chain flow first, so no skip or branch is lost.
     pp, g, n = path[:-1], child_key(node, i), len(node.layers)
-    if node.flow is not None and _holder(design, pp).flow is None:
-        design = _put(design, pp, _as_chain(_holder(design, pp), design.shared))
+    if node.flow is not None and flow_holder(design, pp).flow is None:
+        design = _put(design, pp, _as_chain(flow_holder(design, pp), design.shared))
     inner = node.flow if node.flow is not None else _as_chain(node, design.shared).flow or ()
     for h in range(len(path)):
-        holder = _holder(design, path[:h])
+        holder = flow_holder(design, path[:h])
         if holder.flow is not None:
             rel = _rel(design, path[:h], pp)
             flow = _inlined(holder.flow, Call(rel + g), _prefixed(inner, rel + g + "."))
@@ -512,7 +515,7 @@ def add_step(design: Design, path: Path, at: StepAt, item: Node | Step) -> Desig
     child, registered after the others (its key: its name, or its position), and a call of it is the step:
     a layer added to a branch, or to the chain. A holder without a flow (a Sequential) first becomes a chain
     flow: its children called in order, so nothing it computes changes until the new step."""
-    holder = _holder(design, path)
+    holder = flow_holder(design, path)
     if holder.flow is None:
         holder = _as_chain(holder, design.shared)
     flow = holder.flow or ()
@@ -531,7 +534,7 @@ def remove_step(design: Design, path: Path, at: StepAt) -> Design:
     """Remove the step at `at`. A call's child goes with it when no other step calls it (as `delete` does:
     every flow stops calling it); an unnamed child's removal re-keys those after it, and the calls follow.
     A branches step goes whole, with the children only it called."""
-    holder = _holder(design, path)
+    holder = flow_holder(design, path)
     flow = holder.flow or ()
     lane, i = _lane(flow, at, path)
     if not 0 <= i < len(lane):
@@ -555,7 +558,7 @@ def remove_step(design: Design, path: Path, at: StepAt) -> Design:
 
 def move_step(design: Design, path: Path, at: StepAt, offset: int) -> Design:
     """Move the step at `at` `offset` places within its chain or branch (-1: earlier, towards the input)."""
-    holder = _holder(design, path)
+    holder = flow_holder(design, path)
     flow = holder.flow or ()
     lane, i = _lane(flow, at, path)
     if not 0 <= i < len(lane):
@@ -571,7 +574,7 @@ def move_step(design: Design, path: Path, at: StepAt, offset: int) -> Design:
 
 def set_output(design: Design, path: Path, at: StepAt, output: str | None) -> Design:
     """Choose which output the call at `at` takes of its tuple-returning layer (LSTM: "output", "h", "c")."""
-    holder = _holder(design, path)
+    holder = flow_holder(design, path)
     flow = holder.flow or ()
     lane, i = _lane(flow, at, path)
     step = lane[i] if 0 <= i < len(lane) else None
@@ -583,22 +586,22 @@ def set_output(design: Design, path: Path, at: StepAt, output: str | None) -> De
 
 def set_class(design: Design, path: Path, cls: str | None) -> Design:
     """Name the class of a flow holder (its repr and the exported code's class: "Residual", "LSTMLM")."""
-    holder = _holder(design, path)
+    holder = flow_holder(design, path)
     if holder.flow is None:
         raise DesignError(f"{_holder_words(path)} is a Sequential: only a block with a flow has a class name")
     return _checked(_put(design, path, replace(holder, cls=(cls or "").strip() or None)))
 
 
-def add_to_branch(design: Design, path: Path, step: int, branch: int, node: Node | Step) -> Design:
+def add_to_branch(design: Design, path: Path, step: int | StepAt, branch: int, node: Node | Step) -> Design:
     """Add `node` (a layer: a new child, called; or a step such as an Op) at the end of branch `branch` of the
     holder's branches step `step`. On a residual block's empty branch a layer is a shortcut (the book's 1x1
     conv)."""
     _, b = _branches(design, path, step)
     _check_branch(b, branch, path, step)
-    return add_step(design, path, (step, branch, len(b.branches[branch])), node)
+    return add_step(design, path, (*_at(step), branch, len(b.branches[branch])), node)
 
 
-def add_branch(design: Design, path: Path, step: int, node: Node | None = None) -> Design:
+def add_branch(design: Design, path: Path, step: int | StepAt, node: Node | None = None) -> Design:
     """Add a branch to the branches step: empty (an identity, a skip) or calling `node`, a new child."""
     block, b = _branches(design, path, step)
     lanes: tuple[tuple[Step, ...], ...] = (*b.branches, ())
@@ -606,7 +609,7 @@ def add_branch(design: Design, path: Path, step: int, node: Node | None = None) 
     return add_to_branch(design, path, step, len(lanes) - 1, node) if node is not None else design
 
 
-def remove_branch(design: Design, path: Path, step: int, branch: int) -> Design:
+def remove_branch(design: Design, path: Path, step: int | StepAt, branch: int) -> Design:
     """Remove a branch; the children only it called go with it (a block holds no layer its forward skips).
     Refuses to remove the last branch (remove the block instead)."""
     block, b = _branches(design, path, step)
@@ -618,11 +621,11 @@ def remove_branch(design: Design, path: Path, step: int, branch: int) -> Design:
         )
     lanes = b.branches[:branch] + b.branches[branch + 1 :]
     flow = block.flow or ()
-    out = _put(design, path, replace(block, flow=(*flow[:step], replace(b, branches=lanes), *flow[step + 1 :])))
+    out = _put(design, path, replace(block, flow=_replaced(flow, _at(step), (replace(b, branches=lanes),))))
     return _drop_uncalled_children(out, path, _called(flow))
 
 
-def move_branch(design: Design, path: Path, step: int, branch: int, offset: int) -> Design:
+def move_branch(design: Design, path: Path, step: int | StepAt, branch: int, offset: int) -> Design:
     """Move a branch `offset` places among its step's branches (cat joins them in this order)."""
     block, b = _branches(design, path, step)
     _check_branch(b, branch, path, step)
@@ -635,14 +638,14 @@ def move_branch(design: Design, path: Path, step: int, branch: int, offset: int)
     return _with_step(design, path, block, step, replace(b, branches=tuple(lanes)))
 
 
-def set_merge(design: Design, path: Path, step: int, merge: str, dim: int | None = None) -> Design:
+def set_merge(design: Design, path: Path, step: int | StepAt, merge: str, dim: int | None = None) -> Design:
     """Choose how the branches join: cat/stack along `dim`, or add/mul/mean (no dim: equal shapes)."""
     block, b = _branches(design, path, step)
     _check_merge(merge, dim, _step_words(path, step))
     return _with_step(design, path, block, step, replace(b, merge=merge, dim=dim if MERGES[merge][1] else None))
 
 
-def move_call(design: Design, path: Path, step: int, branch: int, index: int, to: int | None) -> Design:
+def move_call(design: Design, path: Path, step: int | StepAt, branch: int, index: int, to: int | None) -> Design:
     """Move the `index`-th step of branch `branch` to the end of branch `to`, or out of the branches to right
     after their merge (`to` None: the layer then runs on the merged result)."""
     block, b = _branches(design, path, step)
@@ -661,8 +664,7 @@ def move_call(design: Design, path: Path, step: int, branch: int, index: int, to
     else:
         _check_branch(b, to, path, step)
         lanes[to] = (*lanes[to], moved)
-    flow = block.flow or ()
-    new = (*flow[:step], replace(b, branches=tuple(lanes)), *after, *flow[step + 1 :])
+    new = _replaced(block.flow or (), _at(step), (replace(b, branches=tuple(lanes)), *after))
     return _checked(_put(design, path, replace(block, flow=new)))
 
 
@@ -670,7 +672,7 @@ def became_flow(before: Design, after: Design, path: Path) -> str | None:
     """What to tell a person when an edit made the Sequential at `path` (() : the network) a flow, e.g.
     "the network now runs as a flow: rnn gives its sequence output (choose h or c in its editor)"; else None."""
     try:
-        old, new = _holder(before, path), _holder(after, path)
+        old, new = flow_holder(before, path), flow_holder(after, path)
     except DesignError:
         return None
     if old.flow is not None or new.flow is None:
@@ -717,8 +719,9 @@ def _consecutive(design: Design, selection: Sequence[Path], what: str) -> tuple[
     return parent_path, idx[0], idx[-1] + 1
 
 
-def _holder(design: Design, path: Path) -> Block:
-    """The block at `path`, or for () the network's top level as a block (its own class name, not a default)."""
+def flow_holder(design: Design, path: Path) -> Block:
+    """The block at `path`, or for () the network's top level as a block (its own class name, not a default):
+    what holds a flow, to read it (the flow edits take the same path)."""
     if not path:
         return Block(layers=design.layers, flow=design.flow, cls=design.cls)
     node = node_at(design, path)
@@ -763,7 +766,7 @@ def _placed(block: Block, i: int, call: Call) -> Flow:
         if not 0 <= near < len(block.layers):
             continue
         key = child_key(block.layers[near], near)
-        for at, s in _steps_at(flow, ()):
+        for at, s in steps_at(flow):
             if isinstance(s, Call) and s.target.split(".")[0] == key:
                 lane, k = _lane(flow, at, ())
                 k += 1 if after else 0
@@ -786,7 +789,7 @@ def _follow(design: Design, parent: Path, keys: Mapping[str, str | None]) -> Des
     if not keys:
         return design
     for h in range(len(parent) + 1):
-        holder = _holder(design, parent[:h])
+        holder = flow_holder(design, parent[:h])
         if holder.flow is None:
             continue
         prefix = _rel(design, parent[:h], parent)
@@ -833,8 +836,10 @@ def _recalled(flow: Flow, retarget: Callable[[Call], Call | None]) -> Flow:
     return tuple(out)
 
 
-def _swapped(flow: Flow, a: str, b: str) -> Flow:
-    """The flow with the calls of `a` and `b` swapping places in every chain or branch calling each once."""
+def _swapped(flow: Flow, a: str, b: str, down: bool) -> Flow:
+    """The flow with the calls of `a` (moved one row down, or up) and `b` (the row it passed) swapping places in
+    every chain or branch that calls each once in the rows' old order (a before b when `down`); where the calls
+    ran in the other order already, the rows now agree with them and the calls stay."""
 
     def head(s: Step, key: str) -> bool:
         return isinstance(s, Call) and (s.target == key or s.target.startswith(key + "."))
@@ -842,13 +847,13 @@ def _swapped(flow: Flow, a: str, b: str) -> Flow:
     out: list[Step] = []
     for step in flow:
         out.append(
-            replace(step, branches=tuple(_swapped(x, a, b) for x in step.branches))
+            replace(step, branches=tuple(_swapped(x, a, b, down) for x in step.branches))
             if isinstance(step, Branches)
             else step
         )
     ia = [i for i, s in enumerate(out) if head(s, a)]
     ib = [i for i, s in enumerate(out) if head(s, b)]
-    if len(ia) == 1 and len(ib) == 1:
+    if len(ia) == 1 and len(ib) == 1 and (ia[0] < ib[0]) == down:
         out[ia[0]], out[ib[0]] = out[ib[0]], out[ia[0]]
     return tuple(out)
 
@@ -896,7 +901,7 @@ def _called(flow: Flow) -> set[str]:
 def _drop_uncalled_children(design: Design, path: Path, before: set[str]) -> Design:
     """Delete the children of the holder at `path` that its flow called in `before` and calls no more (a block
     holds no layer its forward skips); the last first, so the others' positions stay put."""
-    holder = _holder(design, path)
+    holder = flow_holder(design, path)
     now = _called(holder.flow or ())
     gone = [k for k, n in enumerate(holder.layers) if child_key(n, k) in before - now]
     for k in reversed(gone):
@@ -930,15 +935,6 @@ def _with_lane(flow: Flow, at: tuple[int, ...], lane: Flow) -> Flow:
     return (*flow[:i], replace(step, branches=tuple(lanes)), *flow[i + 1 :])
 
 
-def _steps_at(flow: Flow, at: tuple[int, ...]) -> Iterator[tuple[StepAt, Step]]:
-    """Every step with its StepAt, in order (a branches step before its branches' steps)."""
-    for i, s in enumerate(flow):
-        yield (*at, i), s
-        if isinstance(s, Branches):
-            for b, lane in enumerate(s.branches):
-                yield from _steps_at(lane, (*at, i, b))
-
-
 def _at_words(path: Path, at: StepAt) -> str:
     """ "layers[0].flow[1].branches[0][2]" : a step's design path, as the dry run's messages write it."""
     text = f"{_flow_path(path)}[{at[0]}]"
@@ -947,28 +943,27 @@ def _at_words(path: Path, at: StepAt) -> str:
     return text
 
 
-def _branches(design: Design, path: Path, step: int) -> tuple[Block, Branches]:
+def _branches(design: Design, path: Path, step: int | StepAt) -> tuple[Block, Branches]:
     if path and not isinstance(node_at(design, path), Block):
         raise DesignError(f"{format_path(path)} has no branches: it is not a block", format_path(path))
-    node = _holder(design, path)
+    node = flow_holder(design, path)
     where = format_path(path) or "the network"
     if node.flow is None:
         raise DesignError(
             f"{where} has no branches: it is a Sequential (make one with Residual or Branches)", _flow_path(path)
         )
-    if not 0 <= step < len(node.flow) or not isinstance(node.flow[step], Branches):
-        found = [i for i, s in enumerate(node.flow) if isinstance(s, Branches)]
+    lane, i = _lane(node.flow, _at(step), path)
+    b = lane[i] if 0 <= i < len(lane) else None
+    if not isinstance(b, Branches):
+        found = [_at_words(path, at) for at, s in steps_at(node.flow) if isinstance(s, Branches)]
         raise DesignError(
-            f"{_step_words(path, step)} is not a branches step "
-            f"(branches steps: {', '.join(map(str, found)) or 'none'})",
+            f"{_step_words(path, step)} is not a branches step (branches steps: {', '.join(found) or 'none'})",
             _flow_path(path),
         )
-    b = node.flow[step]
-    assert isinstance(b, Branches)
     return node, b
 
 
-def _check_branch(b: Branches, branch: int, path: Path, step: int) -> None:
+def _check_branch(b: Branches, branch: int, path: Path, step: int | StepAt) -> None:
     if not 0 <= branch < len(b.branches):
         raise DesignError(
             f"{_step_words(path, step)}: has branches 0..{len(b.branches) - 1}, no branch {branch}", _flow_path(path)
@@ -982,13 +977,23 @@ def _check_merge(merge: str, dim: int | None, where: str) -> None:
         raise DesignError(f"{where}: {merge} needs a dim (e.g. 1, the channels of an image batch)")
 
 
-def _step_words(path: Path, step: int) -> str:
-    return f"{_flow_path(path)}[{step}]"
+def _step_words(path: Path, step: int | StepAt) -> str:
+    return _at_words(path, _at(step))
 
 
-def _with_step(design: Design, path: Path, block: Block, step: int, new: Branches) -> Design:
-    flow = block.flow or ()
-    return _checked(_put(design, path, replace(block, flow=(*flow[:step], new, *flow[step + 1 :]))))
+def _at(step: int | StepAt) -> StepAt:
+    """A branches step given by its index in the holder's own flow, or by its place anywhere (StepAt)."""
+    return (step,) if isinstance(step, int) else step
+
+
+def _replaced(flow: Flow, at: StepAt, new: Flow) -> Flow:
+    """The flow with the step at `at` replaced by the steps `new` (none: removed)."""
+    lane, i = _lane(flow, at, ())
+    return _with_lane(flow, at[:-1], (*lane[:i], *new, *lane[i + 1 :]))
+
+
+def _with_step(design: Design, path: Path, block: Block, step: int | StepAt, new: Branches) -> Design:
+    return _checked(_put(design, path, replace(block, flow=_replaced(block.flow or (), _at(step), (new,)))))
 
 
 def _steps(flow: tuple[Step, ...]) -> Iterator[tuple[int, Step]]:

@@ -18,7 +18,7 @@ checks and records every step); and FlowModule, the one nn.Module class every fl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
@@ -301,6 +301,15 @@ def step_text(step: Step) -> str:
         return f"{step.op}({given})" if given else step.op
     lanes = " | ".join(" → ".join(map(step_text, b)) or "skip" for b in step.branches)
     return f"[{lanes}] {merge_label(step.merge, step.dim)}"
+
+
+def steps_at(flow: Flow, at: StepAt = ()) -> Iterator[tuple[StepAt, Step]]:
+    """Every step with its place (StepAt), in order: a branches step before its branches' steps."""
+    for i, s in enumerate(flow):
+        yield (*at, i), s
+        if isinstance(s, Branches):
+            for b, lane in enumerate(s.branches):
+                yield from steps_at(lane, (*at, i, b))
 
 
 def flow_points(flow: Flow) -> dict[StepAt, str]:

@@ -14,15 +14,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .addressing import Path, format_path, paths
-from .build import DryRun
+from .build import DryRun, StepRun
 from .design import Block, Design, Layer, Use
 from .errors import DesignError
-from .flow import OPS, Op
+from .flow import OPS, Op, StepAt
 from .registry import REGISTRY, Arg, LayerType, check_value, unknown_type
 
 __all__ = [
     "form_type",
     "form_values",
+    "flow_input_shape",
     "format_value",
     "input_shape_at",
     "insert_points",
@@ -209,6 +210,34 @@ def input_shape_at(design: Design, path: Path, run: DryRun | None) -> tuple[int,
         before = runs.get(format_path((*path[:-1], path[-1] - 1)))
         return before.output_shape if before else None
     block = runs.get(format_path(path[:-1]))
+    return block.input_shape if block else None
+
+
+def flow_input_shape(design: Design, path: Path, at: StepAt, run: DryRun | None) -> tuple[int, ...] | None:
+    """The shape a step inserted at `at` in the flow of the holder at `path` (() : the network) would receive,
+    when the dry run `run` of `design` knows it: the output of the step before it, else the input of its
+    branch, or of the holder. A Sequential holder counts as the chain of its children."""
+    if run is None:
+        return tuple(design.input_shape) if not path and at == (0,) else None
+    where = f"{format_path(path)}.flow" if path else "flow"
+    lane = where + "".join(f"[{at[d]}].branches[{at[d + 1]}]" for d in range(0, len(at) - 1, 2))
+    j = at[-1]
+    steps: dict[str, StepRun] = {}
+    for r in run.steps:
+        steps.setdefault(r.path, r)
+    runs = {r.path: r for r in run.layers}
+    if j > 0:
+        if lane == where and f"{lane}[{j - 1}]" not in steps:  # a Sequential: its children's runs
+            before = runs.get(format_path((*path, j - 1)))
+            return before.output_shape if before else None
+        step = steps.get(f"{lane}[{j - 1}]")
+        return step.output_shape if step else None
+    if len(at) > 1:
+        branch = steps.get(lane)
+        return branch.input_shape if branch else None
+    if not path:
+        return tuple(design.input_shape)
+    block = runs.get(format_path(path))
     return block.input_shape if block else None
 
 

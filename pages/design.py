@@ -11,7 +11,7 @@ import streamlit as st
 
 import ui
 from builder import DesignError, DryRun, addressing
-from ui import design_draft, design_panels, import_panel, layer_row, state
+from ui import design_draft, design_panels, flow_panel, import_panel, layer_row, state
 
 # A row's label shrinks (its text wraps) before the row's actions move to a line of their own.
 _CSS = """<style>
@@ -59,6 +59,7 @@ def workspace() -> None:
                 else:
                     ui.show_error(fault)
             if draft.layers:
+                flow_panel.top_panel(draft)  # the network's own flow (Inception's branches, LSTMLM's chain)
                 layer_row.stack(draft, runs, fault)
             design_panels.group_row(draft)
             design_panels.add_panel(draft, run)

@@ -7,14 +7,18 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
+from torch.nn import functional as F
 
-from builder import Design, dry_run
+from builder import Design, build, dry_run, load_example
 from builder.design import Block, Layer
-from builder.flow import Branches, Call
+from builder.flow import Branches, Call, Op
 from ui import state
 
-from .test_design_page import click, draft, ok
+from . import sequence_models
+from .test_design_page import click, draft, ok, start_empty
+from .test_edit_flows import InceptionWithout4, LastState, same_both_ways
 
 
 def use(at: AppTest, layers: list[dict[str, object]], shape: list[int]) -> AppTest:
@@ -54,9 +58,13 @@ def test_a_shortcut_added_to_the_skip_branch(app: AppTest) -> None:
     click(at, "residual")  # (2, 6) + (2, 4): does not build, the error names the branch under the row
     assert any("branch 0 gives (2, 6), branch 1 (identity) gives (2, 4)" in e.value for e in at.error)
     assert at.session_state[state.DESIGN.name] != draft(at)  # the session keeps the last design that built
-    at.text_input(key="flow_layer_0").input('{"type": "Linear", "in_features": 4, "out_features": 6, "name": "conv3"}')
-    assert at.selectbox(key="flow_pick_0").value == 1  # the empty branch is picked first
-    click(at, "add_to_branch_0")
+    # the shortcut through the add-a-step form: the same argument form as the Add panel, the skip picked first
+    assert at.selectbox(key="flow_where_0").value == "0_1_0"
+    ok(at.selectbox(key="flow_kind_0").select("Linear").run())
+    at.text_input(key="flow_arg_0_in_features").input("4")  # (the draft does not build: no size to pre-fill)
+    at.number_input(key="flow_arg_0_out_features").set_value(6)
+    at.text_input(key="flow_name_0").input("conv3")
+    click(at, "add_step_0")
     block = draft(at).layers[0]
     assert isinstance(block, Block) and block.layers[-1] == Layer(
         "Linear", {"in_features": 4, "out_features": 6}, "conv3"
@@ -71,15 +79,15 @@ def test_branches_merge_dim_and_a_merge_error_naming_the_branches(app: AppTest) 
     click(at, "branches")
     assert dry_run(draft(at)).output_shape == (2, 5)
     built = draft(at)
-    ok(at.selectbox(key="flow_merge_0").select("add").run())
-    click(at, "set_merge_0")
+    ok(at.selectbox(key="flow_merge_0_0").select("add").run())
+    click(at, "set_merge_0_0")
     step = draft(at).layers[0].flow[0]  # type: ignore[union-attr]
     assert (step.merge, step.dim) == ("add", None)
     assert any("block '0' add: branch 0 gives (2, 2), branch 1 gives (2, 3)" in e.value for e in at.error)
     assert at.session_state[state.DESIGN.name] == built  # the last design that built
-    ok(at.selectbox(key="flow_merge_0").select("cat").run())
-    at.number_input(key="flow_dim_0").set_value(0)
-    click(at, "set_merge_0")
+    ok(at.selectbox(key="flow_merge_0_0").select("cat").run())
+    at.number_input(key="flow_dim_0_0").set_value(0)
+    click(at, "set_merge_0_0")
     assert any("cat dim=0: branch 0 gives (2, 2), branch 1 gives (2, 3)" in e.value for e in at.error)
     click(at, "undo")
     click(at, "undo")
@@ -90,7 +98,7 @@ def test_add_move_and_remove_branches_and_move_a_layer_out(app: AppTest) -> None
     at = use(app, lins(2, 3), [2, 4])
     select(at, "0", "1")
     click(at, "branches")
-    click(at, "add_branch_0")  # an identity: (2, 4) more channels
+    click(at, "add_branch_0_0")  # an identity: (2, 4) more channels
     assert dry_run(draft(at)).output_shape == (2, 9)
     click(at, "branch_right_0_0_0")
     lanes = draft(at).layers[0].flow[0].branches  # type: ignore[union-attr]
@@ -101,8 +109,8 @@ def test_add_move_and_remove_branches_and_move_a_layer_out(app: AppTest) -> None
     assert isinstance(block, Block) and [c.args["out_features"] for c in block.layers] == [2]  # type: ignore[union-attr]
     click(at, "to_next_0_0_0_0")  # the Linear to the (identity) branch 1: branch 0 is now the skip
     assert draft(at).layers[0].flow[0].branches == ((), (Call("0"),))  # type: ignore[union-attr]
-    ok(at.selectbox(key="flow_merge_0").select("add").run())
-    click(at, "set_merge_0")  # x + Linear(x): (2, 4) + (2, 2) does not fit (a draft)
+    ok(at.selectbox(key="flow_merge_0_0").select("add").run())
+    click(at, "set_merge_0_0")  # x + Linear(x): (2, 4) + (2, 2) does not fit (a draft)
     click(at, "out_0_0_1_0")  # the Linear out of the branches, after the merge: Linear(x + x)
     assert draft(at).layers[0].flow == (Branches(((), ()), "add"), Call("0"))  # type: ignore[union-attr]
     assert dry_run(draft(at)).output_shape == (2, 2) and not at.exception
@@ -130,3 +138,151 @@ def test_flow_examples_show_their_rows(app: AppTest, name: str) -> None:
         assert any("0 · Residual" in m.value and "| conv3] +" in m.value for m in at.markdown)
         click(at, "edit_1_0")  # b2.0's editor shows its branches
         assert any("identity (skip)" in m.value for m in at.markdown)
+
+
+def add_named(at: AppTest, choice: str, name: str, **args: int | bool | None) -> AppTest:
+    """The add panel: a type, its arguments (numbers, text boxes, check boxes) and a name, then Add."""
+    ok(at.selectbox(key="add_type").select(choice).run())
+    texts, checks = {w.key for w in at.text_input}, {w.key for w in at.checkbox}
+    for arg, value in args.items():
+        if f"new_{arg}" in texts:
+            at.text_input(key=f"new_{arg}").input("" if value is None else str(value))
+        elif f"new_{arg}" in checks:
+            at.checkbox(key=f"new_{arg}").check() if value else at.checkbox(key=f"new_{arg}").uncheck()
+        else:
+            at.number_input(key=f"new_{arg}").set_value(value)
+    at.text_input(key="new_name").input(name)
+    return click(at, "add")
+
+
+def test_lstmlm_built_from_empty_by_clicking_equals_the_hand_written_one(app: AppTest) -> None:
+    at = start_empty(app)
+    ok(at.text_input(key="input_shape").input("2, 35").run())
+    ok(at.selectbox(key="input_dtype").select("int64").run())
+    add_named(at, "Embedding", "embedding", num_embeddings=28, embedding_dim=32)
+    ok(at.selectbox(key="add_type").select("LSTM").run())
+    assert at.number_input(key="new_input_size").value == 32  # what arrives: (2, 35, 32)
+    add_named(at, "LSTM", "rnn", hidden_size=64, batch_first=True)
+    assert draft(at).flow == (Call("embedding"), Call("rnn", "output"))  # the stack became a chain flow
+    assert any("The network now runs as a flow: rnn gives its sequence output" in i.value for i in at.info)
+    assert any("Flow of the network · Net: embedding → rnn[output]" in e.label for e in at.expander)
+    add_named(at, "Linear", "linear", out_features=28)  # in_features pre-filled: the LSTM's 64
+    d = draft(at)
+    assert d.flow == (Call("embedding"), Call("rnn", "output"), Call("linear"))
+    assert at.session_state[state.DESIGN.name] == d and not at.error  # it builds: the session follows
+    same_both_ways(d, sequence_models.LSTMLM())
+    # the output in the LSTM's own editor: h, the last hidden state
+    click(at, "edit_1")
+    ok(at.selectbox(key="flow_outrow_top_1").select("h").run())
+    assert draft(at).flow == (Call("embedding"), Call("rnn", "h"), Call("linear"))
+    same_both_ways(draft(at), LastState())
+    # ... and back to the sequence output in the network's flow panel (a call's row there)
+    ok(at.selectbox(key="flow_out_top_1").select("output").run())
+    assert draft(at).flow == d.flow
+    ok(at.text_input(key="flow_class_top").input("LSTMLM").run())
+    assert draft(at).cls == "LSTMLM" and build(draft(at))._get_name() == "LSTMLM"
+
+
+def load(at: AppTest, name: str) -> AppTest:
+    ok(at.selectbox(key="start").select(name).run())
+    return at
+
+
+def add_step(at: AppTest, holder: str, kind: str, where: str, **args: str | int) -> AppTest:
+    """The add-a-step form of the flow panel `holder` ("top", or a block's row id): `kind` "op:mean" or a layer
+    type, `where` a place ("1": step 1 of the chain, "0_1_0": the start of branch 1 of step 0)."""
+    ok(at.selectbox(key=f"flow_kind_{holder}").select(kind).run())
+    ok(at.selectbox(key=f"flow_where_{holder}").select(where).run())
+    texts = {w.key for w in at.text_input}
+    for arg, value in args.items():
+        key = f"flow_arg_{holder}_{arg}"
+        if key in texts:
+            at.text_input(key=key).input(str(value))
+        else:
+            at.number_input(key=key).set_value(value)
+    return click(at, f"add_step_{holder}")
+
+
+def test_the_networks_own_flow_edited_inception_less_a_branch_plus_a_mean(app: AppTest) -> None:
+    at = load(app, "inception")
+    assert any(e.label.startswith("Flow of the network · Inception: [b1_1 → relu |") for e in at.expander)
+    assert at.selectbox(key="flow_merge_top_0").value == "cat"
+    click(at, "branch_del_top_0_3")  # the max-pool branch, with its two layers
+    assert [n.name for n in draft(at).layers] == ["b1_1", "b2_1", "b2_2", "b3_1", "b3_2"]
+    assert [o for o in at.selectbox(key="flow_where_top").options][:2] == ["at the end", "at the start"]
+    add_step(at, "top", "op:mean", "1", dim="1")
+    same_both_ways(draft(at), InceptionWithout4())
+    assert at.session_state[state.DESIGN.name] == draft(at) and not at.error
+    click(at, "step_up_top_1")  # the mean before the branches: (1, 28, 28) is read as one unbatched image
+    assert any(
+        "(Inception) cat dim=1: branch 0 gives (64, 28, 28), branch 1 gives (128, 28, 28)" in e.value for e in at.error
+    )
+    assert at.session_state[state.DESIGN.name] != draft(at)  # the session keeps the last design that built
+    click(at, "step_del_top_0")  # the mean goes: the draft builds again
+    assert draft(at).flow == dry_flow_less_b4()
+    assert not at.error
+
+
+def dry_flow_less_b4() -> tuple[object, ...]:
+    from builder import edit, load_example
+
+    return edit.remove_branch(load_example("inception"), (), 0, 3).flow  # type: ignore[return-value]
+
+
+def test_ops_added_into_a_residual_blocks_skip_moved_and_removed(app: AppTest) -> None:
+    at = use(app, [{"type": "Linear", "name": "lin", "in_features": 4, "out_features": 4}], [2, 4])
+    select(at, "0")
+    click(at, "residual")
+    assert at.selectbox(key="flow_where_0").value == "0_1_0"  # the skip: where a shortcut goes
+    add_step(at, "0", "op:tanh", "0_1_0")
+    add_step(at, "0", "op:relu", "0_1_1")
+    block = draft(at).layers[0]
+    assert isinstance(block, Block) and block.flow == (Branches(((Call("lin"),), (Op("tanh"), Op("relu"))), "add"),)
+    net = build(draft(at))
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(net(x), net[0].lin(x) + F.relu(torch.tanh(x)))
+    click(at, "step_up_0_0_1_1")  # relu before tanh
+    assert draft(at).layers[0].flow[0].branches[1] == (Op("relu"), Op("tanh"))  # type: ignore[union-attr]
+    click(at, "step_del_0_0_1_0")
+    assert draft(at).layers[0].flow[0].branches[1] == (Op("tanh"),)  # type: ignore[union-attr]
+    # a layer added to the chain after the merge through the argument form: its size pre-filled (2, 4)
+    ok(at.selectbox(key="flow_kind_0").select("Linear").run())
+    ok(at.selectbox(key="flow_where_0").select("1").run())
+    assert at.text_input(key="flow_arg_0_in_features").value == "4"
+    at.number_input(key="flow_arg_0_out_features").set_value(3)
+    click(at, "add_step_0")
+    assert draft(at).layers[0].flow[1] == Call("1") and dry_run(draft(at)).output_shape == (2, 3)  # type: ignore[union-attr]
+
+
+def test_an_op_on_a_plain_stack_makes_it_a_chain_flow_and_a_bad_argument_is_refused(app: AppTest) -> None:
+    at = use(app, lins(6), [2, 4])
+    assert any(e.label.startswith("Flow of the network: its layers in order") for e in at.expander)
+    add_step(at, "top", "op:select", "1", dim=1, index=9)  # (2, 6) has no column 9
+    assert any("select" in e.value and "9" in e.value for e in at.error), [e.value for e in at.error]
+    click(at, "undo")
+    add_step(at, "top", "op:reshape", "1", shape="3, a")
+    assert any("Not done" in t.value and "shape" in t.value for t in at.toast)
+    assert draft(at).flow is None  # refused: nothing changed
+    add_step(at, "top", "op:reshape", "1", shape="-1, 3")
+    assert draft(at).flow == (Call("0"), Op("reshape", {"shape": (-1, 3)}))
+    assert any("The network now runs as a flow" in i.value for i in at.info)
+    assert dry_run(draft(at)).output_shape == (4, 3)
+
+
+def test_row_edits_on_a_flow_blocks_children_rewrite_its_flow(app: AppTest) -> None:
+    at = load(app, "resnet18")
+    assert draft(at).layers[2].layers[0].flow[0].branches[1] == (Call("conv3"),)  # type: ignore[union-attr]
+    click(at, "edit_2_0_2")  # b3.0's conv3, the 1×1 shortcut
+    click(at, "del_2_0_2")  # deleted: the skip is the identity again (and the draft says (stride 2) it no longer fits)
+    assert draft(at).layers[2].layers[0].flow[0].branches[1] == ()  # type: ignore[union-attr]
+    assert any("block 'b3.0' add" in e.value and "branch 1 (identity)" in e.value for e in at.error)
+    click(at, "undo")
+    click(at, "edit_1_0_2")  # b2.0's bn1 (rows conv1, conv2, bn1, bn2; calls conv1, bn1, relu, conv2, bn2)
+    click(at, "up_1_0_2")  # above conv2: the rows now agree with the calls, which stay
+    block = draft(at).layers[1].layers[0]  # type: ignore[union-attr]
+    assert [n.name for n in block.layers] == ["conv1", "bn1", "conv2", "bn2"]  # type: ignore[union-attr]
+    assert block.flow == load_example("resnet18").layers[1].layers[0].flow  # type: ignore[union-attr]
+    click(at, "edit_1_0_1")
+    click(at, "down_1_0_1")  # bn1 below conv2 again: calls in the rows' order swap (conv2 before bn1)
+    body = draft(at).layers[1].layers[0].flow[0].branches[0]  # type: ignore[union-attr]
+    assert body == (Call("conv1"), Call("conv2"), Op("relu"), Call("bn1"), Call("bn2"))

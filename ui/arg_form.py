@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from builder import forms
+from builder.flow import OPS
 from builder.registry import REGISTRY, Arg
 from ui import state
 
@@ -37,7 +38,7 @@ def _option_label(option: Any) -> str:
 _HINTS = {
     "int1": "a number",
     "int2": "a number or two, e.g. 3 or 3, 5",
-    "ints": "sizes, e.g. 8 or 4, 8",
+    "ints": "one number or several, e.g. 8 or 4, 8",
     "floats": "a number or one per dimension, e.g. 2 or 2, 1.5",
     "padding1": "a number, same or valid",
     "padding2": "a number or two, same or valid",
@@ -48,11 +49,26 @@ _HINTS = {
 def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
     """One input per argument of `type_name`'s form, pre-filled with `values`; two to a row."""
     base = REGISTRY[forms.form_type(type_name)]
-    lazy = forms.lazy_arg(type_name)
-    if not base.args:
-        st.caption(f"{base.name} has no arguments.")
+    _inputs(base.name, base.args, values, prefix, forms.lazy_arg(type_name), base.lazy)
+
+
+def op_inputs(op: str, values: dict[str, Any], prefix: str) -> None:
+    """One input per argument of the flow operation `op` (builder.flow.OPS), pre-filled with `values`."""
+    _inputs(op, OPS[op].args, values, prefix, None, None)
+
+
+def read_op_args(op: str, prefix: str) -> dict[str, Any]:
+    """The values of an operation's form (see op_inputs) as its arguments."""
+    return _read(OPS[op].args, prefix, None)
+
+
+def _inputs(
+    what: str, args: tuple[Arg, ...], values: dict[str, Any], prefix: str, lazy: str | None, lazy_type: str | None
+) -> None:
+    if not args:
+        st.caption(f"{what} has no arguments.")
         return
-    for arg in base.args:  # a nested layer (TransformerEncoder's encoder_layer): its JSON, full width
+    for arg in args:  # a nested layer (TransformerEncoder's encoder_layer): its JSON, full width
         if arg.kind == "layer":
             st.text_area(
                 arg.name,
@@ -62,13 +78,13 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
                 height=90,
             )
     cols = st.columns(2)
-    for i, arg in enumerate(a for a in base.args if a.kind != "layer"):
+    for i, arg in enumerate(a for a in args if a.kind != "layer"):
         box, key, value = cols[i % 2], prefix + arg.name, values.get(arg.name)
         help_ = arg.help or None
         kind = _widget(arg, lazy)
         if arg.name == lazy:  # a text box: a number box that starts filled cannot be emptied
             st_help = (
-                f"{arg.help}. Leave empty to make the layer lazy ({base.lazy}): torch infers "
+                f"{arg.help}. Leave empty to make the layer lazy ({lazy_type}): torch infers "
                 f"{arg.name} from the first input."
             )
             box.text_input(
@@ -115,9 +131,12 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
 
 def read_args(type_name: str, prefix: str) -> dict[str, Any]:
     """The values of an argument form (see arg_inputs) as a layer's arguments."""
+    return _read(REGISTRY[forms.form_type(type_name)].args, prefix, forms.lazy_arg(type_name))
+
+
+def _read(args: tuple[Arg, ...], prefix: str, lazy: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    lazy = forms.lazy_arg(type_name)
-    for arg in REGISTRY[forms.form_type(type_name)].args:
+    for arg in args:
         value = st.session_state.get(prefix + arg.name)
         if _widget(arg, lazy) == "text":
             value = forms.parse_value(arg, value or "")

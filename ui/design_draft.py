@@ -142,9 +142,18 @@ def add_layer() -> None:
         )
         return edit.insert(d, where, layer)
 
+    before = history().present
     if apply(op):
         _reindex(where[:-1], stack_view.after_insert(where[-1]))
         unfold(where)
+        tell_flow(before, where[:-1])
+
+
+def tell_flow(before: Design, path: addressing.Path) -> None:
+    """After an edit: say so when it made the Sequential at `path` (() : the network) a flow (an LSTM added)."""
+    note = edit.became_flow(before, history().present, path)
+    if note:
+        ui.flash(note[0].upper() + note[1:] + ".", "info", icon=":material/account_tree:")
 
 
 def apply_edit(path: addressing.Path) -> None:

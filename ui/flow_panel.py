@@ -1,28 +1,36 @@
-"""A flow block on the Design page: its flow in one line (the stack's row) and, in the open row's editor, its
-branches side by side with their merge, and the controls that edit them (builder.edit's flow operations)."""
+"""Flows on the Design page: a flow block's flow (in its row's editor) and the network's own (a panel above the
+stack). Each shows its steps with their controls, branches side by side with their merge, and a form that adds a
+step — a parameter-free op, a layer (the same argument form as the Add panel) or a branches step — at a chosen
+place. Every control applies one of builder.edit's flow operations; a holder is addressed by its path, the
+network by (). A Sequential (block or network) shows the form too: adding a step makes it a chain flow.
+
+Widget keys name the holder (`holder_id`: the row id, "top" for the network) and the step's place (`at_id`:
+"1" for step 1 of the flow, "0_1_2" for step 2 of branch 1 of step 0), so two panels can show at once.
+"""
 
 from __future__ import annotations
 
-import json
+from dataclasses import replace
 
 import streamlit as st
 
-from builder import Design, DesignError, addressing, edit
-from builder.design import Block, Node
-from builder.flow import MERGES, Branches, Call, Op, Step, merge_label
-from ui import design_draft, state
+import ui
+from builder import Design, DesignError, DryRun, addressing, edit, forms
+from builder.design import Block, Node, child_key, layer_type
+from builder.flow import MERGES, OPS, Branches, Call, Step, StepAt, flow_points, merge_label, step_text, steps_at
+from builder.registry import CATEGORIES, REGISTRY
+from ui import arg_form, design_draft, state
 
-SHORTCUT = '{"type": "LazyConv2d", "out_channels": 64, "kernel_size": 1, "name": "conv3"}'  # the book's use_1x1conv
+OP = "op:"  # prefix of the step list's operations ("op:relu"); BRANCHES adds a branches step; else a layer type
+BRANCHES = "branches"
 
 
-def step_text(step: Step) -> str:
-    """ "conv1", "relu", "[conv1 → bn1 | skip] +" ."""
-    if isinstance(step, Call):
-        return step.target + (f"[{step.output}]" if step.output else "")
-    if isinstance(step, Op):
-        return step.op
-    lanes = " | ".join(" → ".join(map(step_text, b)) or "skip" for b in step.branches)
-    return f"[{lanes}] {merge_label(step.merge, step.dim)}"
+def holder_id(path: addressing.Path) -> str:
+    return design_draft.row_id(path) or "top"
+
+
+def at_id(at: StepAt) -> str:
+    return "_".join(map(str, at))
 
 
 def flow_text(block: Block) -> str:
@@ -44,146 +52,342 @@ def short_flow_text(block: Block) -> str:
     return " → ".join(map(brief, block.flow or ()))
 
 
+def top_panel(draft: Design) -> None:
+    """The network's own flow, folded above the stack (Inception's branches, LSTMLM's chain); on a plain stack,
+    the place to add an op (which makes the stack a chain flow)."""
+    if not draft.layers:
+        return
+    top = edit.flow_holder(draft, ())
+    if top.flow is not None:
+        top = replace(top, cls=draft.class_name)  # the network's default class name is "Net", a block's "Block"
+        label = f"Flow of the network · {top.class_name}: {short_flow_text(top)}"
+    else:
+        label = "Flow of the network: its layers in order (nn.Sequential) · add an op such as F.relu or mean"
+    with st.expander(label, icon=":material/account_tree:", key="top_flow"):
+        panel(draft, (), top)
+
+
 def panel(draft: Design, path: addressing.Path, block: Block) -> None:
-    """Each branches step of the block: one column per branch (its steps, reorder/remove, move a step out or to
-    the next branch), the merge and its dim, add a branch (identity) or a layer to a branch (a shortcut)."""
-    flow = block.flow or ()
-    k = design_draft.row_id(path)
-    st.markdown(f"**Flow** &nbsp; `{flow_text(block)}`")
-    for i, step in enumerate(flow):
-        if not isinstance(step, Branches):
-            continue
-        with st.container(border=True, key=f"flow_{k}_{i}"):
-            n = len(step.branches)
-            cols = st.columns(n)
-            for b, (col, lane) in enumerate(zip(cols, step.branches, strict=True)):
-                with col:
-                    with st.container(horizontal=True, gap="small", vertical_alignment="center"):
-                        st.markdown(f"**branch {b}**" + (" · identity (skip)" if not lane else ""), width="content")
-                        branch_buttons(path, k, i, b, n)
-                    for j, s in enumerate(lane):
-                        c = st.columns([3, 1, 1], vertical_alignment="center")
-                        c[0].markdown(f"`{step_text(s)}`")
-                        if n > 1:
-                            c[1].button(
-                                ":material/arrow_forward:",
-                                key=f"to_next_{k}_{i}_{b}_{j}",
-                                help=f"Move to the end of branch {(b + 1) % n}",
-                                on_click=flow_edit,
-                                args=(path, edit.move_call, i, b, j, (b + 1) % n),
-                                type="tertiary",
-                            )
-                        c[2].button(
-                            ":material/south:",
-                            key=f"out_{k}_{i}_{b}_{j}",
-                            help="Move out of the branches: run it after the merge",
-                            on_click=flow_edit,
-                            args=(path, edit.move_call, i, b, j, None),
-                            type="tertiary",
-                        )
-            merge_controls(path, i, step)
-            branch_adders(path, i, step)
+    """The holder's flow: its class name, each step with its controls (branches side by side), the add form."""
+    k = holder_id(path)
+    if block.flow is None:
+        st.caption(
+            "Runs its layers in order (nn.Sequential). Adding a step here makes it a flow: its layers called in "
+            "order, and your step where you put it."
+        )
+    else:
+        with st.container(horizontal=True, vertical_alignment="bottom"):
+            st.markdown(f"**Flow** &nbsp; `{flow_text(block)}`", width="stretch")
+            st.text_input(
+                "Class",
+                key=state.seed(state.flow_key("class", k).name, block.class_name),
+                on_change=set_class,
+                args=(path,),
+                width=150,
+                help="The module's class name: its repr and the class the exported code writes (Enter applies)",
+            )
+        steps(draft, path, block, block.flow, ())
+    adder(draft, path, block)
 
 
-def branch_buttons(path: addressing.Path, k: str, i: int, b: int, n: int) -> None:
-    """Move branch `b` of step `i` left / right (cat joins in this order), or remove it."""
+def steps(draft: Design, path: addressing.Path, block: Block, lane: tuple[Step, ...], prefix: StepAt) -> None:
+    for j, s in enumerate(lane):
+        at = (*prefix, j)
+        if isinstance(s, Branches):
+            branches_box(draft, path, block, s, at)
+        else:
+            step_row(draft, path, block, s, at, len(lane))
+
+
+def step_row(draft: Design, path: addressing.Path, block: Block, s: Step, at: StepAt, n: int) -> None:
+    """One step: its text, the output it takes (a tuple-returning layer's call), earlier / later / remove, and in
+    a branch of the holder's own branches step: to the next branch, out after the merge."""
+    k, a = holder_id(path), at_id(at)
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"flowstep_{k}_{a}"):
+        st.markdown(f"`{step_text(s)}`", width="content")
+        if isinstance(s, Call):
+            output_select(draft, path, block, s, at, in_row=True)
+        for icon, key, helptext, offset, off in (
+            (":material/arrow_upward:", "up", "Run it earlier", -1, at[-1] == 0),
+            (":material/arrow_downward:", "down", "Run it later", 1, at[-1] == n - 1),
+        ):
+            st.button(
+                icon,
+                key=f"step_{key}_{k}_{a}",
+                help=helptext,
+                disabled=off,
+                on_click=flow_edit,
+                args=(path, edit.move_step, at, offset),
+                type="tertiary",
+            )
+        if len(at) == 3:  # in a branch of the holder's own branches step
+            i, b, j = at
+            lanes = len(_branches_at(block, (i,)).branches)
+            if lanes > 1:
+                st.button(
+                    ":material/arrow_forward:",
+                    key=f"to_next_{k}_{i}_{b}_{j}",
+                    help=f"Move to the end of branch {(b + 1) % lanes}",
+                    on_click=flow_edit,
+                    args=(path, edit.move_call, i, b, j, (b + 1) % lanes),
+                    type="tertiary",
+                )
+            st.button(
+                ":material/south:",
+                key=f"out_{k}_{i}_{b}_{j}",
+                help="Move out of the branches: run it after the merge",
+                on_click=flow_edit,
+                args=(path, edit.move_call, i, b, j, None),
+                type="tertiary",
+            )
+        st.button(
+            ":material/close:",
+            key=f"step_del_{k}_{a}",
+            help="Remove this step (a layer's only call: the layer goes too)",
+            on_click=flow_edit,
+            args=(path, edit.remove_step, at),
+            type="tertiary",
+        )
+
+
+def _branches_at(block: Block, at: StepAt) -> Branches:
+    step = dict(steps_at(block.flow or ()))[at]
+    assert isinstance(step, Branches)
+    return step
+
+
+def branches_box(draft: Design, path: addressing.Path, block: Block, step: Branches, at: StepAt) -> None:
+    """A branches step: one column per branch (its steps, move left / right, remove), its merge and dim."""
+    k, a = holder_id(path), at_id(at)
+    n = len(step.branches)
+    with st.container(border=True, key=f"flow_{k}_{a}"):
+        for b, (col, lane) in enumerate(zip(st.columns(n), step.branches, strict=True)):
+            with col:
+                with st.container(horizontal=True, gap="small", vertical_alignment="center"):
+                    st.markdown(f"**branch {b}**" + (" · identity (skip)" if not lane else ""), width="content")
+                    branch_buttons(path, k, a, at, b, n)
+                steps(draft, path, block, lane, (*at, b))
+        merge_controls(path, k, a, at, step)
+
+
+def branch_buttons(path: addressing.Path, k: str, a: str, at: StepAt, b: int, n: int) -> None:
+    """Move branch `b` left / right (cat joins in this order), or remove it."""
     for icon, key, helptext, offset, off in (
         (":material/arrow_back:", "left", "Move this branch left", -1, b == 0),
         (":material/arrow_forward:", "right", "Move this branch right", 1, b == n - 1),
     ):
         st.button(
             icon,
-            key=f"branch_{key}_{k}_{i}_{b}",
+            key=f"branch_{key}_{k}_{a}_{b}",
             help=helptext,
             disabled=off,
             on_click=flow_edit,
-            args=(path, edit.move_branch, i, b, offset),
+            args=(path, edit.move_branch, at, b, offset),
             type="tertiary",
         )
     st.button(
         ":material/delete:",
-        key=f"branch_del_{k}_{i}_{b}",
+        key=f"branch_del_{k}_{a}_{b}",
         help="Remove this branch (and the layers only it calls)",
         disabled=n == 1,
         on_click=flow_edit,
-        args=(path, edit.remove_branch, i, b),
+        args=(path, edit.remove_branch, at, b),
         type="tertiary",
     )
 
 
-def merge_controls(path: addressing.Path, i: int, step: Branches) -> None:
+def merge_controls(path: addressing.Path, k: str, a: str, at: StepAt, step: Branches) -> None:
+    merge_key, dim_key = state.flow_key("merge", k, a), state.flow_key("dim", k, a)
     with st.container(horizontal=True, vertical_alignment="bottom"):
-        names = list(MERGES)
         st.selectbox(
             "Merge",
-            names,
-            key=state.seed(state.flow_key("merge", i).name, step.merge),
+            list(MERGES),
+            key=state.seed(merge_key.name, step.merge),
             width=140,
             help="cat / stack join along a dim; add, mul and mean need equal shapes",
         )
         st.number_input(
             "dim",
-            key=state.seed(state.flow_key("dim", i).name, step.dim if step.dim is not None else 1),
+            key=state.seed(dim_key.name, step.dim if step.dim is not None else 1),
             step=1,
             width=110,
-            disabled=not MERGES[state.flow_key("merge", i).get() or step.merge][1],
+            disabled=not MERGES[merge_key.get() or step.merge][1],
         )
-        st.button("Set merge", key=f"set_merge_{i}", on_click=set_merge, args=(path, i), icon=":material/merge:")
+        st.button("Set merge", key=f"set_merge_{k}_{a}", on_click=set_merge, args=(path, at), icon=":material/merge:")
         st.button(
             "Add branch",
-            key=f"add_branch_{i}",
+            key=f"add_branch_{k}_{a}",
             on_click=flow_edit,
-            args=(path, edit.add_branch, i),
+            args=(path, edit.add_branch, at),
             icon=":material/add:",
-            help="A new empty branch: the identity (a skip connection)",
+            help="A new empty branch: the identity (a skip connection); add layers or ops to it below",
         )
 
 
-def branch_adders(path: addressing.Path, i: int, step: Branches) -> None:
-    empty = next((b for b, lane in enumerate(step.branches) if not lane), 0)
-    with st.container(horizontal=True, vertical_alignment="bottom"):
-        st.text_input(
-            "Layer to add (JSON)",
-            key=state.seed(state.flow_key("layer", i).name, SHORTCUT),
-            help="A layer as the design JSON writes it; on a skip branch it is the shortcut (the book's 1x1 conv)",
+def output_select(
+    draft: Design, path: addressing.Path, block: Block, call: Call, at: StepAt, in_row: bool = False
+) -> None:
+    """Which output a call of a tuple-returning layer takes (LSTM: the sequence output, h or c)."""
+    found = None if "." in call.target else _child(block, call.target)
+    lt = layer_type(found, draft.shared) if found is not None else None
+    if lt is None or not lt.outputs:
+        return
+    outputs = list(lt.outputs)
+    key = state.flow_key("out" + ("" if in_row else "row"), holder_id(path), at_id(at))
+    st.selectbox(
+        f"Output of {call.target} the flow takes",
+        outputs,
+        index=outputs.index(call.output or lt.default_output or outputs[0]),
+        key=key.name,
+        format_func=lambda o: OUTPUT_WORDS.get(o, o),
+        on_change=set_output,
+        args=(path, at, key.name),
+        width=180 if in_row else 260,
+        label_visibility="collapsed" if in_row else "visible",
+        help=f"{lt.name} returns a tuple ({', '.join(outputs)}); the flow hands one of them on",
+    )
+
+
+OUTPUT_WORDS = {"output": "output (the sequence)", "h": "h (last hidden state)", "c": "c (last cell state)"}
+
+
+def output_picker(draft: Design, path: addressing.Path) -> None:
+    """In a layer's editor: the output each call of it takes, when it returns a tuple and a flow calls it."""
+    if len(path) < 1:
+        return
+    try:
+        holder = edit.flow_holder(draft, path[:-1])
+    except DesignError:
+        return
+    node = holder.layers[path[-1]]
+    key = child_key(node, path[-1])
+    for at, s in steps_at(holder.flow or ()):
+        if isinstance(s, Call) and s.target == key:
+            output_select(draft, path[:-1], holder, s, at)
+
+
+def _child(block: Block, key: str) -> Node | None:
+    return next((n for i, n in enumerate(block.layers) if child_key(n, i) == key), None)
+
+
+def adder(draft: Design, path: addressing.Path, block: Block) -> None:
+    """Add a step: an op (F.relu, mean, flatten, reshape, permute, transpose, select, …), a branches step or a
+    layer (a new child, called there), at a chosen place of the chain or a branch, with its arguments."""
+    k = holder_id(path)
+    flow = block.flow if block.flow is not None else tuple(Call(child_key(n, i)) for i, n in enumerate(block.layers))
+    points = flow_points(flow)
+    kinds = [OP + name for name in OPS] + [BRANCHES]
+    kinds += sorted(REGISTRY, key=lambda t: (CATEGORIES.index(REGISTRY[t].category), t))
+    kind_key, where_key = state.flow_key("kind", k), state.flow_key("where", k)
+    if kind_key.get() not in kinds:
+        kind_key.set(OP + "relu")
+    options = [at_id(p) for p in points]
+    if where_key.get() not in options:  # first shown: a residual block's skip (where a shortcut goes), else the end
+        skips = [
+            (*a, b, 0) for a, s in steps_at(flow) if isinstance(s, Branches) for b, x in enumerate(s.branches) if not x
+        ]
+        where_key.set(at_id(skips[0]) if skips else options[0])
+    labels = {at_id(p): text for p, text in points.items()}
+    prefix = state.flow_key("arg", k).name + "_"
+    with st.container(border=True, key=f"flow_adder_{k}"):
+        st.markdown("**Add a step**")
+        c = st.columns(2)
+        kind = c[0].selectbox(
+            "Step (type to search)",
+            kinds,
+            key=kind_key.name,
+            format_func=kind_label,
+            on_change=state.forget_widgets,
+            args=((prefix,),),
         )
-        st.selectbox(
-            "to branch", list(range(len(step.branches))), index=empty, key=state.flow_key("pick", i).name, width=110
+        where = c[1].selectbox(
+            "Where",
+            options,
+            key=where_key.name,
+            format_func=labels.get,
+            on_change=state.forget_widgets,
+            args=((prefix,),),
         )
-        st.button(
-            "Add to branch", key=f"add_to_branch_{i}", on_click=add_to_branch, args=(path, i), icon=":material/add:"
-        )
+        at = tuple(int(x) for x in where.split("_"))
+        with st.form(f"flow_add_form_{k}", border=False):
+            if kind.startswith(OP):
+                st.caption(OPS[kind.removeprefix(OP)].doc + " · adds no parameters")
+                arg_form.op_inputs(kind.removeprefix(OP), forms.op_values(kind.removeprefix(OP)), prefix)
+            elif kind == BRANCHES:
+                st.caption("Two empty branches joined by + (x + x): add layers or ops to them, choose the merge.")
+            else:
+                shape = forms.flow_input_shape(draft, path, at, _run(draft))
+                arg_form.arg_inputs(kind, forms.new_values(kind, shape), prefix)
+                st.text_input(
+                    "Name (optional)",
+                    key=state.seed(state.flow_key("name", k).name, ""),
+                    placeholder="empty: indexed by position",
+                )
+            st.form_submit_button(
+                "Add step", key=f"add_step_{k}", type="primary", icon=":material/add:", on_click=add_step, args=(path,)
+            )
+
+
+def kind_label(kind: str) -> str:
+    if kind.startswith(OP):
+        name = kind.removeprefix(OP)
+        return f"{name} · op"
+    if kind == BRANCHES:
+        return "branches · a skip or parallel paths"
+    lt = REGISTRY[kind]
+    return kind if lt.category == kind else f"{kind} · {lt.category}"
+
+
+def _run(draft: Design) -> DryRun | None:
+    try:
+        return ui.dry_run(draft)
+    except DesignError:
+        return None
 
 
 # -- callbacks -------------------------------------------------------------------------------------------
 
 
 def flow_edit(path: addressing.Path, op: object, *args: object) -> None:
-    """Apply one of builder.edit's flow operations to the block at `path`; its editor stays open."""
+    """Apply one of builder.edit's flow operations to the holder at `path`; a block's editor stays open."""
+    before = design_draft.history().present
     design_draft.apply(op, path, *args)  # type: ignore[arg-type]
-    state.DESIGN_EDITING.set(path)
+    design_draft.tell_flow(before, path)
+    state.DESIGN_EDITING.set(path or None)
 
 
-def set_merge(path: addressing.Path, i: int) -> None:
-    merge = state.flow_key("merge", i).get() or "cat"
-    dim = int(state.flow_key("dim", i).get() or 0) if MERGES[merge][1] else None
-    flow_edit(path, edit.set_merge, i, merge, dim)
+def set_merge(path: addressing.Path, at: StepAt) -> None:
+    k, a = holder_id(path), at_id(at)
+    merge = state.flow_key("merge", k, a).get() or "cat"
+    dim = int(state.flow_key("dim", k, a).get() or 0) if MERGES[merge][1] else None
+    flow_edit(path, edit.set_merge, at, merge, dim)
 
 
-def add_to_branch(path: addressing.Path, i: int) -> None:
+def set_output(path: addressing.Path, at: StepAt, key: str) -> None:
+    flow_edit(path, edit.set_output, at, st.session_state.get(key))
+
+
+def set_class(path: addressing.Path) -> None:
+    flow_edit(path, edit.set_class, state.flow_key("class", holder_id(path)).get())
+
+
+def add_step(path: addressing.Path) -> None:
+    k = holder_id(path)
+    kind = state.flow_key("kind", k).get() or OP + "relu"
+    at = tuple(int(x) for x in (state.flow_key("where", k).get() or "0").split("_"))
+    prefix = state.flow_key("arg", k).name + "_"
+    where = f"{addressing.format_path(path)}.flow" if path else "flow"
+    item: Node | Step
     try:
-        node = read_layer(state.flow_key("layer", i).get() or "")
+        if kind.startswith(OP):
+            name = kind.removeprefix(OP)
+            item = forms.make_op(name, arg_form.read_op_args(name, prefix), where=f"{where} {name}")
+        elif kind == BRANCHES:
+            item = Branches(((), ()), "add")
+        else:
+            name = (state.flow_key("name", k).get() or "").strip() or None
+            item = forms.make_layer(kind, arg_form.read_args(kind, prefix), name, where=f"{where} new {kind}")
     except DesignError as e:
         design_draft.refuse(e)
         return
-    flow_edit(path, edit.add_to_branch, i, int(state.flow_key("pick", i).get() or 0), node)
-
-
-def read_layer(text: str) -> Node:
-    """One layer from its design JSON, checked as a design reads it."""
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DesignError(f"layer to add: not valid JSON ({e.msg} at column {e.colno})") from None
-    one = Design.from_dict({"format": 2, "input": {"shape": [1]}, "layers": [spec]})
-    return one.layers[0]
+    flow_edit(path, edit.add_step, at, item)

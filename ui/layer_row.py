@@ -235,8 +235,10 @@ def editor(draft: Design, path: addressing.Path, node: Node) -> None:
                 on_click=design_draft.apply_edit,
                 args=(path,),
             )
-        if isinstance(node, Block) and node.flow is not None:
+        if isinstance(node, Block):  # its flow (a Sequential: where an op or a skip can be added)
             flow_panel.panel(draft, path, node)
+        else:  # a tuple-returning layer a flow calls: which output it takes
+            flow_panel.output_picker(draft, path)
         with st.container(horizontal=True, vertical_alignment="bottom"):
             if isinstance(node, Use):
                 st.text_input(

@@ -125,13 +125,14 @@ NODE_NAME: Key[str] = Key("name")  # the open editor's name box
 SHARE_NAME: Key[str] = Key("share_name")  # "Mark as shared" name box
 SHARED_NAME: Key[str] = Key("shared_name")  # a use's shared-layer rename box
 GROUP_NAME: Key[str] = Key("group_name")
-# The open flow block's controls, per branches step i (ui.flow_panel): FLOW_PREFIX + "merge_<i>" (merge),
-# "dim_<i>" (its dim), "layer_<i>" (the layer JSON "Add to branch" adds), "pick_<i>" (the branch it goes to).
+# A flow panel's controls (ui.flow_panel), keyed by the holder ("0_2" a block's row, "top" the network) and the
+# step's place: FLOW_PREFIX + "merge_<holder>_<at>", "dim_…", "out_…" (a call's output), "kind_<holder>",
+# "where_<holder>", "name_<holder>" and "arg_<holder>_<argument>" (the add-a-step form), "class_<holder>".
 FLOW_PREFIX = "flow_"
 
 
-def flow_key(part: str, step: int) -> Key[Any]:
-    return Key(f"{FLOW_PREFIX}{part}_{step}")
+def flow_key(part: str, *ids: object) -> Key[Any]:
+    return Key("_".join([FLOW_PREFIX + part, *map(str, ids)]))
 
 
 NEW_NAME: Key[str] = Key("new_name")  # the add panel's name box
