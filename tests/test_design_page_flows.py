@@ -272,6 +272,8 @@ def test_an_op_on_a_plain_stack_makes_it_a_chain_flow_and_a_bad_argument_is_refu
 def test_row_edits_on_a_flow_blocks_children_rewrite_its_flow(app: AppTest) -> None:
     at = load(app, "resnet18")
     assert draft(at).layers[2].layers[0].flow[0].branches[1] == (Call("conv3"),)  # type: ignore[union-attr]
+    for row in ("fold_2", "fold_2_0", "fold_1", "fold_1_0"):  # b3, b3.0, b2, b2.0 unfolded: their layers are rows
+        click(at, row)
     click(at, "edit_2_0_2")  # b3.0's conv3, the 1×1 shortcut
     click(at, "del_2_0_2")  # deleted: the skip is the identity again (and the draft says (stride 2) it no longer fits)
     assert draft(at).layers[2].layers[0].flow[0].branches[1] == ()  # type: ignore[union-attr]
@@ -282,7 +284,8 @@ def test_row_edits_on_a_flow_blocks_children_rewrite_its_flow(app: AppTest) -> N
     block = draft(at).layers[1].layers[0]  # type: ignore[union-attr]
     assert [n.name for n in block.layers] == ["conv1", "bn1", "conv2", "bn2"]  # type: ignore[union-attr]
     assert block.flow == load_example("resnet18").layers[1].layers[0].flow  # type: ignore[union-attr]
-    click(at, "edit_1_0_1")
-    click(at, "down_1_0_1")  # bn1 below conv2 again: calls in the rows' order swap (conv2 before bn1)
+    click(
+        at, "down_1_0_1"
+    )  # (its editor followed it)  # bn1 below conv2 again: calls in the rows' order swap (conv2 before bn1)
     body = draft(at).layers[1].layers[0].flow[0].branches[0]  # type: ignore[union-attr]
     assert body == (Call("conv1"), Call("conv2"), Op("relu"), Call("bn1"), Call("bn2"))
