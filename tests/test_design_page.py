@@ -362,3 +362,19 @@ def test_a_duplicate_fits_where_it_lands_and_its_tooltip_says_so(app: AppTest) -
     ]
     assert at.session_state[state.DESIGN.name] == d and not at.error  # it builds: the other pages show it
     assert not [w for w in at.warning if "does not build" in w.value]
+
+
+def test_sharing_is_offered_at_the_top_of_the_open_row_and_says_what_comes_next(app: AppTest) -> None:
+    """Issue 13, defect 7: making a layer shared hid behind the pencil (tooltip "Edit arguments and name"),
+    under the argument form. The pencil says it; the open row offers it above the form, clearly labelled; once
+    shared, the page says how to use the same weights again."""
+    assert "share" in app.button(key="edit_2").help.lower()
+    at = open_row(app, "2")
+    keys = [b.key for b in at.button]
+    assert keys.index("share") < keys.index("apply"), keys  # above the arguments, not under them
+    assert "weights" in at.button(key="share").label.lower()
+    assert "tied weights" in at.button(key="share").help.lower()
+    click(at, "share")
+    assert draft(at).layers[2] == Use("shared") and "shared" in draft(at).shared
+    said = [i.value for i in at.info]
+    assert any("same weights again" in s and "another use of shared 'shared'" in s for s in said), said

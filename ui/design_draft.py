@@ -176,7 +176,14 @@ def set_input() -> None:
 
 
 def share(path: addressing.Path) -> None:
-    apply(edit.share, path, (state.SHARE_NAME.get() or "").strip())
+    name = (state.SHARE_NAME.get() or "").strip()
+    if apply(edit.share, path, name):
+        ui.flash(
+            f"{addressing.format_path(path)} is now shared layer '{name}'. To use the same weights again: "
+            f"Duplicate its row, or pick “↺ another use of shared '{name}'” in Add a layer.",
+            "info",
+            icon=":material/link:",
+        )
 
 
 def rename_shared(old: str) -> None:

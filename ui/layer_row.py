@@ -91,7 +91,7 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
                 st.button(
                     ":material/edit:",
                     key=f"edit_{k}",
-                    help="Open: edit, move, duplicate or delete",
+                    help="Open: edit, move, duplicate, share (tie weights) or delete",
                     on_click=design_draft.open_editor,
                     args=(None if editing == path else path,),
                     type="primary" if editing == path else "tertiary",
@@ -208,6 +208,7 @@ def editor(draft: Design, path: addressing.Path, node: Node) -> None:
     where = addressing.format_path(path)
     with st.container(border=True, key="editor"):
         row_actions(draft, path, node)
+        share_row(draft, path, node)
         spec = draft.shared[node.shared] if isinstance(node, Use) else node
         with st.form("edit_form", border=False):
             if isinstance(node, Use):
@@ -239,55 +240,67 @@ def editor(draft: Design, path: addressing.Path, node: Node) -> None:
             flow_panel.panel(draft, path, node)
         else:  # a tuple-returning layer a flow calls: which output it takes
             flow_panel.output_picker(draft, path)
-        with st.container(horizontal=True, vertical_alignment="bottom"):
-            if isinstance(node, Use):
-                st.text_input(
-                    "Shared layer name",
-                    key=state.seed(state.SHARED_NAME.name, node.shared),
-                    width=200,
-                    help="The shared layer's own name, used by all its uses (not a state_dict key).",
-                )
-                st.button(
-                    "Rename",
-                    key="rename_shared",
-                    icon=":material/edit_note:",
-                    on_click=design_draft.rename_shared,
-                    args=(node.shared,),
-                )
-                st.button(
-                    "Unshare this use",
-                    key="unshare",
-                    icon=":material/link_off:",
-                    on_click=design_draft.apply,
-                    args=(edit.unshare, path),
-                    help="This position gets its own copy (own weights); the other uses stay shared.",
-                )
-                st.button(
-                    "Delete all uses",
-                    key="delete_shared",
-                    icon=":material/delete_sweep:",
-                    on_click=design_draft.apply,
-                    args=(edit.delete_shared, node.shared),
-                    kwargs={"with_uses": True},
-                    help=f"Removes shared layer '{node.shared}' and every position that uses it.",
-                )
-            else:
-                st.text_input(
-                    "Shared layer name",
-                    key=state.seed(state.SHARE_NAME.name, edit.suggest_name(draft)),
-                    width=220,
-                    help="Mark as shared: this position becomes the first use; add more uses "
-                    "from 'Add a layer'. Every use is the same module (tied weights).",
-                )
-                st.button(
-                    "Mark as shared", key="share", icon=":material/link:", on_click=design_draft.share, args=(path,)
-                )
-                if isinstance(node, Block):
-                    st.button(
-                        "Ungroup",
-                        key="ungroup",
-                        icon=":material/unfold_less:",
-                        on_click=design_draft.apply,
-                        args=(edit.ungroup, path),
-                    )
         st.button("Close", key="close", type="tertiary", on_click=design_draft.open_editor, args=(None,))
+
+
+def share_row(draft: Design, path: addressing.Path, node: Node) -> None:
+    """The open row's weight sharing (at the editor's top, where it is seen): mark it shared under a name; a
+    use: rename its shared layer, unshare it, delete all uses. A block: ungroup."""
+    with st.container(horizontal=True, vertical_alignment="bottom"):
+        if isinstance(node, Use):
+            st.text_input(
+                "Shared layer name",
+                key=state.seed(state.SHARED_NAME.name, node.shared),
+                width=200,
+                help="The shared layer's own name, used by all its uses (not a state_dict key).",
+            )
+            st.button(
+                "Rename",
+                key="rename_shared",
+                icon=":material/edit_note:",
+                on_click=design_draft.rename_shared,
+                args=(node.shared,),
+            )
+            st.button(
+                "Unshare this use",
+                key="unshare",
+                icon=":material/link_off:",
+                on_click=design_draft.apply,
+                args=(edit.unshare, path),
+                help="This position gets its own copy (own weights); the other uses stay shared.",
+            )
+            st.button(
+                "Delete all uses",
+                key="delete_shared",
+                icon=":material/delete_sweep:",
+                on_click=design_draft.apply,
+                args=(edit.delete_shared, node.shared),
+                kwargs={"with_uses": True},
+                help=f"Removes shared layer '{node.shared}' and every position that uses it.",
+            )
+        else:
+            st.text_input(
+                "Shared layer name",
+                key=state.seed(state.SHARE_NAME.name, edit.suggest_name(draft)),
+                width=220,
+                help="Mark as shared: this position becomes the first use; add more uses "
+                "from 'Add a layer'. Every use is the same module (tied weights).",
+            )
+            st.button(
+                "Share weights",
+                key="share",
+                icon=":material/link:",
+                on_click=design_draft.share,
+                args=(path,),
+                help="Tied weights: this position becomes the first use of the shared layer named here; use it "
+                "again with Duplicate or 'Add a layer' (the same module, one set of weights, as the chapter's "
+                "`shared = nn.Linear(8, 8)`).",
+            )
+            if isinstance(node, Block):
+                st.button(
+                    "Ungroup",
+                    key="ungroup",
+                    icon=":material/unfold_less:",
+                    on_click=design_draft.apply,
+                    args=(edit.ungroup, path),
+                )
