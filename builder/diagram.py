@@ -140,14 +140,20 @@ def blocks(design: Design) -> list[tuple[str, int]]:
     return out
 
 
-def node_count(design: Design, depth: int | None = None, expand: Iterable[str] = ()) -> int:
-    """How many layer, block, operation and merge nodes `graph(design, depth=depth, expand=expand)` draws
-    (input, output and weights nodes not counted)."""
+def node_count(
+    design: Design, depth: int | None = None, expand: Iterable[str] = (), chain_limit: int | None = None
+) -> int:
+    """How many layer, block, operation and merge nodes `graph(design, depth=depth, expand=expand,
+    chain_limit=chain_limit)` draws (input, output and weights nodes not counted; no focus)."""
     open_ = _expanded(expand)
 
     def block(b: Block, key: str, level: int) -> int:
         prefix = f"{key}." if key else ""
         if b.flow is None:
+            kept = _kept(b.layers, prefix, "", chain_limit, open_, None)
+            if kept is not None:  # the nodes kept, and one box per run left out between them
+                runs = sum(1 for i in range(len(b.layers)) if i not in kept and (i == 0 or i - 1 in kept))
+                return runs + sum(node(b.layers[i], prefix + child_key(b.layers[i], i), level) for i in kept)
             return sum(node(n, prefix + child_key(n, i), level) for i, n in enumerate(b.layers))
         count = 0
         for _, step in walk_steps(b.flow, "flow"):
@@ -201,7 +207,13 @@ def _opens(key: str, level: int, depth: int | None, expanded: Collection[str]) -
 
 
 def graph(
-    design: Design, inferred: bool | DryRun = True, *, depth: int | None = None, expand: Iterable[str] = ()
+    design: Design,
+    inferred: bool | DryRun = True,
+    *,
+    depth: int | None = None,
+    expand: Iterable[str] = (),
+    chain_limit: int | None = None,
+    focus: Iterable[str] = (),
 ) -> graphviz.Digraph:
     """Draw `design` from input to output.
 
@@ -210,7 +222,11 @@ def graph(
     depth: like torchview's — layers and blocks up to that depth are drawn (1: the top level only), blocks
     at the last level collapsed into one node with their totals and output shape; None draws everything.
     expand: module keys of blocks to draw open whatever the depth (their enclosing blocks open with them).
-    A design the dry run rejects is still drawn, with the layer at fault in red.
+    chain_limit: a chain (a Sequential's layers) longer than this is drawn as its first and last few nodes
+    (chain_limit // 4 each), the nodes in `focus` (module keys; a block holding one counts) and one box per
+    run of layers left out between them, with what they are, their parameters and output shape — so a flat
+    500-layer chain stays readable. None draws every node.
+    A design the dry run rejects is still drawn, with the layer at fault in red (never folded away).
     """
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
         raise ValueError(f"depth must be a whole number ≥ 1 (1: the top level only) or None, got {depth!r}")
@@ -224,7 +240,9 @@ def graph(
         except DesignError as e:
             error = e
     g = graphviz.Digraph(name=design.name or "design")
-    g.body = _Drawing(design, run, error, depth, _expanded(expand)).draw()
+    drawing = _Drawing(design, run, error, depth, _expanded(expand))
+    drawing.chain_limit, drawing.focus = chain_limit, _expanded(focus)
+    g.body = drawing.draw()
     return g
 
 
@@ -260,6 +278,8 @@ class _Drawing:
         self.edges: list[str] = []
         self.failed = False
         self.small = 0  # operations and merges drawn (their ids)
+        self.chain_limit: int | None = None  # longer chains are drawn as head, focus and tail (graph())
+        self.focus: frozenset[str] = frozenset()  # module keys kept in a folded chain, with their blocks
 
     def draw(self) -> list[str]:
         d = self.design
@@ -299,10 +319,57 @@ class _Drawing:
     def nodes(
         self, nodes: tuple[Node, ...], prefix: str, path: str, shared: str | None, entry: str, level: int, tab: str
     ) -> str:
-        """Draw `nodes` in order, chaining edges from `entry`; return the id of the last node drawn."""
-        for i, node in enumerate(nodes):
-            entry = self.node(node, prefix + child_key(node, i), f"{path}[{i}]", shared, entry, level, tab)
+        """Draw `nodes` in order, chaining edges from `entry`; return the id of the last node drawn. A chain
+        longer than `chain_limit` draws the runs of nodes it leaves out as one box each."""
+        kept = _kept(nodes, prefix, path, self.chain_limit, self.focus, self.error)
+        i = 0
+        while i < len(nodes):
+            j = i + 1
+            while kept is not None and i not in kept and j < len(nodes) and j not in kept:
+                j += 1
+            if j - i > 1:
+                entry = self.left_out(
+                    nodes[i:j], [prefix + child_key(n, k) for k, n in enumerate(nodes[i:j], i)], entry
+                )
+            else:
+                entry = self.node(nodes[i], prefix + child_key(nodes[i], i), f"{path}[{i}]", shared, entry, level, tab)
+            i = j
         return entry
+
+    def left_out(self, nodes: tuple[Node, ...], keys: list[str], entry: str) -> str:
+        """One box for a run of a long chain's nodes: how many, of which types, their parameters, output shape."""
+        kinds: dict[str, int] = {}
+        layers = 0
+        for node in nodes:
+            inner = _resolve(self.design, node)
+            kind = inner.class_name if isinstance(inner, Block) else inner.type
+            kind += f" (shared '{node.shared}')" if isinstance(node, Use) else ""
+            kinds[kind] = kinds.get(kind, 0) + 1
+            layers += _count(self.design, inner)[0] + 1 if isinstance(inner, Block) else 1
+        common = sorted(kinds.items(), key=lambda kv: -kv[1])
+        what = ", ".join(f"{k} ×{n}" for k, n in common[:3]) + (", …" if len(common) > 3 else "")
+        lines = [
+            f"… {keys[0]} to {keys[-1]}: {len(nodes)} layers" + (f" ({layers} in all)" if layers > len(nodes) else ""),
+            what,
+        ]
+        runs = [self.runs.get(k) for k in keys]
+        if all(r is not None for r in runs):
+            per_use = any(isinstance(n, Use) for n in nodes)
+            total = sum(r.parameters for r in runs if r is not None)
+            lines.append(f"{total:,} parameters" + (" (counted per use)" if per_use else ""))
+            last = runs[-1]
+            assert last is not None
+            lines.append(f"→ {_shape(last.output_shape)}")
+        tooltip = f"{len(nodes)} layers not drawn one by one: {keys[0]} … {keys[-1]}"
+        node_id = self.emit(
+            f"{keys[0]}__to", "\n".join(lines), entry, "\t", "", _BLOCK_FILL, "", "", "filled,dashed", tooltip
+        )
+        for node in nodes:  # a shared layer used in the run: its weights link to the box
+            inner = _resolve(self.design, node)
+            uses = [node.shared] if isinstance(node, Use) else (_uses_inside(inner) if isinstance(inner, Block) else [])
+            for name in uses:
+                self.shared_weights(name).targets.append(node_id)
+        return node_id
 
     def node(
         self,
@@ -673,6 +740,28 @@ def _uses_inside(block: Block) -> list[str]:
         elif isinstance(node, Block):
             out += _uses_inside(node)
     return out
+
+
+def _kept(
+    nodes: tuple[Node, ...],
+    prefix: str,
+    path: str,
+    limit: int | None,
+    focus: Collection[str],
+    error: DesignError | None,
+) -> set[int] | None:
+    """The positions of a chain drawn one by one when it is longer than `limit` (None: all of them): the first
+    and last limit // 4, the nodes in `focus` or holding one, and the node the error names."""
+    n = len(nodes)
+    if limit is None or n <= limit:
+        return None
+    ends = max(1, limit // 4)
+    kept = set(range(ends)) | set(range(n - ends, n))
+    for i, node in enumerate(nodes):
+        at_fault = error is not None and bool(error.path) and _at(str(error.path), f"{path}[{i}]")
+        if at_fault or prefix + child_key(node, i) in focus:
+            kept.add(i)
+    return kept
 
 
 def _at(error_path: str, path: str) -> bool:

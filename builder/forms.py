@@ -10,12 +10,12 @@ The edits themselves are `builder.edit`'s.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .addressing import Path, format_path, paths
 from .build import DryRun, StepRun
-from .design import Block, Design, Layer, Use
+from .design import Block, Design, Layer, Node, Use
 from .errors import DesignError
 from .flow import OPS, Op, StepAt
 from .registry import REGISTRY, Arg, LayerType, check_value, unknown_type
@@ -183,13 +183,15 @@ def _divisors_fit(lt: LayerType, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def insert_points(design: Design) -> dict[str, str]:
+def insert_points(design: Design, near: Iterable[tuple[Path, Node, str]] | None = None) -> dict[str, str]:
     """Where a new node can go, as {insertion path: label}, the end first: at the start, after every node
-    and first inside every block. Labels use module keys ("after 0.net.1 · ReLU")."""
+    and first inside every block. Labels use module keys ("after 0.net.1 · ReLU"). `near`: only after and
+    inside these nodes, given as (path, node, module key) (the rows a page shows; the end and start always)."""
     out = {format_path((len(design.layers),)): "at the end"}
     if design.layers:
         out[format_path((0,))] = "at the start"
-    for (path, node), (_, key, _) in zip(paths(design), design.walk(), strict=True):
+    every = ((path, node, key) for (path, node), (_, key, _) in zip(paths(design), design.walk(), strict=True))
+    for path, node, key in every if near is None else near:
         if isinstance(node, Block):
             out.setdefault(format_path((*path, 0)), f"first inside {key} · Sequential")
             kind = "Sequential"

@@ -10,13 +10,16 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from builder import DesignError, DryRun, addressing
+from builder import DesignError, DryRun, addressing, stack_view
 from ui import design_draft, design_panels, flow_panel, import_panel, layer_row, state
 
-# A row's label shrinks (its text wraps) before the row's actions move to a line of their own.
+# A row's label takes the room its buttons leave; its last code span (the output shape) sits at its right end.
 _CSS = """<style>
 .stHorizontalBlock[class*="st-key-row_"] > .stElementContainer:nth-child(2) {
   flex: 1 1 9rem !important; min-width: 9rem;
+}
+[class*="st-key-row_"] [data-testid="stMarkdownContainer"] p > code:last-child {
+  float: right; margin-left: 0.5rem; white-space: nowrap;
 }
 </style>"""
 
@@ -58,15 +61,19 @@ def workspace() -> None:
                     )
                 else:
                     ui.show_error(fault)
+            shown: list[stack_view.StackRow] = []
+            opened: list[str] = []
             if draft.layers:
                 flow_panel.top_panel(draft)  # the network's own flow (Inception's branches, LSTMLM's chain)
-                layer_row.stack(draft, runs, fault)
+                shown, opened = layer_row.stack(draft, runs, fault)
             design_panels.group_row(draft)
-            design_panels.add_panel(draft, run)
+            design_panels.add_panel(draft, run, shown)
         with tab_json:
             st.text_area(
                 "Design JSON",
-                key=state.seed(state.DESIGN_JSON.name, draft.to_json()),
+                key=state.DESIGN_JSON.name
+                if state.DESIGN_JSON.present()
+                else state.seed(state.DESIGN_JSON.name, draft.to_json()),
                 height=420,
                 help="Edit and apply; an invalid design is refused with the field at fault.",
             )
@@ -78,7 +85,7 @@ def workspace() -> None:
         with tab_import:
             import_panel.tab()
     with right:
-        design_panels.preview(draft, run)
+        design_panels.preview(draft, run, [r.key for r in shown], opened)
 
 
 main()

@@ -273,5 +273,16 @@ def row_id(path: addressing.Path) -> str:
 
 
 def selected(draft: Design) -> list[addressing.Path]:
-    """The rows whose select box is ticked."""
-    return [p for p, _ in addressing.paths(draft) if st.session_state.get(state.SELECT_PREFIX + row_id(p))]
+    """The rows whose select box is ticked, in stack order (read from the ticked boxes, not by visiting every
+    node: a page shows 25 of 500)."""
+    out = []
+    for key, ticked in st.session_state.to_dict().items():
+        if not (isinstance(key, str) and key.startswith(state.SELECT_PREFIX) and ticked):
+            continue
+        try:
+            path = tuple(int(i) for i in key.removeprefix(state.SELECT_PREFIX).split("_"))
+            addressing.node_at(draft, path)
+        except (ValueError, DesignError):
+            continue  # a box of a row that is gone
+        out.append(path)
+    return sorted(out)

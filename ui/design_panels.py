@@ -3,18 +3,23 @@ grouping, the add panel, and the preview (totals and graph)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import streamlit as st
 
 import builder
-from builder import Design, DryRun, UndoHistory, addressing, edit, forms
+from builder import Design, DryRun, UndoHistory, addressing, edit, forms, stack_view
 from builder.design import DTYPES
+from builder.diagram import fitting_depth
 from builder.examples import matching_example
 from builder.registry import CATEGORIES, REGISTRY
 from ui import arg_form, design_draft, layer_row, state
 
 
-def add_panel(draft: Design, run: DryRun | None) -> None:
-    """Add a layer: a searchable type list (and uses of the shared layers), where, and its arguments."""
+def add_panel(draft: Design, run: DryRun | None, shown: Sequence[stack_view.StackRow] = ()) -> None:
+    """Add a layer: a searchable type list (and uses of the shared layers), where, and its arguments. Where:
+    the start, the end, and after (or first inside) each row `shown` on the stack's page — another page of
+    the stack offers its own rows (a list of 500 places helps nobody)."""
     choices = [design_draft.USE + name for name in draft.shared]
     choices += sorted(REGISTRY, key=lambda t: (CATEGORIES.index(REGISTRY[t].category), t))
     if state.ADD_TYPE.get() not in choices:
@@ -26,7 +31,8 @@ def add_panel(draft: Design, run: DryRun | None) -> None:
         lt = REGISTRY[choice]
         return choice if lt.category == choice else f"{choice} · {lt.category}"
 
-    spots = forms.insert_points(draft)
+    near = [(r.path, r.node, r.key) for r in shown] if len(shown) < sum(1 for _ in draft.walk()) else None
+    spots = forms.insert_points(draft, near)
     with st.container(border=True, key="add_panel"):
         st.markdown("**Add a layer**")
         c = st.columns(2)
@@ -126,46 +132,54 @@ def input_row(draft: Design) -> None:
 
 
 def group_row(draft: Design) -> None:
+    """Name box and the three ways to wrap the selected rows; they wrap onto a second line rather than cut
+    their labels when the column is narrow (1280 px with the sidebar open, 150 % zoom)."""
     chosen = design_draft.selected(draft)
-    c = st.columns([2.2, 1.6, 1.2, 1.2], vertical_alignment="bottom")
-    c[0].text_input(
-        "Block name (optional)",
-        key=state.seed(state.GROUP_NAME.name, ""),
-        placeholder="empty: indexed by position",
-        help="Group the selected layers (next to each other, same level) into a nested Sequential",
-    )
-    c[1].button(
-        f"Group {len(chosen)} selected" if chosen else "Group selected",
-        key="group",
-        icon=":material/select_all:",
-        disabled=not chosen,
-        on_click=design_draft.group_selected,
-        width="stretch",
-    )
-    c[2].button(
-        "Residual",
-        key="residual",
-        icon=":material/add_circle:",
-        disabled=not chosen,
-        on_click=design_draft.wrap_selected,
-        args=("residual",),
-        width="stretch",
-        help="Wrap the selected layers in a residual block: out = layers(x) + x (add a shortcut in its editor)",
-    )
-    c[3].button(
-        "Branches",
-        key="branches",
-        icon=":material/call_split:",
-        disabled=not chosen,
-        on_click=design_draft.wrap_selected,
-        args=("branches",),
-        width="stretch",
-        help="Run each selected layer as a parallel branch on the same input, joined by cat along dim 1 "
-        "(choose the merge in the block's editor)",
-    )
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="small", key="group_bar"):
+        st.text_input(
+            "Block name (optional)",
+            key=state.seed(state.GROUP_NAME.name, ""),
+            placeholder="empty: indexed by position",
+            help="Group the selected layers (next to each other, same level) into a nested Sequential",
+            width=220,
+        )
+        with st.container(horizontal=True, vertical_alignment="bottom", gap="small", width="content"):
+            st.button(
+                f"Group {len(chosen)} selected" if chosen else "Group selected",
+                key="group",
+                icon=":material/select_all:",
+                disabled=not chosen,
+                on_click=design_draft.group_selected,
+            )
+            st.button(
+                "Residual",
+                key="residual",
+                icon=":material/add_circle:",
+                disabled=not chosen,
+                on_click=design_draft.wrap_selected,
+                args=("residual",),
+                help="Wrap the selected layers in a residual block: out = layers(x) + x (add a shortcut in its editor)",
+            )
+            st.button(
+                "Branches",
+                key="branches",
+                icon=":material/call_split:",
+                disabled=not chosen,
+                on_click=design_draft.wrap_selected,
+                args=("branches",),
+                help="Run each selected layer as a parallel branch on the same input, joined by cat along dim 1 "
+                "(choose the merge in the block's editor)",
+            )
 
 
-def preview(draft: Design, run: DryRun | None) -> None:
+PREVIEW_NODES = 40  # a design whose graph has more nodes is drawn with its blocks folded, as the stack shows them
+PREVIEW_CHAIN = 12  # a longer chain is drawn as its first and last 3 nodes, the rows on the stack's page, and boxes
+
+
+def preview(draft: Design, run: DryRun | None, shown: Sequence[str] = (), opened: Sequence[str] = ()) -> None:
+    """Totals and the graph. A big design's graph follows the stack: blocks folded unless unfolded there (or
+    open in the editor), and a long chain drawn around the rows of the stack's page (builder.graph's
+    chain_limit and focus), so it stays readable and costs the same at 500 layers as at 50."""
     st.subheader("Preview")
     if not draft.layers:
         st.info("The design is empty: add a layer to start.", icon=":material/add:")
@@ -180,7 +194,12 @@ def preview(draft: Design, run: DryRun | None) -> None:
             "every state_dict position, a shared layer once per use.",
         )
     with st.container(key="graph"):
-        st.graphviz_chart(builder.graph(draft, run) if run is not None else builder.graph(draft))
+        depth = fitting_depth(draft, PREVIEW_NODES)
+        st.graphviz_chart(
+            builder.graph(
+                draft, run or True, depth=depth, expand=opened, chain_limit=PREVIEW_CHAIN, focus=[*shown, *opened]
+            )
+        )
     st.caption("The Inspect page shows the full parameter table.")
 
 

@@ -51,10 +51,13 @@ def row_text(row: stack_view.StackRow, draft: Design, run: Any) -> str:
     return text
 
 
-def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> None:
+def stack(
+    draft: Design, runs: dict[str, Any], fault: DesignError | None
+) -> tuple[list[stack_view.StackRow], list[str]]:
     """The stack, one page of rows at a time: select box, label, output shape, fold toggle (a block) and the
     edit pencil; the open row's editor under its row. Blocks are folded unless opened; the rows that hold the
-    open row or the layer at fault are opened for it."""
+    open row or the layer at fault are opened for it. Returns the rows on the page and the module keys of the
+    blocks drawn open (the open row's too, when it is a block): what the preview draws one by one."""
     at_fault = set(addressing.locate(draft, fault.path)) if fault is not None else set()
     editing = state.DESIGN_EDITING.get()
     opened = set(state.DESIGN_UNFOLDED.get() or ())
@@ -62,9 +65,10 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
         opened.update(stack_view.ancestors(p))
     drawn = stack_view.rows(draft, opened)
     page = pager(drawn, editing)
-    for row in drawn[page * stack_view.PAGE_SIZE : (page + 1) * stack_view.PAGE_SIZE]:
+    shown = drawn[page * stack_view.PAGE_SIZE : (page + 1) * stack_view.PAGE_SIZE]
+    for row in shown:
         path, k, run = row.path, design_draft.row_id(row.path), runs.get(row.dpath)
-        # wide: one line; narrow: the label on one line, the shape and the buttons together on the next
+        # one line: select box, label (its output shape at the right end), fold toggle, pencil
         with st.container(key=f"row_{k}", horizontal=True, vertical_alignment="center", gap="small"):
             st.checkbox(
                 "select",
@@ -73,33 +77,35 @@ def stack(draft: Design, runs: dict[str, Any], fault: DesignError | None) -> Non
                 width="content",
                 help="Select layers next to each other to group them into a block",
             )
-            st.markdown(row_text(row, draft, run), width="stretch")
-            with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False, width="content"):
-                if path in at_fault:
-                    st.markdown(":red[**✗ does not fit**]", width="content")
-                elif run is not None:
-                    st.markdown(f"`{shape_text(run.output_shape)}`", width="content")
-                if isinstance(row.node, Block):
-                    st.button(
-                        ":material/unfold_more:" if row.folded else ":material/unfold_less:",
-                        key=f"fold_{k}",
-                        help="Show the layers inside" if row.folded else "Fold: one row for the whole block",
-                        on_click=design_draft.toggle_fold,
-                        args=(path,),
-                        type="tertiary",
-                    )
+            text = row_text(row, draft, run)
+            if path in at_fault:
+                text += " &nbsp; :red[**✗ does not fit**]"
+            elif run is not None:  # the last code span: drawn at the row's right end (the page's CSS)
+                text += f" `{shape_text(run.output_shape)}`"
+            st.markdown(text, width="stretch")
+            if isinstance(row.node, Block):
                 st.button(
-                    ":material/edit:",
-                    key=f"edit_{k}",
-                    help="Open: edit, move, duplicate, share (tie weights) or delete",
-                    on_click=design_draft.open_editor,
-                    args=(None if editing == path else path,),
-                    type="primary" if editing == path else "tertiary",
+                    ":material/unfold_more:" if row.folded else ":material/unfold_less:",
+                    key=f"fold_{k}",
+                    help="Show the layers inside" if row.folded else "Fold: one row for the whole block",
+                    on_click=design_draft.toggle_fold,
+                    args=(path,),
+                    type="tertiary",
                 )
+            st.button(
+                ":material/edit:",
+                key=f"edit_{k}",
+                help="Open: edit, move, duplicate, share (tie weights) or delete",
+                on_click=design_draft.open_editor,
+                args=(None if editing == path else path,),
+                type="primary" if editing == path else "tertiary",
+            )
         if path in at_fault and fault is not None:
             st.error(str(fault), icon=":material/error:")
         if editing == path:
             editor(draft, path, row.node)
+    opened = [r.key for r in drawn if isinstance(r.node, Block) and (not r.folded or r.path == editing)]
+    return shown, opened
 
 
 def pager(drawn: list[stack_view.StackRow], editing: addressing.Path | None) -> int:
