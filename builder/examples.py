@@ -9,11 +9,17 @@ from .design import Design
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
+# Examples whose networks take seconds and hundreds of MB to build (AlexNet 46.8 M parameters, VGG-11 128.8 M, at
+# the book's 224 x 224): offered like any other, but code that builds or exports every example (a test suite)
+# may leave them out with example_names(heavy=False).
+HEAVY = frozenset({"alexnet", "vgg11"})
 
-def example_names() -> list[str]:
-    """Names of the shipped examples (file stems), the chapter's first and then alphabetical."""
+
+def example_names(heavy: bool = True) -> list[str]:
+    """Names of the shipped examples (file stems), the chapter's first and then alphabetical; heavy=False:
+    without the HEAVY ones."""
     first = ["sequential_mlp", "custom_mlp", "tied", "lazy_mlp", "my_linear", "nested"]
-    names = sorted(p.stem for p in EXAMPLES_DIR.glob("*.json"))
+    names = sorted(p.stem for p in EXAMPLES_DIR.glob("*.json") if heavy or p.stem not in HEAVY)
     return [n for n in first if n in names] + [n for n in names if n not in first]
 
 

@@ -34,7 +34,7 @@ from .params import Tensors, load_params, read_tensors, save_params, save_tensor
 
 GROUPS = {  # gallery sections, in order; examples not named here are shown under "More"
     "The chapter": ("sequential_mlp", "custom_mlp", "nested", "rgnet", "tied", "lazy_mlp", "my_linear", "gpu_linear"),
-    "Classics": ("lenet", "vgg_block", "mlp_dropout_bn"),
+    "Classics": ("lenet", "alexnet", "vgg_block", "vgg11", "nin", "mlp_dropout_bn"),
     "Beyond chains": ("resnet18", "inception", "densenet_block", "lstm_lm", "transformer_encoder"),
     "Ready to train": ("linear_regression", "tied_moons", "digits_cnn"),
 }
@@ -50,6 +50,9 @@ TITLES = {
     "gpu_linear": "One LazyLinear for the GPU section",
     "lenet": "LeNet-5",
     "vgg_block": "VGG blocks",
+    "alexnet": "AlexNet (46.8 M parameters)",
+    "vgg11": "VGG-11 (128.8 M parameters)",
+    "nin": "Network in network (NiN)",
     "mlp_dropout_bn": "MLP with dropout and batch norm",
     "linear_regression": "Linear regression",
     "tied_moons": "Tied MLP for 2-D points",

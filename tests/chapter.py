@@ -128,6 +128,84 @@ HAND_WRITTEN["mlp_dropout_bn"] = mlp_dropout_bn
 HAND_WRITTEN["gpu_linear"] = gpu_linear
 
 
+# -- chapter 8 at the book's 224 x 224 (d2l 8.1-8.3) ----------------------------------------------------------
+
+
+def _nin_block(out_channels: int, kernel_size: int, strides: int, padding: int) -> nn.Module:  # d2l 8.3
+    return nn.Sequential(
+        nn.LazyConv2d(out_channels, kernel_size, strides, padding),
+        nn.ReLU(),
+        nn.LazyConv2d(out_channels, kernel_size=1),
+        nn.ReLU(),
+        nn.LazyConv2d(out_channels, kernel_size=1),
+        nn.ReLU(),
+    )
+
+
+def nin(num_classes: int = 10) -> nn.Module:  # d2l 8.3: NiN().net
+    return nn.Sequential(
+        _nin_block(96, kernel_size=11, strides=4, padding=0),
+        nn.MaxPool2d(3, stride=2),
+        _nin_block(256, kernel_size=5, strides=1, padding=2),
+        nn.MaxPool2d(3, stride=2),
+        _nin_block(384, kernel_size=3, strides=1, padding=1),
+        nn.MaxPool2d(3, stride=2),
+        nn.Dropout(0.5),
+        _nin_block(num_classes, kernel_size=3, strides=1, padding=1),
+        nn.AdaptiveAvgPool2d((1, 1)),
+        nn.Flatten(),
+    )
+
+
+def alexnet(num_classes: int = 10) -> nn.Module:  # d2l 8.1: AlexNet().net
+    return nn.Sequential(
+        nn.LazyConv2d(96, kernel_size=11, stride=4, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.LazyConv2d(256, kernel_size=5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.LazyConv2d(384, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.LazyConv2d(384, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.LazyConv2d(256, kernel_size=3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+        nn.Flatten(),
+        nn.LazyLinear(4096),
+        nn.ReLU(),
+        nn.Dropout(p=0.5),
+        nn.LazyLinear(4096),
+        nn.ReLU(),
+        nn.Dropout(p=0.5),
+        nn.LazyLinear(num_classes),
+    )
+
+
+def vgg11(
+    num_classes: int = 10,
+) -> nn.Module:  # d2l 8.2: VGG(arch=((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))).net
+    arch = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
+    conv_blks = [_vgg_block(num_convs, out_channels) for num_convs, out_channels in arch]
+    return nn.Sequential(
+        *conv_blks,
+        nn.Flatten(),
+        nn.LazyLinear(4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.LazyLinear(4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.LazyLinear(num_classes),
+    )
+
+
+HAND_WRITTEN["nin"] = nin
+# Hundreds of MB each: held against the book in tests/test_chapter8.py, not in every test of HAND_WRITTEN.
+HEAVY_HAND_WRITTEN = {"alexnet": alexnet, "vgg11": vgg11}
+
+
 # -- beyond chains (d2l 6.2, 8.4, 8.6, 8.7): the references of the flow examples ----------------------------
 
 

@@ -54,7 +54,7 @@ def assert_same_state(a: nn.Module, b: nn.Module, values: bool = True) -> None:
             assert torch.equal(sa[k], sb[k]), k
 
 
-@pytest.mark.parametrize("name", builder.example_names())
+@pytest.mark.parametrize("name", builder.example_names(heavy=False))
 def test_every_example_runs_in_a_fresh_python_and_reproduces_the_outputs(name: str, tmp_path: Path) -> None:
     design = load_example(name)
     net = build(design, seed=0).eval()
@@ -93,7 +93,7 @@ def test_the_script_itself_loads_a_params_path_and_prints_the_model(tmp_path: Pa
     assert bad.returncode != 0
 
 
-@pytest.mark.parametrize("name", builder.example_names())
+@pytest.mark.parametrize("name", builder.example_names(heavy=False))
 def test_keys_shapes_and_imports(name: str) -> None:
     design = load_example(name)
     code = to_code(design)

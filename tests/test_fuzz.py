@@ -44,7 +44,7 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-EXAMPLES = [load_example(n).to_dict() for n in example_names()]
+EXAMPLES = [load_example(n).to_dict() for n in example_names(heavy=False)]
 
 json_scalars = st.one_of(
     st.none(),

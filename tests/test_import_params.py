@@ -74,7 +74,7 @@ def test_hand_written_files_outline_with_their_ties_and_guess_a_design_that_load
     assert_guess_loads(data, net)
 
 
-@pytest.mark.parametrize("name", example_names())
+@pytest.mark.parametrize("name", example_names(heavy=False))
 def test_every_example_file_outlines_and_guesses(name: str) -> None:
     net = build(load_example(name), seed=0)
     data = save_params(net)

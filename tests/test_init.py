@@ -36,7 +36,7 @@ def mlp(**extra) -> Design:
 # -- the format ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", builder.example_names())
+@pytest.mark.parametrize("name", builder.example_names(heavy=False))
 def test_examples_load_unchanged_and_round_trip(name: str) -> None:
     design = load_example(name)
     assert design.init is None and design.seed is None

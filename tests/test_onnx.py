@@ -38,7 +38,7 @@ def initializers(data: bytes) -> list[np.ndarray]:
     return [numpy_helper.to_array(t) for t in model.graph.initializer]
 
 
-@pytest.mark.parametrize("name", builder.example_names())
+@pytest.mark.parametrize("name", builder.example_names(heavy=False))
 def test_every_example_runs_in_onnxruntime_as_in_torch(name: str, tmp_path) -> None:
     design = load_example(name)
     net = build(design, seed=0)  # lazy layers materialized by the build's dry run; train mode, as the session's
@@ -74,7 +74,7 @@ def tied_parameters(net: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return [(names[0], net.get_parameter(names[0])) for names in positions.values() if len(names) > 1]
 
 
-TIED_EXAMPLES = [n for n in builder.example_names() if tied_parameters(build(load_example(n)))]
+TIED_EXAMPLES = [n for n in builder.example_names(heavy=False) if tied_parameters(build(load_example(n)))]
 
 
 @pytest.mark.parametrize("name", TIED_EXAMPLES)

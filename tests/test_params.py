@@ -74,7 +74,7 @@ def tied() -> nn.Module:
 # -- to and from hand-written PyTorch ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", builder.example_names())
+@pytest.mark.parametrize("name", builder.example_names(heavy=False))
 def test_params_load_into_the_chapters_code_and_back(name: str) -> None:
     assert name in HAND_WRITTEN, f"write {name} by hand in HAND_WRITTEN: it is the truth this test compares with"
     design = load_example(name)

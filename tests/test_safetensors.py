@@ -46,7 +46,7 @@ def tied() -> nn.Module:
 # -- to and from hand-written PyTorch ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", builder.example_names())
+@pytest.mark.parametrize("name", builder.example_names(heavy=False))
 def test_safetensors_load_strictly_into_hand_written_pytorch_and_back(name: str, tmp_path) -> None:
     assert name in HAND_WRITTEN, f"write {name} by hand in tests/test_params.py's HAND_WRITTEN: it is the truth"
     design = load_example(name)
