@@ -248,3 +248,35 @@ def test_threads_get_the_from_scratch_result() -> None:
         t.join()
     for i, design in enumerate(designs):
         assert results[i] == scratch(design)
+
+
+def test_a_shared_block_keeps_its_lazy_sizes_across_uses() -> None:
+    """A shared block's lazy layer materializes at the block's first use; the second use is checked against it,
+    whether or not each answer was remembered."""
+
+    def design(width: int) -> Design:
+        return Design.from_dict(
+            {
+                "format": 2,
+                "input": {"shape": [2, 4]},
+                "shared": {
+                    "blk": {
+                        "type": "Sequential",
+                        "layers": [{"type": "LazyLinear", "out_features": 4}, {"type": "ReLU"}],
+                    }
+                },
+                "layers": [
+                    {"shared": "blk"},
+                    {"type": "Linear", "in_features": 4, "out_features": width},
+                    {"shared": "blk"},
+                ],
+            }
+        )
+
+    clear_caches()
+    fits = remembered(design(4))
+    assert fits == scratch(design(4))
+    assert [r.path for r in fits.layers if r.type == "LazyLinear"] == ["shared.blk.layers[0]"] * 2
+    assert fits.parameters == 20 + 20 and fits.parameters_per_use == 20 + 20 + 20
+    refused = remembered(design(5))  # the block's LazyLinear learned 4 at its first use; its second gets 5
+    assert refused == scratch(design(5)) and refused[1] == "shared.blk.layers[0]"
