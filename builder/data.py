@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, Any, Literal
@@ -508,7 +509,7 @@ def read_csv_table(source: bytes | str | IO[bytes]) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataError("the file has no columns: a CSV file needs a header line naming them") from None
     except (pd.errors.ParserError, ValueError, UnicodeError) as e:
-        raise DataError(f"the file is not readable CSV: {str(e).strip().splitlines()[0]}") from None
+        raise DataError(f"the file is not readable CSV: {_parser_problem(str(e))}") from None
     if table.shape[1] > lim.max_data_columns:
         raise DataError(
             f"the file has {table.shape[1]:,} columns, over the limit of {lim.max_data_columns:,} "
@@ -521,6 +522,11 @@ def read_csv_table(source: bytes | str | IO[bytes]) -> pd.DataFrame:
     if len(table) == 0:
         raise DataError("the file has a header line but no rows of data")
     names = [str(c) for c in table.columns]
+    if len(names) == 1 and (sep := next((c for c in _OTHER_SEPARATORS if c in names[0]), None)):
+        raise DataError(
+            f"the header line reads as one column ({names[0][:60]!r}): the values seem separated by "
+            f"{_OTHER_SEPARATORS[sep]}, but a CSV file here is comma-separated; save it as CSV with commas"
+        )
     unnamed = [i for i, c in enumerate(names) if c.startswith("Unnamed: ")]
     if unnamed:
         raise DataError(
@@ -529,6 +535,24 @@ def read_csv_table(source: bytes | str | IO[bytes]) -> pd.DataFrame:
         )
     table.columns = names
     return table
+
+
+_OTHER_SEPARATORS = {";": "';'", "\t": "tabs", "|": "'|'"}
+
+
+def _parser_problem(message: str) -> str:
+    """pandas' parser error as a person reads it: the line of the file at fault (1-based, the header is line
+    1) and what is wrong with it."""
+    text = message.strip().splitlines()[0] if message.strip() else "unknown problem"
+    if m := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text):
+        expected, line, saw = m.groups()
+        return (
+            f"line {line} has {saw} values, but the header line names {expected} columns (a value holding a comma "
+            f'goes in double quotes: "1,5")'
+        )
+    if m := re.search(r"EOF inside string starting at row (\d+)", text):
+        return f'a quote (") opened on line {int(m[1]) + 1} is never closed'
+    return text.removeprefix("Error tokenizing data. C error: ")
 
 
 def guess_task(column: pd.Series) -> Task:

@@ -29,8 +29,15 @@ def kept(key: state.Key[Any], default: Any, options: list[Any] | None = None) ->
     if options is not None and value not in options:
         value = default
     if options is not None and key.present() and key() not in options:
-        key.set(value)  # the options changed (another CSV file)
+        restart(key)  # the options changed (another CSV file)
     return value
+
+
+def restart(key: state.Key[Any]) -> None:
+    """Drop the widget `key`'s value (its options changed): the page seeds it again (`state.seed`), which
+    reaches a browser that shows the widget. Such a widget gets no value=/index=/default= as well: Streamlit
+    warns about a widget given both a default and a Session State value."""
+    key.pop()
 
 
 def remember(*keys: state.Key[Any]) -> None:
@@ -109,6 +116,16 @@ def choose_data(design: builder.Design, output_shape: tuple[int, ...]) -> Datase
     return data
 
 
+def cannot_use(name: str, e: DataError) -> None:
+    """Say what is wrong with the file (the line, column or row at fault), and put away the last finished run's
+    results: they are about other data, and a page showing them under this file misleads (the run stays in
+    the runs table; its weights are the session's)."""
+    ui.show_error(e, f"**{name}** cannot be used")
+    run = state.TRAIN_RUN.get()
+    if run is not None and run.done:
+        state.TRAIN_RUN.pop()
+
+
 def csv_data() -> Dataset | None:
     st.file_uploader(
         "CSV file",
@@ -126,24 +143,22 @@ def csv_data() -> Dataset | None:
         return None
     name, table = held
     if isinstance(table, DataError):
-        ui.show_error(table)
+        cannot_use(name, table)
         return None
     columns = list(table.columns)
     st.caption(f"**{name}** — {len(table):,} rows, {len(columns)} columns")
     target = st.selectbox(
         "Target (what to predict)",
         columns,
-        key=state.TRAIN_CSV_TARGET.name,
-        index=columns.index(kept(state.TRAIN_CSV_TARGET, columns[-1], columns)),
+        key=state.seed(state.TRAIN_CSV_TARGET.name, kept(state.TRAIN_CSV_TARGET, columns[-1], columns)),
     )
     others = [c for c in columns if c != target]
     features = kept(state.TRAIN_CSV_FEATURES, others)
     if not isinstance(features, list) or any(c not in others for c in features):
-        features = others
+        features = others  # another target or file: every other column
         state.TRAIN_SETTINGS.setdefault(dict).pop(state.TRAIN_CSV_FEATURES.name, None)
-        if state.TRAIN_CSV_FEATURES.present():
-            state.TRAIN_CSV_FEATURES.set(others)  # another target or file: every other column
-    st.multiselect("Features (the network's inputs)", others, key=state.TRAIN_CSV_FEATURES.name, default=features)
+        restart(state.TRAIN_CSV_FEATURES)
+    st.multiselect("Features (the network's inputs)", others, key=state.seed(state.TRAIN_CSV_FEATURES.name, features))
     tasks = ["auto", "classification", "regression"]
     st.radio(
         "Task",
@@ -173,7 +188,7 @@ def csv_data() -> Dataset | None:
             name=name,
         )
     except DataError as e:
-        ui.show_error(e)
+        cannot_use(name, e)
         return None
     st.caption(data.description + (f" · classes: {', '.join(data.classes[:12])}" if data.classes else ""))
     if data.info:
