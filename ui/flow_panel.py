@@ -237,8 +237,7 @@ def output_select(
     st.selectbox(
         f"Output of {call.target} the flow takes",
         outputs,
-        index=outputs.index(call.output or lt.default_output or outputs[0]),
-        key=key.name,
+        key=state.seed(key.name, call.output or lt.default_output or outputs[0]),
         format_func=lambda o: OUTPUT_WORDS.get(o, o),
         on_change=set_output,
         args=(path, at, key.name),
