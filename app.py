@@ -7,10 +7,12 @@ import streamlit as st
 
 import builder
 import ui
+from ui import theme
 from ui.navigation import PAGES, START
 
 builder.devices.use_thread_limit()  # the server's sessions share the cores (BLOCKWORK_TORCH_THREADS)
 st.set_page_config(page_title="Blockwork", page_icon=":material/view_in_ar:", layout="wide")
+theme.apply()  # one CSS for every page (inline code size, icon buttons, short screens)
 ui.init_session()
 ui.open_share_link()  # ?design=... : a shared design, validated
 

@@ -31,51 +31,55 @@ def load_preset() -> None:
 
 
 def header(index: int) -> None:
-    c = st.columns([1, 5, 1], vertical_alignment="bottom")
-    c[0].button(
-        "Previous",
-        key="lesson_prev",
-        icon=":material/arrow_back:",
-        on_click=go,
-        args=(index - 1,),
-        disabled=index == 0,
-        width="stretch",
-    )
-    c[1].selectbox(
-        "Step",
-        range(len(LESSONS)),
-        key=state.LESSON_PICK.name,
-        on_change=picked,
-        format_func=lambda i: f"{i + 1} · {LESSONS[i].title} ({LESSONS[i].section})",
-        label_visibility="collapsed",
-    )
-    c[2].button(
-        "Next",
-        key="lesson_next",
-        icon=":material/arrow_forward:",
-        on_click=go,
-        args=(index + 1,),
-        disabled=index == len(LESSONS) - 1,
-        width="stretch",
-        type="primary",
-    )
-    st.progress((index + 1) / len(LESSONS), text=f"Step {index + 1} of {len(LESSONS)}")
+    """The page's title, then Previous, the step list and Next, on one line: the buttons keep their words (a
+    projector at 150 % is 853 CSS pixels wide) and the list takes what is left; the step's title follows."""
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False, key="lesson_nav"):
+        st.title(
+            "Lessons",
+            help="The chapter *Builders' Guide* (Dive into Deep Learning, chapter 6), one idea per step. Each step "
+            "loads a preset, points at the page that shows it, and lets you try it here on the session's network.",
+            width="content",
+        )
+        st.button(
+            "Previous",
+            key="lesson_prev",
+            icon=":material/arrow_back:",
+            on_click=go,
+            args=(index - 1,),
+            disabled=index == 0,
+        )
+        st.selectbox(
+            "Step",
+            range(len(LESSONS)),
+            key=state.LESSON_PICK.name,
+            on_change=picked,
+            format_func=lambda i: f"Step {i + 1} of {len(LESSONS)} · {LESSONS[i].title} ({LESSONS[i].section})",
+            label_visibility="collapsed",
+            width="stretch",
+        )
+        st.button(
+            "Next",
+            key="lesson_next",
+            icon=":material/arrow_forward:",
+            on_click=go,
+            args=(index + 1,),
+            disabled=index == len(LESSONS) - 1,
+            type="primary",
+        )
 
 
-def body(step: Step) -> bool:
-    """The idea, the chapter's code, the preset and where to look; True when the preset is the session's."""
+def preset_bar(step: Step) -> bool:
+    """One line under the idea: the step's preset, loaded or a button that loads it. True when the preset is the
+    session's design."""
     preset = builder.load_example(step.preset)
     loaded = ui.design() == preset
-    left, right = st.columns([2, 1], gap="medium")
-    with left:
-        st.markdown(step.idea)
-        st.markdown("**The chapter's code**")
-        st.code(step.code, language="python", wrap_lines=True)
-    with right, st.container(border=True, key="lesson_preset"):
-        st.markdown(f"**Preset: `{step.preset}`**")
-        st.markdown(preset.description)
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", key="lesson_preset"):
         if loaded:
-            st.success("Loaded as the session's design.", icon=":material/check_circle:")
+            st.markdown(
+                f":green-badge[:material/check_circle: Loaded] preset `{step.preset}`",
+                help=preset.description,
+                width="content",
+            )
         else:
             st.button(
                 f"Load {step.preset}",
@@ -83,27 +87,12 @@ def body(step: Step) -> bool:
                 type="primary",
                 icon=":material/download:",
                 on_click=load_preset,
-                help="Replaces the session's design (Undo on the Design page brings yours back).",
+                help=f"{preset.description} Replaces the session's design (Undo on the Design page brings yours back).",
             )
-        st.markdown(f"**Look at it:** {step.look}")
-        navigation.page_link(step.page)
     return loaded
 
 
-def main() -> None:
-    st.title("Lessons")
-    ui.show_last_built()  # when the Design page's draft does not build
-    st.caption(
-        "The chapter *Builders' Guide* (Dive into Deep Learning, chapter 6), one idea per step. Each step "
-        "loads a preset, points at the page that shows it, and lets you try it here on the session's network."
-    )
-    index = state.LESSON_STEP.setdefault(lambda: 0)
-    state.LESSON_PICK.set(index)  # the step list shows the step, also after a visit to another page
-    step = LESSONS[index]
-    header(index)
-    st.header(f"{step.section} · {step.title}")
-    loaded = body(step)
-    st.subheader("Try it")
+def try_it(step: Step, loaded: bool) -> None:
     with st.container(border=True, key="lesson_try"):
         if not loaded:
             st.info(
@@ -116,6 +105,26 @@ def main() -> None:
                 lesson_steps.TRY[step.key](net, ui.design())
             except (DesignError, ParamsError) as e:
                 ui.show_error(e)
+
+
+def main() -> None:
+    index = state.LESSON_STEP.setdefault(lambda: 0)
+    state.LESSON_PICK.set(index)  # the step list shows the step, also after a visit to another page
+    step = LESSONS[index]
+    header(index)
+    st.subheader(f"{step.section} · {step.title}")
+    # The idea, then at once what to do with it (a projector at 150 % shows ~530 CSS pixels: the step's action
+    # must be on the first screen); the chapter's code is one tab further.
+    st.markdown(step.idea)
+    loaded = preset_bar(step)
+    tab_try, tab_code = st.tabs(["Try it", "The chapter's code"])
+    with tab_try:
+        try_it(step, loaded)
+        with st.container(horizontal=True, vertical_alignment="center", gap="small", key="lesson_look"):
+            st.markdown(f"**Then look at it** on {navigation.PAGES[step.page].title}: {step.look}", width="content")
+            navigation.page_link(step.page)
+    with tab_code:
+        st.code(step.code, language="python", wrap_lines=True)
 
 
 main()

@@ -116,9 +116,9 @@ def test_every_step_renders_loads_its_preset_and_its_try_it_runs(app: AppTest) -
     for i, step in enumerate(LESSONS):
         assert app.session_state[state.LESSON_STEP.name] == i
         assert not app.exception and not app.error, [e.value for e in app.error]
-        assert app.header[0].value == f"{step.section} · {step.title}"
+        assert app.subheader[0].value == f"{step.section} · {step.title}"
         assert app.session_state[state.DESIGN.name] == load_example(step.preset)
-        assert "Loaded as the session's design." in successes(app)
+        assert any(m.value.startswith(":green-badge[:material/check_circle: Loaded]") for m in app.markdown)
         assert step.code in [c.value for c in app.code]
         if step.key in BUTTONS:
             app.button(key=BUTTONS[step.key]).click().run()
@@ -161,7 +161,8 @@ def test_a_step_whose_preset_is_not_loaded_offers_to_load_it(app: AppTest) -> No
     assert app.session_state[state.DESIGN.name] == load_example("tied")
     open_page(app, "inspect")
     open_page(app, "lessons")  # the step is remembered across pages
-    assert app.selectbox(key="lesson_pick").value == index("tied") and app.header[0].value.endswith("Tied parameters")
+    assert app.selectbox(key="lesson_pick").value == index("tied")
+    assert app.subheader[0].value.endswith("Tied parameters")
 
 
 def test_custom_step_refuses_bad_numbers_with_a_message(app: AppTest) -> None:

@@ -19,7 +19,7 @@ from builder import Design, DesignError, DryRun, addressing, edit, forms
 from builder.design import Block, Node, child_key, layer_type
 from builder.flow import MERGES, OPS, Branches, Call, Step, StepAt, flow_points, merge_label, step_text, steps_at
 from builder.registry import CATEGORIES, REGISTRY
-from ui import arg_form, design_draft, state
+from ui import arg_form, design_draft, state, theme
 
 OP = "op:"  # prefix of the step list's operations ("op:relu"); BRANCHES adds a branches step; else a layer type
 BRANCHES = "branches"
@@ -111,7 +111,8 @@ def step_row(draft: Design, path: addressing.Path, block: Block, s: Step, at: St
             (":material/arrow_upward:", "up", "Run it earlier", -1, at[-1] == 0),
             (":material/arrow_downward:", "down", "Run it later", 1, at[-1] == n - 1),
         ):
-            st.button(
+            theme.icon_button(
+                helptext,
                 icon,
                 key=f"step_{key}_{k}_{a}",
                 help=helptext,
@@ -124,7 +125,8 @@ def step_row(draft: Design, path: addressing.Path, block: Block, s: Step, at: St
             i, b, j = at
             lanes = len(_branches_at(block, (i,)).branches)
             if lanes > 1:
-                st.button(
+                theme.icon_button(
+                    f"Move to branch {(b + 1) % lanes}",
                     ":material/arrow_forward:",
                     key=f"to_next_{k}_{i}_{b}_{j}",
                     help=f"Move to the end of branch {(b + 1) % lanes}",
@@ -132,7 +134,8 @@ def step_row(draft: Design, path: addressing.Path, block: Block, s: Step, at: St
                     args=(path, edit.move_call, i, b, j, (b + 1) % lanes),
                     type="tertiary",
                 )
-            st.button(
+            theme.icon_button(
+                "Move out of the branches",
                 ":material/south:",
                 key=f"out_{k}_{i}_{b}_{j}",
                 help="Move out of the branches: run it after the merge",
@@ -140,7 +143,8 @@ def step_row(draft: Design, path: addressing.Path, block: Block, s: Step, at: St
                 args=(path, edit.move_call, i, b, j, None),
                 type="tertiary",
             )
-        st.button(
+        theme.icon_button(
+            "Remove this step",
             ":material/close:",
             key=f"step_del_{k}_{a}",
             help="Remove this step (a layer's only call: the layer goes too)",
@@ -176,7 +180,8 @@ def branch_buttons(path: addressing.Path, k: str, a: str, at: StepAt, b: int, n:
         (":material/arrow_back:", "left", "Move this branch left", -1, b == 0),
         (":material/arrow_forward:", "right", "Move this branch right", 1, b == n - 1),
     ):
-        st.button(
+        theme.icon_button(
+            helptext,
             icon,
             key=f"branch_{key}_{k}_{a}_{b}",
             help=helptext,
@@ -185,7 +190,8 @@ def branch_buttons(path: addressing.Path, k: str, a: str, at: StepAt, b: int, n:
             args=(path, edit.move_branch, at, b, offset),
             type="tertiary",
         )
-    st.button(
+    theme.icon_button(
+        "Remove this branch",
         ":material/delete:",
         key=f"branch_del_{k}_{a}_{b}",
         help="Remove this branch (and the layers only it calls)",

@@ -12,7 +12,7 @@ from builder import Design, DesignError, addressing, edit, forms, stack_view
 from builder.design import Block, Layer, Node, Use
 from builder.diagram import brief
 from builder.registry import REGISTRY
-from ui import arg_form, design_draft, flow_panel, state
+from ui import arg_form, design_draft, flow_panel, state, theme
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -84,7 +84,8 @@ def stack(
                 text += f" `{shape_text(run.output_shape)}`"
             st.markdown(text, width="stretch")
             if isinstance(row.node, Block):
-                st.button(
+                theme.icon_button(
+                    "Unfold block" if row.folded else "Fold block",
                     ":material/unfold_more:" if row.folded else ":material/unfold_less:",
                     key=f"fold_{k}",
                     help="Show the layers inside" if row.folded else "Fold: one row for the whole block",
@@ -92,7 +93,8 @@ def stack(
                     args=(path,),
                     type="tertiary",
                 )
-            st.button(
+            theme.icon_button(
+                "Edit",
                 ":material/edit:",
                 key=f"edit_{k}",
                 help="Open: edit, move, duplicate, share (tie weights) or delete",
@@ -122,7 +124,8 @@ def pager(drawn: list[stack_view.StackRow], editing: addressing.Path | None) -> 
         return 0
     with st.container(horizontal=True, vertical_alignment="center", gap="small", key="pager"):
         page = state.DESIGN_PAGE()
-        st.button(
+        theme.icon_button(
+            "Previous rows",
             ":material/chevron_left:",
             key="page_prev",
             help="Previous rows",
@@ -139,7 +142,8 @@ def pager(drawn: list[stack_view.StackRow], editing: addressing.Path | None) -> 
             width=220,
             help=f"The stack is shown {size} rows at a time (folded blocks are one row each).",
         )
-        st.button(
+        theme.icon_button(
+            "Next rows",
             ":material/chevron_right:",
             key="page_next",
             help="Next rows",
