@@ -300,8 +300,9 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
     )
 
 
-# The chapter-7/8 networks (LeNet, VGG, ResNet, GoogLeNet, DenseNet) among the examples: small networks count too.
-CHAPTER_EXAMPLES = ("lenet", "vgg_block", "resnet18", "inception", "densenet_block")
+# The chapter-7/8 networks (LeNet, AlexNet, VGG, NiN, ResNet, GoogLeNet, DenseNet) among the examples: small networks
+# count too, and so do the 224 x 224 ones (AlexNet 46.8 M parameters, VGG-11 128.8 M).
+CHAPTER_EXAMPLES = ("lenet", "alexnet", "vgg_block", "vgg11", "nin", "resnet18", "inception", "densenet_block")
 
 
 def _inspect_examples(quick: bool, torchinfo: Any, torchview: Any) -> Iterator[Row]:
