@@ -91,10 +91,10 @@ def insert(design: Design, path: Path, node: Node) -> Design:
     """Insert `node` so that it sits at `path` (the last index may equal the parent's length: append).
 
     In a block with a flow (or a network with one) the new child is called right after the call of the child
-    above it (before the one below it when it comes first); later unnamed children move one place, and every
-    flow's calls follow them. A tuple-returning layer (LSTM, GRU, RNN, MultiheadAttention) inserted into a
-    Sequential makes that Sequential a chain flow: its children called in order, the new layer giving its
-    default output (`became_flow` says so in words)."""
+    above it (before the one below it when it comes first); the network's last child at the network's end.
+    Later unnamed children move one place, and every flow's calls follow them. A tuple-returning layer (LSTM,
+    GRU, RNN, MultiheadAttention) inserted into a Sequential makes that Sequential a chain flow: its children
+    called in order, the new layer giving its default output (`became_flow` says so in words)."""
     check_path(path)
     parent = children_of(design, path[:-1])
     i = path[-1]
@@ -105,7 +105,7 @@ def insert(design: Design, path: Path, node: Node) -> Design:
     holder = flow_holder(out, path[:-1])
     call = Call(child_key(node, i), _default_output(node, design.shared))
     if holder.flow is not None:
-        out = _put(out, path[:-1], replace(holder, flow=_placed(holder, i, call)))
+        out = _put(out, path[:-1], replace(holder, flow=_placed(holder, i, call, top=len(path) == 1)))
     elif call.output is not None:
         out = _put(out, path[:-1], _as_chain(holder, design.shared))
     return _checked(out)
@@ -758,19 +758,24 @@ def _as_chain(block: Block, shared: Mapping[str, Layer | Block]) -> Block:
     return replace(block, flow=calls)
 
 
-def _placed(block: Block, i: int, call: Call) -> Flow:
-    """The flow of `block` (whose child `i` is new) calling it right after the first call of child i - 1, else
-    right before the first call of child i + 1, else at the end of the chain."""
+def _placed(block: Block, i: int, call: Call, top: bool) -> Flow:
+    """The flow of `block` (whose child `i` is new) calling it: at the network's end when it is the last child of
+    the top level (the stack's "at the end"); else right after the last call of child i - 1, else right before
+    the first call of child i + 1 (calls of the child itself, not of its children: "net", not "net.0"); else at
+    the end of the chain."""
     flow = block.flow or ()
+    if top and i == len(block.layers) - 1:
+        return (*flow, call)
     for near, after in ((i - 1, True), (i + 1, False)):
         if not 0 <= near < len(block.layers):
             continue
         key = child_key(block.layers[near], near)
-        for at, s in steps_at(flow):
-            if isinstance(s, Call) and s.target.split(".")[0] == key:
-                lane, k = _lane(flow, at, ())
-                k += 1 if after else 0
-                return _with_lane(flow, at[:-1], (*lane[:k], call, *lane[k:]))
+        found = [at for at, s in steps_at(flow) if isinstance(s, Call) and s.target == key]
+        if found:
+            at = found[-1] if after else found[0]
+            lane, k = _lane(flow, at, ())
+            k += 1 if after else 0
+            return _with_lane(flow, at[:-1], (*lane[:k], call, *lane[k:]))
     return (*flow, call)
 
 

@@ -207,6 +207,8 @@ def input_shape_at(design: Design, path: Path, run: DryRun | None) -> tuple[int,
         return tuple(design.input_shape)
     if run is None:
         return None
+    if path == (len(design.layers),):  # the stack's end: what the network outputs (its flow's end, if it has one)
+        return tuple(run.output_shape)
     runs = {r.path: r for r in run.layers}
     if path[-1] > 0:
         before = runs.get(format_path((*path[:-1], path[-1] - 1)))

@@ -487,3 +487,29 @@ def test_ungrouping_a_residual_block_keeps_its_skip_and_group_in_a_flow_calls_th
     assert g.flow == (Call("enc"), Call("linear"))
     assert edit.ungroup(g, (0,)).flow == (Call("embedding"), Call("rnn", "output"), Call("linear"))
     assert dry_run(g).output_shape == (2, 35, 28)
+
+
+def test_a_layer_inserted_at_the_networks_end_runs_at_its_end() -> None:
+    for name in ("densenet_block", "inception"):  # the last child's calls sit in a branch: the new one does not
+        d = _example(name)
+        out = edit.insert(d, (len(d.layers),), Layer("ReLU", name="last"))
+        assert out.flow == (*d.flow, Call("last")), name  # type: ignore[misc]
+    blk = edit.residual(chain(), [(0,), (1,), (2,), (3,), (4,)])  # in a block: after the call of the one above
+    out = edit.insert(blk, (0, 5), Layer("Tanh", name="t"))
+    assert out.layers[0].flow[0].branches[0][-2:] == (Call("bn2"), Call("t"))  # type: ignore[union-attr]
+
+
+def test_the_size_arriving_at_the_networks_end_and_in_a_flow() -> None:
+    d = _example("densenet_block")  # its last child is called inside a branch: the end is the flow's output
+    run = dry_run(d)
+    assert forms.input_shape_at(d, (1,), run) == (4, 23, 8, 8)
+    lm = _example("lstm_lm")
+    run = dry_run(lm)
+    assert forms.flow_input_shape(lm, (), (2,), run) == (2, 35, 64)  # after rnn: its sequence output
+    assert forms.flow_input_shape(lm, (), (0,), run) == (2, 35)
+    r = _example("resnet18")
+    run = dry_run(r)
+    assert forms.flow_input_shape(r, (2, 0), (0, 1, 0), run) == (1, 64, 24, 24)  # b3.0's skip: its input
+    assert forms.flow_input_shape(r, (2, 0), (1,), run) == (1, 128, 12, 12)  # after the merge
+    assert forms.flow_input_shape(r, (0,), (2,), run) == (1, 64, 48, 48)  # a Sequential: its children's runs
+    assert forms.flow_input_shape(r, (2, 0), (1,), None) is None

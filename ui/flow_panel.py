@@ -11,6 +11,7 @@ Widget keys name the holder (`holder_id`: the row id, "top" for the network) and
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import streamlit as st
 
@@ -100,58 +101,87 @@ def steps(draft: Design, path: addressing.Path, block: Block, lane: tuple[Step, 
 
 
 def step_row(draft: Design, path: addressing.Path, block: Block, s: Step, at: StepAt, n: int) -> None:
-    """One step: its text, the output it takes (a tuple-returning layer's call), earlier / later / remove, and in
-    a branch of the holder's own branches step: to the next branch, out after the merge."""
+    """One step: its text and its actions (see step_actions); in a branch, whose column is narrow, the actions
+    (and a tuple-returning layer's output) sit in a menu."""
     k, a = holder_id(path), at_id(at)
     with st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"flowstep_{k}_{a}"):
         st.markdown(f"`{step_text(s)}`", width="content")
-        if isinstance(s, Call):
-            output_select(draft, path, block, s, at, in_row=True)
-        for icon, key, helptext, offset, off in (
-            (":material/arrow_upward:", "up", "Run it earlier", -1, at[-1] == 0),
-            (":material/arrow_downward:", "down", "Run it later", 1, at[-1] == n - 1),
-        ):
-            theme.icon_button(
-                helptext,
-                icon,
-                key=f"step_{key}_{k}_{a}",
-                help=helptext,
-                disabled=off,
-                on_click=flow_edit,
-                args=(path, edit.move_step, at, offset),
-                type="tertiary",
-            )
-        if len(at) == 3:  # in a branch of the holder's own branches step
-            i, b, j = at
-            lanes = len(_branches_at(block, (i,)).branches)
-            if lanes > 1:
-                theme.icon_button(
-                    f"Move to branch {(b + 1) % lanes}",
+        if len(at) > 1:
+            with st.popover(
+                ":material/more_vert:", type="tertiary", help="Move or remove this step", key=f"flowmenu_{k}_{a}"
+            ):
+                if isinstance(s, Call):
+                    output_select(draft, path, block, s, at)
+                step_actions(path, block, at, n, words=True)
+        else:
+            if isinstance(s, Call):
+                output_select(draft, path, block, s, at, in_row=True)
+            step_actions(path, block, at, n, words=False)
+
+
+def step_actions(path: addressing.Path, block: Block, at: StepAt, n: int, words: bool) -> None:
+    """Run it earlier / later in its chain or branch, remove it; in a branch of the holder's own branches step
+    also: to the next branch, out of the branches (after the merge). Icons, or icons with `words`."""
+    k, a = holder_id(path), at_id(at)
+    actions: list[tuple[str, str, str, str, tuple[object, ...], bool]] = [
+        (
+            ":material/arrow_upward:",
+            "Earlier",
+            f"step_up_{k}_{a}",
+            "Run it earlier",
+            (edit.move_step, at, -1),
+            at[-1] == 0,
+        ),
+        (
+            ":material/arrow_downward:",
+            "Later",
+            f"step_down_{k}_{a}",
+            "Run it later",
+            (edit.move_step, at, 1),
+            at[-1] == n - 1,
+        ),
+    ]
+    if len(at) == 3:  # in a branch of the holder's own branches step
+        i, b, j = at
+        lanes = len(_branches_at(block, (i,)).branches)
+        if lanes > 1:
+            to = (b + 1) % lanes
+            actions.append(
+                (
                     ":material/arrow_forward:",
-                    key=f"to_next_{k}_{i}_{b}_{j}",
-                    help=f"Move to the end of branch {(b + 1) % lanes}",
-                    on_click=flow_edit,
-                    args=(path, edit.move_call, i, b, j, (b + 1) % lanes),
-                    type="tertiary",
+                    f"To branch {to}",
+                    f"to_next_{k}_{i}_{b}_{j}",
+                    f"Move to the end of branch {to}",
+                    (edit.move_call, i, b, j, to),
+                    False,
                 )
-            theme.icon_button(
-                "Move out of the branches",
-                ":material/south:",
-                key=f"out_{k}_{i}_{b}_{j}",
-                help="Move out of the branches: run it after the merge",
-                on_click=flow_edit,
-                args=(path, edit.move_call, i, b, j, None),
-                type="tertiary",
             )
-        theme.icon_button(
-            "Remove this step",
-            ":material/close:",
-            key=f"step_del_{k}_{a}",
-            help="Remove this step (a layer's only call: the layer goes too)",
-            on_click=flow_edit,
-            args=(path, edit.remove_step, at),
-            type="tertiary",
+        actions.append(
+            (
+                ":material/south:",
+                "After the merge",
+                f"out_{k}_{i}_{b}_{j}",
+                "Move out of the branches: run it after the merge",
+                (edit.move_call, i, b, j, None),
+                False,
+            )
         )
+    actions.append(
+        (
+            ":material/close:",
+            "Remove",
+            f"step_del_{k}_{a}",
+            "Remove this step (a layer's only call: the layer goes too)",
+            (edit.remove_step, at),
+            False,
+        )
+    )
+    for icon, text, key, helptext, op, off in actions:
+        common: dict[str, Any] = {"disabled": off, "on_click": flow_edit, "args": (path, *op), "type": "tertiary"}
+        if words:
+            st.button(text, icon=icon, key=key, help=helptext, **common)
+        else:
+            theme.icon_button(helptext, icon, key=key, **common)
 
 
 def _branches_at(block: Block, at: StepAt) -> Branches:
