@@ -106,9 +106,10 @@ def step_row(draft: Design, path: addressing.Path, block: Block, s: Step, at: St
     k, a = holder_id(path), at_id(at)
     with st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"flowstep_{k}_{a}"):
         st.markdown(f"`{step_text(s)}`", width="content")
-        if len(at) > 1:
-            with st.popover(
-                ":material/more_vert:", type="tertiary", help="Move or remove this step", key=f"flowmenu_{k}_{a}"
+        if len(at) > 1:  # the menu's button shows its icon; its label is what a screen reader says (ui.theme)
+            with (
+                st.container(key=f"{theme.ICON_BUTTON_KEY}flowmenu_{k}_{a}", width="content"),
+                st.popover("Move or remove this step", icon=":material/more_vert:", type="tertiary"),
             ):
                 if isinstance(s, Call):
                     output_select(draft, path, block, s, at)

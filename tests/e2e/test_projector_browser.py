@@ -64,7 +64,7 @@ def test_every_button_has_a_name_a_screen_reader_can_say(page: Page, app_url: st
     open_design(page, app_url, "inception")
     expect(page.get_by_role("button", name="Edit").first).to_be_visible(timeout=WAIT_MS)
     page.get_by_test_id("stExpander").filter(has_text="Flow of the network").locator("summary").click()
-    expect(page.get_by_role("button", name="Run it later").first).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_role("button", name="Move this branch right").first).to_be_visible(timeout=WAIT_MS)
     counted += assert_buttons_named(page, "design: inception, its flow open")
     page.locator("[class*='st-key-edit_']").first.get_by_role("button").click()
     wait_idle(page)
