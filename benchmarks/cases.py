@@ -515,6 +515,12 @@ def bench_classroom(quick: bool) -> Iterator[Row]:
     yield from run(quick)  # type: ignore[misc]
 
 
+def bench_design_browser(quick: bool) -> Iterator[Row]:
+    from .bench_design_browser import bench_design_browser as run  # starts a server and a browser: imported on use
+
+    yield from run(quick)  # type: ignore[misc]
+
+
 CASES: dict[str, Callable[[bool], Iterator[Row]]] = {
     "build": bench_build,
     "step": bench_train_step,
@@ -526,4 +532,5 @@ CASES: dict[str, Callable[[bool], Iterator[Row]]] = {
     "import": bench_import,
     "train": bench_train,
     "classroom": bench_classroom,
+    "design_browser": bench_design_browser,
 }

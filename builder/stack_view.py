@@ -22,6 +22,7 @@ __all__ = [
     "after_move",
     "ancestors",
     "layer_count",
+    "near",
     "page_count",
     "page_of",
     "reindexed",
@@ -120,3 +121,13 @@ def after_insert(i: int) -> Callable[[int], int | None]:
 def after_delete(i: int) -> Callable[[int], int | None]:
     """Child indices after the child at i was removed."""
     return lambda k: None if k == i else (k - 1 if k > i else k)
+
+
+def near(shown: Sequence[StackRow], path: Path | None, k: int = 2) -> list[str]:
+    """Module keys of the rows around `path` (k before and after it; the row of its innermost folded block
+    stands for it), or of the first 2k + 1 rows when it is None or not among `shown`: what a preview of a big
+    design draws one by one (a graph of 20 rows and their links costs the browser seconds to lay out)."""
+    index = {r.path: i for i, r in enumerate(shown)}
+    at = next((index[p] for p in ([path, *reversed(ancestors(path))] if path else []) if p in index), None)
+    lo = 0 if at is None else max(0, at - k)
+    return [r.key for r in shown[lo : lo + 2 * k + 1]]

@@ -85,7 +85,8 @@ def workspace() -> None:
         with tab_import:
             import_panel.tab()
     with right:
-        design_panels.preview(draft, run, [r.key for r in shown], opened)
+        near = stack_view.near(shown, state.DESIGN_EDITING.get() or state.DESIGN_NEAR.get())
+        design_panels.preview(draft, run, near, opened)
 
 
 main()

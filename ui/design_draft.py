@@ -165,7 +165,8 @@ def apply_edit(path: addressing.Path) -> None:
             d = edit.set_args(d, path, arg_form.read_args(d.shared[node.shared].type, state.ARG_PREFIX))
         return edit.rename(d, path, state.NODE_NAME.get())
 
-    apply(op)
+    if apply(op):
+        state.DESIGN_NEAR.set(path)  # the editor closes; the preview stays on the row edited
 
 
 def set_input() -> None:
@@ -261,6 +262,7 @@ def open_editor(path: addressing.Path | None) -> None:
     state.DESIGN_EDITING.set(path)
     if path is not None:
         state.DESIGN_SHOW.set(path)
+        state.DESIGN_NEAR.set(path)
 
 
 def reset_new() -> None:

@@ -10,7 +10,7 @@ import streamlit as st
 import builder
 from builder import Design, DryRun, UndoHistory, addressing, edit, forms, stack_view
 from builder.design import DTYPES
-from builder.diagram import fitting_depth
+from builder.diagram import fitting_depth, node_count
 from builder.examples import matching_example
 from builder.registry import CATEGORIES, REGISTRY
 from ui import arg_form, design_draft, layer_row, state
@@ -173,13 +173,13 @@ def group_row(draft: Design) -> None:
 
 
 PREVIEW_NODES = 40  # a design whose graph has more nodes is drawn with its blocks folded, as the stack shows them
-PREVIEW_CHAIN = 12  # a longer chain is drawn as its first and last 3 nodes, the rows on the stack's page, and boxes
+PREVIEW_CHAIN = 8  # a longer chain: its first and last 2 nodes, the rows around the open one, and boxes
 
 
 def preview(draft: Design, run: DryRun | None, shown: Sequence[str] = (), opened: Sequence[str] = ()) -> None:
     """Totals and the graph. A big design's graph follows the stack: blocks folded unless unfolded there (or
-    open in the editor), and a long chain drawn around the rows of the stack's page (builder.graph's
-    chain_limit and focus), so it stays readable and costs the same at 500 layers as at 50."""
+    open in the editor), and a long chain drawn around the open row (`shown`: the keys of the rows around it;
+    builder.graph's chain_limit and focus), so it stays readable and costs the same at 500 layers as at 20."""
     st.subheader("Preview")
     if not draft.layers:
         st.info("The design is empty: add a layer to start.", icon=":material/add:")
@@ -195,10 +195,10 @@ def preview(draft: Design, run: DryRun | None, shown: Sequence[str] = (), opened
         )
     with st.container(key="graph"):
         depth = fitting_depth(draft, PREVIEW_NODES)
+        big = node_count(draft, depth, opened) > PREVIEW_NODES  # a small graph is drawn whole
+        chain = PREVIEW_CHAIN if big else None
         st.graphviz_chart(
-            builder.graph(
-                draft, run or True, depth=depth, expand=opened, chain_limit=PREVIEW_CHAIN, focus=[*shown, *opened]
-            )
+            builder.graph(draft, run or True, depth=depth, expand=opened, chain_limit=chain, focus=[*shown, *opened])
         )
     st.caption("The Inspect page shows the full parameter table.")
 

@@ -112,6 +112,7 @@ DESIGN_EDITING: Key[tuple[int, ...] | None] = Key("design_editing")  # path of t
 DESIGN_JSON_ERROR: Key[Exception] = Key("design_json_error")
 DESIGN_UNFOLDED: Key[frozenset[tuple[int, ...]]] = Key("design_unfolded")  # blocks drawn open (paths); others fold
 DESIGN_PAGE: Key[int] = Key("design_page")  # the page of the stack shown (a widget: its picker), 0 first
+DESIGN_NEAR: Key[tuple[int, ...]] = Key("design_near")  # the row last opened or edited: a big preview centres on it
 DESIGN_SHOW: Key[tuple[int, ...]] = Key("design_show")  # a row to bring into view on the next draw (its page)
 MOVE_TO: Key[int] = Key("move_to")  # the open row's "move to position" box (1 = first in its block)
 DESIGN_CONFIRM_CLEAR: Key[bool] = Key("design_confirm_clear")
