@@ -76,3 +76,13 @@ def test_open_blocks_follow_moves_inserts_and_deletes() -> None:
     d = nested()
     moved = edit.move(d, (1,), 1)
     assert moved.layers[2] == d.layers[1] and reindexed({(1,)}, (), after_move(1, 2)) == {(2,)}
+
+
+def test_near_is_the_rows_around_the_open_one() -> None:
+    d = Design.from_dict({"format": 2, "input": {"shape": [1, 4]}, "layers": [{"type": "ReLU"}] * 30})
+    shown = rows(d, set())[10:20]  # a page
+    assert stack_view.near(shown, (15,)) == ["13", "14", "15", "16", "17"]
+    assert stack_view.near(shown, (10,)) == ["10", "11", "12", "13", "14"]  # at the page's top
+    assert stack_view.near(shown, None) == stack_view.near(shown, (3,)) == ["10", "11", "12", "13", "14"]
+    folded = rows(nested(), set())
+    assert stack_view.near(folded, (1, 1, 0), k=0) == ["body"]  # hidden: its folded block stands for it
