@@ -289,3 +289,31 @@ def test_row_edits_on_a_flow_blocks_children_rewrite_its_flow(app: AppTest) -> N
     )  # (its editor followed it)  # bn1 below conv2 again: calls in the rows' order swap (conv2 before bn1)
     body = draft(at).layers[1].layers[0].flow[0].branches[0]  # type: ignore[union-attr]
     assert body == (Call("conv1"), Call("conv2"), Op("relu"), Call("bn1"), Call("bn2"))
+
+
+def test_a_sequential_blocks_editor_adds_a_skip_around_an_op_and_sets_its_merge(app: AppTest) -> None:
+    at = use(app, [{"type": "Sequential", "name": "blk", "layers": lins(4)}], [2, 4])
+    click(at, "edit_0")  # a Sequential's editor offers the add-a-step form too
+    assert any("Runs its layers in order (nn.Sequential)" in c.value for c in at.caption)
+    add_step(at, "0", "branches", "1")  # after its Linear: x + x (two identity branches)
+    block = draft(at).layers[0]
+    assert isinstance(block, Block) and block.flow == (Call("0"), Branches(((), ()), "add"))
+    assert any("Block layers[0] now runs as a flow" in i.value for i in at.info)
+    add_step(at, "0", "op:sigmoid", "1_1_0")  # branch 1: y + sigmoid(y)
+    ok(at.selectbox(key="flow_merge_0_1").select("cat").run())
+    at.number_input(key="flow_dim_0_1").set_value(1)
+    click(at, "set_merge_0_1")
+    block = draft(at).layers[0]
+    assert block.flow == (Call("0"), Branches(((), (Op("sigmoid"),)), "cat", 1))  # type: ignore[union-attr]
+    net = build(draft(at))
+    x = torch.randn(2, 4)
+    y = net.blk.get_submodule("0")(x)
+    torch.testing.assert_close(net(x), torch.cat((y, torch.sigmoid(y)), dim=1))
+    # a branches step inside a branch: its own merge controls, keyed by its place
+    add_step(at, "0", "branches", "1_0_0")
+    assert at.selectbox(key="flow_merge_0_1_0_0").value == "add"
+    click(at, "add_branch_0_1_0_0")
+    assert draft(at).layers[0].flow[1].branches[0] == (Branches(((), (), ()), "add"),)  # type: ignore[union-attr]
+    nested = build(draft(at))
+    nested.load_state_dict(net.state_dict())  # the same Linear: only the flow changed
+    torch.testing.assert_close(nested(x), torch.cat((3 * y, torch.sigmoid(y)), dim=1))
