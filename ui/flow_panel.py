@@ -22,6 +22,12 @@ from builder.flow import MERGES, OPS, Branches, Call, Step, StepAt, flow_points,
 from builder.registry import CATEGORIES, REGISTRY
 from ui import arg_form, design_draft, state, theme
 
+# A branch step's menu button: its icon only (its label is hidden by ui.theme; the popover's chevron here too).
+_CSS = f"""<style>
+[class*="st-key-{theme.ICON_BUTTON_KEY}flowmenu_"] [data-testid="stPopoverButton"] div[aria-hidden="true"] {{
+  display: none;
+}}
+</style>"""
 OP = "op:"  # prefix of the step list's operations ("op:relu"); BRANCHES adds a branches step; else a layer type
 BRANCHES = "branches"
 
@@ -71,6 +77,7 @@ def top_panel(draft: Design) -> None:
 def panel(draft: Design, path: addressing.Path, block: Block) -> None:
     """The holder's flow: its class name, each step with its controls (branches side by side), the add form."""
     k = holder_id(path)
+    st.html(_CSS)  # (a style only: it takes no room)
     if block.flow is None:
         st.caption(
             "Runs its layers in order (nn.Sequential). Adding a step here makes it a flow: its layers called in "
@@ -104,9 +111,12 @@ def step_row(draft: Design, path: addressing.Path, block: Block, s: Step, at: St
     """One step: its text and its actions (see step_actions); in a branch, whose column is narrow, the actions
     (and a tuple-returning layer's output) sit in a menu."""
     k, a = holder_id(path), at_id(at)
-    with st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"flowstep_{k}_{a}"):
+    in_branch = len(at) > 1  # a narrow column: the step and its menu stay on one line
+    with st.container(
+        horizontal=True, vertical_alignment="center", gap="small", wrap=not in_branch, key=f"flowstep_{k}_{a}"
+    ):
         st.markdown(f"`{step_text(s)}`", width="content")
-        if len(at) > 1:  # the menu's button shows its icon; its label is what a screen reader says (ui.theme)
+        if in_branch:  # the menu's button shows its icon; its label is what a screen reader says (ui.theme)
             with (
                 st.container(key=f"{theme.ICON_BUTTON_KEY}flowmenu_{k}_{a}", width="content"),
                 st.popover("Move or remove this step", icon=":material/more_vert:", type="tertiary"),
