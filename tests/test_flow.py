@@ -454,7 +454,7 @@ def test_edits_that_break_a_flow_are_refused_at_build() -> None:
 
 
 def test_a_huge_branch_is_refused_before_memory_is_allocated() -> None:
-    n = 10_000_000
+    n = 100_000_000  # 800 M parameters in the branch: far over the default budget
     d = design([lin(4, n, "a"), lin(n, 4, "b"), lin(4, 4, "c")], [{"branches": [["a", "b"], ["c"]], "merge": "add"}])
     dry_run(load_example("tied"))  # warm up torch's meta kernels
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
