@@ -47,7 +47,7 @@ def lazy_parameters(design: Design) -> pd.DataFrame:
     before = summary(instantiate(design))
     after_net, run = meta_network(design)
     after = summary(after_net).set_index("key")
-    inferred = {r.key: ", ".join(f"{k} = {v}" for k, v in r.inferred.items()) for r in run.layers}
+    inferred = {r.key: ", ".join(f"{k}={v}" for k, v in r.inferred.items()) for r in run.layers}
     rows = []
     for _, row in before[before["shape"] == "uninitialized"].iterrows():
         key = row["key"]

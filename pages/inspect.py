@@ -11,7 +11,7 @@ import ui
 from builder import DesignError
 from builder.examples import matching_example
 from builder.table import shapes
-from ui import graph_view, state
+from ui import graph_view, lazy_view, state
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +57,7 @@ def show_dry_run(design: builder.Design, run: builder.DryRun) -> None:
             st.markdown(
                 "**Parameters of the lazy layers**, before and after (real torch modules, read with `summary`):"
             )
-            st.dataframe(lazy, key="lazy_params", hide_index=True, width="stretch")
+            lazy_view.lazy_table(lazy, key="lazy_params")
 
 
 def metrics(run: builder.DryRun, totals: builder.Totals) -> None:

@@ -12,7 +12,7 @@ import streamlit as st
 import builder
 import ui
 from builder import DesignError, ParamsError, lessons, params
-from ui import state
+from ui import lazy_view, state
 
 if TYPE_CHECKING:
     from torch import nn
@@ -182,7 +182,7 @@ def try_lazy(net: nn.Module, design: builder.Design) -> None:
         st.info("This design has no lazy layers; load the preset (lazy_mlp).", icon=":material/info:")
         return
     st.markdown("Before the first forward pass the lazy weights have no shape; after it, torch has inferred it:")
-    st.dataframe(table, key="lesson_lazy", hide_index=True, width="stretch")
+    lazy_view.lazy_table(table, key="lesson_lazy")
 
 
 def try_custom(net: nn.Module, design: builder.Design) -> None:
