@@ -112,6 +112,7 @@ def main() -> None:
     state.LESSON_PICK.set(index)  # the step list shows the step, also after a visit to another page
     step = LESSONS[index]
     header(index)
+    ui.show_last_built()  # when the Design page's draft does not build
     st.subheader(f"{step.section} · {step.title}")
     # The idea, then at once what to do with it (a projector at 150 % shows ~530 CSS pixels: the step's action
     # must be on the first screen); the chapter's code is one tab further.
