@@ -13,10 +13,15 @@ import ui
 from builder import DesignError, DryRun, addressing, stack_view
 from ui import design_draft, design_panels, flow_panel, import_panel, layer_row, state
 
-# A row's label takes the room its buttons leave; its last code span (the output shape) sits at its right end.
+# A row's label takes the room its buttons leave; its last code span (the output shape) sits at its right end;
+# its buttons show their icon, their label is only their accessible name (as ui.theme.icon_button's).
 _CSS = """<style>
 .stHorizontalBlock[class*="st-key-row_"] > .stElementContainer:nth-child(2) {
   flex: 1 1 9rem !important; min-width: 9rem;
+}
+[class*="st-key-row_"] .stButton button [data-testid="stMarkdownContainer"] {
+  position: absolute !important; width: 1px !important; height: 1px !important; overflow: hidden !important;
+  clip-path: inset(50%) !important; white-space: nowrap !important;
 }
 [class*="st-key-row_"] [data-testid="stMarkdownContainer"] p > code:last-child {
   float: right; margin-left: 0.5rem; white-space: nowrap;

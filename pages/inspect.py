@@ -60,19 +60,20 @@ def show_dry_run(design: builder.Design, run: builder.DryRun) -> None:
             lazy_view.lazy_table(lazy, key="lazy_params")
 
 
-def metrics(run: builder.DryRun, totals: builder.Totals) -> None:
+def metrics(run: builder.DryRun) -> None:
+    """The totals, read from the dry run (no network is built for them)."""
     cols = st.columns(4)
     cols[0].metric("Layers", sum(r.type != "Sequential" for r in run.layers))
-    cols[1].metric("Parameters", f"{totals.unique:,}", help="Unique parameters: what the network holds and trains.")
+    cols[1].metric("Parameters", f"{run.parameters:,}", help="Unique parameters: what the network holds and trains.")
     cols[2].metric(
         "Counted per use",
-        f"{totals.per_use:,}",
+        f"{run.parameters_per_use:,}",
         help="Summed over every state_dict position: a shared layer counts once per use.",
     )
     cols[3].metric("Output shape", str(run.output_shape))
-    if totals.tied:
+    if run.parameters_per_use != run.parameters:
         st.info(
-            f"{builder.table.TIED_NOTE} Here: {totals.unique:,} held, {totals.per_use:,} counted per use.",
+            f"{builder.table.TIED_NOTE} Here: {run.parameters:,} held, {run.parameters_per_use:,} counted per use.",
             icon=":material/link:",
         )
 
@@ -100,10 +101,7 @@ def main() -> None:
         with st.container(key="graph"):
             st.graphviz_chart(builder.graph(current))  # the layer at fault is drawn in red
         return
-    net = ui.net()
-    if net is None:
-        return
-    metrics(run, builder.totals(net))
+    metrics(run)
     if st.toggle(
         "Show the dry run: before and after",
         key="inspect_dry_run",
@@ -111,24 +109,34 @@ def main() -> None:
         "forward pass inferred them.",
     ):
         show_dry_run(current, run)
-    st.subheader("Graph")
-    graph_view.show(current, run)  # full width: branches side by side need it
-    st.subheader("Output shapes")
-    narrow = st.column_config.TextColumn(width="small")
-    st.dataframe(
-        shapes(run),
-        key="shapes",
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "layer": narrow,
-            "type": narrow,
-            "parameters": st.column_config.NumberColumn("params", width="small"),
-            "note": st.column_config.TextColumn(width="medium"),
-        },
+    # Only the open tab runs: the graph costs the same at 5 and 500 layers; the tables, and the network the
+    # parameter table is read from, are made when asked for.
+    graph_tab, shapes_tab, params_tab = st.tabs(
+        ["Graph", "Output shapes", "Parameters"], key=state.INSPECT_TAB.name, on_change="rerun"
     )
-    st.subheader("Parameters")
-    st.dataframe(builder.summary(net), key="params", hide_index=True, width="stretch")
+    if graph_tab.open:
+        with graph_tab:
+            graph_view.show(current, run)  # full width: branches side by side need it
+    if shapes_tab.open:
+        with shapes_tab:
+            narrow = st.column_config.TextColumn(width="small")
+            st.dataframe(
+                shapes(run),
+                key="shapes",
+                hide_index=True,
+                width="stretch",
+                column_config={
+                    "layer": narrow,
+                    "type": narrow,
+                    "parameters": st.column_config.NumberColumn("params", width="small"),
+                    "note": st.column_config.TextColumn(width="medium"),
+                },
+            )
+    if params_tab.open:
+        with params_tab:
+            net = ui.net()
+            if net is not None:
+                st.dataframe(builder.summary(net), key="params", hide_index=True, width="stretch")
 
 
 main()

@@ -205,8 +205,12 @@ def test_inspect_dry_run_toggle_shows_before_and_after(app: AppTest) -> None:
     assert list(lazy["shape before"]) == ["uninitialized"] * 4
     assert list(lazy["shape after"]) == ["(256, 20)", "(256,)", "(10, 256)", "(10,)"]
     assert list(lazy["type before"]) == ["LazyLinear"] * 4 and list(lazy["type after"]) == ["Linear"] * 4
-    # the page's existing tables are still there
+    # the page's tables are still there, each on its tab (only the open tab is drawn)
+    at.session_state[session.INSPECT_TAB.name] = "Output shapes"
+    at.run()
     assert any(list(d.value.columns)[:2] == ["layer", "type"] for d in at.dataframe)  # shapes
+    at.session_state[session.INSPECT_TAB.name] = "Parameters"
+    at.run()
     assert any("tied_with" in d.value.columns for d in at.dataframe)  # params
 
 

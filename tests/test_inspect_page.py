@@ -8,6 +8,14 @@ from ui import state
 from .conftest import open_page
 
 
+def table(at, tab: str):
+    """The table on the Inspect tab `tab` ("Output shapes" or "Parameters"): only the open tab is drawn."""
+    at.session_state[state.INSPECT_TAB.name] = tab
+    at.run()
+    assert not at.exception and len(at.dataframe) == 1
+    return at.dataframe[0].value
+
+
 def test_default_session_shows_the_first_example(app) -> None:
     at = open_page(app, "inspect")
     assert at.selectbox(key="example").value == "sequential_mlp"
@@ -15,7 +23,8 @@ def test_default_session_shows_the_first_example(app) -> None:
     assert metrics["Parameters"] == "7,946" and metrics["Output shape"] == "(2, 10)"
     dot = at.get("graphviz_chart")[0].proto.spec
     assert "20 → 256" in dot
-    params = at.dataframe[1].value
+    assert not at.dataframe  # the graph tab is open: no table made (nor the network the parameters need)
+    params = table(at, "Parameters")
     assert list(params["key"]) == ["0.weight", "0.bias", "2.weight", "2.bias"]
     assert not at.error
 
@@ -26,17 +35,17 @@ def test_picking_tied_shows_both_totals_and_marks_tied_keys(app) -> None:
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Parameters"] == "121" and metrics["Counted per use"] == "193"
     assert "121 held, 193 counted per use" in at.info[0].value
-    params = at.dataframe[1].value.set_index("key")
-    assert params.loc["2.weight", "tied_with"] == "4.weight"
-    shapes = at.dataframe[0].value
-    assert shapes["note"].str.contains("shared 'shared'").sum() == 2
     assert "shared weights 'shared'" in at.get("graphviz_chart")[0].proto.spec
+    params = table(at, "Parameters").set_index("key")
+    assert params.loc["2.weight", "tied_with"] == "4.weight"
+    shapes = table(at, "Output shapes")
+    assert shapes["note"].str.contains("shared 'shared'").sum() == 2
 
 
 def test_lazy_sizes_are_shown_as_inferred(app) -> None:
     at = open_page(app, "inspect")
     at.selectbox(key="example").select("nested").run()
-    shapes = at.dataframe[0].value
+    shapes = table(at, "Output shapes")
     assert shapes["note"].str.contains("in_features=20 inferred").any()
 
 
@@ -46,9 +55,10 @@ def test_after_the_dry_run_graph_and_tables_name_what_torch_built(app) -> None:
     at.selectbox(key="example").select("lazy_mlp").run()
     spec = at.get("graphviz_chart")[0].proto.spec
     assert "0 · Linear" in spec and "lazy: in_features=20 inferred" in spec and "LazyLinear" not in spec
-    shapes, params = at.dataframe[0].value, at.dataframe[1].value
+    shapes, params = table(at, "Output shapes"), table(at, "Parameters")
     assert list(shapes["type"]) == ["Linear", "ReLU", "Linear"]  # as the parameter table says
     assert set(params["type"]) == {"Linear"}
+    at.session_state[state.INSPECT_TAB.name] = "Graph"
     at.toggle(key="inspect_dry_run").set_value(True).run()
     before, after = (c.proto.spec for c in at.get("graphviz_chart")[:2])
     assert "0 · LazyLinear" in before and "size pending" in before  # as constructed
@@ -101,7 +111,9 @@ def test_a_500_layer_design_of_blocks_opens_folded_and_readable(app) -> None:
     at = open_page(app, "inspect")
     assert at.select_slider(key=state.GRAPH_DEPTH.name).value == 1
     dot = at.get("graphviz_chart")[0].proto.spec
-    assert dot.count("shape=box3d") == 50 and "50 nodes drawn" in at.caption[-1].value
+    # depth 1: 50 blocks, a chain longer than 40: the first and last 10 blocks and one box for the 30 between
+    assert dot.count("shape=box3d") == 20 and "… 10 to 39: 30 layers (330 in all)" in dot
+    assert any("21 nodes drawn" in c.value for c in at.caption)
     at.select_slider(key=state.GRAPH_DEPTH.name).set_value("all").run()
     assert at.get("graphviz_chart")[0].proto.spec.count("· Linear") == 250
     assert not at.exception

@@ -2,7 +2,8 @@
 (their layers, parameters and output shape), any of them can be expanded, and "all" draws everything.
 
 A design opens at the deepest depth that keeps the graph readable (builder.diagram.fitting_depth), so a
-ResNet shows its stages and blocks first, and a 500-layer design of blocks does not draw 500 boxes.
+ResNet shows its stages and blocks first, and a 500-layer design of blocks does not draw 500 boxes; a long
+flat chain is drawn as its ends and one box for the layers between (chain_limit).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from builder.diagram import blocks, fitting_depth, node_count
 from ui import state
 
 ALL = "all"
+CHAIN_LIMIT = 40  # a flat 500-layer chain is drawn as 10 + one box + 10 nodes (builder.graph's chain_limit)
 
 
 def show(design: builder.Design, run: builder.DryRun) -> None:
@@ -23,14 +25,23 @@ def show(design: builder.Design, run: builder.DryRun) -> None:
     expand: list[str] = []
     if found:
         depth, expand = _controls(design, found)
-    drawn = node_count(design, depth, expand)
+    chain = None if found and depth is None else CHAIN_LIMIT  # depth "all" chosen: every layer, as asked
+    drawn = node_count(design, depth, expand, chain)
+    chained = drawn < node_count(design, depth, expand)
     if depth is not None:
         st.caption(
             f"{drawn} nodes drawn. Blocks below depth {depth} are folded into one box with their layers, "
             "parameters and output shape; expand one above, or choose depth “all”."
         )
+    if chained:
+        st.caption(
+            f"A chain longer than {CHAIN_LIMIT} layers is drawn as its first and last {CHAIN_LIMIT // 4}, and one "
+            "box for the layers between them (their types, parameters and output shape); the Output shapes tab "
+            "lists every layer."
+        )
     with st.container(key="graph"):
-        st.graphviz_chart(builder.graph(design, run, depth=depth, expand=expand))
+        graph = builder.graph(design, run, depth=depth, expand=expand, chain_limit=chain, focus=expand)
+        st.graphviz_chart(graph)
 
 
 def _controls(design: builder.Design, found: list[tuple[str, int]]) -> tuple[int | None, list[str]]:

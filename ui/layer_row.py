@@ -83,19 +83,21 @@ def stack(
             elif run is not None:  # the last code span: drawn at the row's right end (the page's CSS)
                 text += f" `{shape_text(run.output_shape)}`"
             st.markdown(text, width="stretch")
+            # Icon buttons whose label is their accessible name, hidden from sight by the page's CSS (a row's
+            # buttons; theme.icon_button's own container would add an element per button: the page's cost)
             if isinstance(row.node, Block):
-                theme.icon_button(
+                st.button(
                     "Unfold block" if row.folded else "Fold block",
-                    ":material/unfold_more:" if row.folded else ":material/unfold_less:",
+                    icon=":material/unfold_more:" if row.folded else ":material/unfold_less:",
                     key=f"fold_{k}",
                     help="Show the layers inside" if row.folded else "Fold: one row for the whole block",
                     on_click=design_draft.toggle_fold,
                     args=(path,),
                     type="tertiary",
                 )
-            theme.icon_button(
+            st.button(
                 "Edit",
-                ":material/edit:",
+                icon=":material/edit:",
                 key=f"edit_{k}",
                 help="Open: edit, move, duplicate, share (tie weights) or delete",
                 on_click=design_draft.open_editor,

@@ -205,4 +205,5 @@ ONNX_FILE: Key[tuple[tuple[Any, ...], bytes | None, str | None]] = Key("onnx_fil
 EXAMPLE: Key[str] = Key("example")  # the example picker
 GRAPH_DEPTH: Key[int | str] = Key("graph_depth")  # how deep the graph is drawn: 1, 2, … or "all" (a widget)
 GRAPH_EXPAND: Key[list[str]] = Key("graph_expand")  # blocks drawn open whatever the depth (a widget)
+INSPECT_TAB: Key[str] = Key("inspect_tab")  # the tab shown: "Graph", "Output shapes" or "Parameters" (only it runs)
 GRAPH_FOR: Key[str] = Key("graph_for")  # the blocks of the design those two were chosen for
