@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 
+import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 import builder
@@ -69,7 +72,27 @@ def percent(fraction: float) -> str:
     return "100%" if fraction >= 0.9995 else f"{fraction:.1%}"
 
 
-def show_run(run: Trainer) -> None:
+@dataclass(frozen=True)
+class RunFigures:
+    """What a run's page shows beside its numbers: curves, decision boundary (2-D classification), linear fit."""
+
+    curves: go.Figure | None
+    boundary: go.Figure | None
+    fit: pd.DataFrame | None
+
+
+def run_figures(run: Trainer) -> RunFigures:
+    last = run.history.last
+    boundary = None
+    if run.data.is_2d and run.data.task == "classification":
+        grid = decision_grid(run.net, run.data, steps=150 if run.done else LIVE_GRID_STEPS)
+        boundary = figures.boundary(grid, run.data)
+    return RunFigures(
+        figures.curves(run.history) if last is not None else None, boundary, train_advice.linear_fit(run.net, run.data)
+    )
+
+
+def show_run(run: Trainer, drawn: RunFigures) -> None:
     cfg, last = run.config, run.history.last
     st.progress(run.progress, text=f"Epoch {run.epoch} of {cfg.epochs} — {train_advice.run_state(run)}")
     if run.history.problem:
@@ -91,15 +114,14 @@ def show_run(run: Trainer) -> None:
             cols[2].metric("Train acc.", percent(last.train_acc), help=per_token.strip() or None)
         rate = run.history.steps / max(run.history.seconds, 1e-9)
         cols[3].metric("Steps", f"{run.steps:,}", help=f"{rate:,.0f} optimizer steps per second")
+    if drawn.curves is not None:
         with st.container(key="train_curves"):
-            st.plotly_chart(figures.curves(run.history), key="train_curves_chart")
-    if run.data.is_2d and run.data.task == "classification":
+            st.plotly_chart(drawn.curves, key="train_curves_chart")
+    if drawn.boundary is not None:
         with st.container(key="train_boundary"):
-            grid = decision_grid(run.net, run.data, steps=150 if run.done else LIVE_GRID_STEPS)
-            st.plotly_chart(figures.boundary(grid, run.data), key="train_boundary_chart")
-    fit = train_advice.linear_fit(run.net, run.data)
-    if fit is not None:
-        st.dataframe(fit, key="train_linear_fit", hide_index=True)
+            st.plotly_chart(drawn.boundary, key="train_boundary_chart")
+    if drawn.fit is not None:
+        st.dataframe(drawn.fit, key="train_linear_fit", hide_index=True)
 
 
 def record(run: Trainer) -> None:
@@ -111,6 +133,7 @@ def record(run: Trainer) -> None:
 def results(design: builder.Design, preview: Dataset | None) -> None:
     run = state.TRAIN_RUN.get()
     running = run is not None and not run.done
+    page_run = object()  # this run of the whole page; the fragment's own reruns until the next one share it
 
     @st.fragment(run_every=REFRESH_SECONDS if running else None)
     def live() -> None:
@@ -152,13 +175,22 @@ def results(design: builder.Design, preview: Dataset | None) -> None:
         ):
             run.resume()
             st.rerun()  # the whole page: the fragment reruns itself again while the run goes on
-        drawing = CPU_CLOCK()
-        show_run(run)
-        state.TRAIN_DRAW_SECONDS.set(CPU_CLOCK() - drawing)
         if run.done:
             record(run)
-            if running:  # the run ended in this fragment rerun: redraw the page, without auto-reruns
+            if running:  # the run ended in this rerun: redraw the whole page (it draws the run), without auto-reruns
                 st.rerun()
+        drawing = CPU_CLOCK()
+        if run.done:  # a finished run's figures do not change: built once per page run, and kept for the
+            # fragment reruns the browser had asked for before it heard that the run was over
+            held = state.TRAIN_FINISHED_FIGURES.get()
+            if held is None or held[0] is not run or held[1] is not page_run:
+                held = (run, page_run, run_figures(run))
+                state.TRAIN_FINISHED_FIGURES.set(held)
+            drawn = held[2]
+        else:
+            drawn = run_figures(run)
+        show_run(run, drawn)
+        state.TRAIN_DRAW_SECONDS.set(CPU_CLOCK() - drawing)
 
     live()
     if run is not None and run.done:
