@@ -233,27 +233,12 @@ def group(design: Design, selection: Sequence[Path], name: str | None = None) ->
     if idx[-1] >= len(parent):
         raise DesignError(f"group: there is no layer at {format_path(chosen[-1])}")
     start, stop = idx[0], idx[-1] + 1
-    block = Block(layers=parent[start:stop], name=name or None)
-    if any(_default_output(n, design.shared) for n in block.layers):  # a Sequential would pass a tuple on
-        block = _as_chain(block, design.shared)
-    # a flow that called the grouped children calls them inside the block (one call of the block when it
-    # called them all, in order, one after the other)
-    g = child_key(block, start)
-    keys = {child_key(n, k): f"{g}.{child_key(n, k - start)}" for k, n in enumerate(parent) if start <= k < stop}
-    keys |= {
-        child_key(n, k): child_key(n, k - (stop - start) + 1)
-        for k, n in enumerate(parent)
-        if k >= stop and n.name is None
-    }
-    out = _follow(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])), parent_path, keys)
-    inner = tuple(Call(f"{g}.{child_key(n, k)}") for k, n in enumerate(block.layers))
-    for h in range(len(parent_path) + 1):
-        holder = flow_holder(out, parent_path[:h])
-        if holder.flow is not None:
-            rel = _rel(out, parent_path[:h], parent_path)
-            whole = tuple(replace(c, target=rel + c.target) for c in inner)
-            out = _put(out, parent_path[:h], replace(holder, flow=_collapsed(holder.flow, whole, Call(rel + g))))
-    return _checked(out)
+
+    def block(calls: tuple[Call, ...]) -> Block:  # a Sequential; a chain flow when it holds a tuple layer
+        seq = Block(layers=parent[start:stop], name=name or None)
+        return replace(seq, flow=calls) if any(c.output for c in calls) else seq
+
+    return _wrap(design, parent_path, start, stop, block, None)
 
 
 def ungroup(design: Design, path: Path) -> Design:
@@ -480,12 +465,13 @@ def residual(design: Design, selection: Sequence[Path], name: str | None = None,
     `add_to_branch(..., branch=1, ...)` (a 1x1 convolution: the book's use_1x1conv).
     """
     parent_path, start, stop = _consecutive(design, selection, "residual")
-    parent = children_of(design, parent_path)
-    body = parent[start:stop]
-    calls = tuple(Call(child_key(n, i), _default_output(n, design.shared)) for i, n in enumerate(body))
-    flow: Flow = (Branches(branches=(calls, ()), merge="add"),)
-    block = Block(layers=body, name=name or None, flow=flow, cls=cls or None)
-    return _checked(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])))
+    body = children_of(design, parent_path)[start:stop]
+
+    def block(calls: tuple[Call, ...]) -> Block:
+        flow: Flow = (Branches(branches=(calls, ()), merge="add"),)
+        return Block(layers=body, name=name or None, flow=flow, cls=cls or None)
+
+    return _wrap(design, parent_path, start, stop, block, "residual")
 
 
 def branch_out(
@@ -500,12 +486,13 @@ def branch_out(
     run on the same input, joined by `merge` (cat along `dim` by default, as Inception's)."""
     _check_merge(merge, dim, "branches")
     parent_path, start, stop = _consecutive(design, selection, "branches")
-    parent = children_of(design, parent_path)
-    body = parent[start:stop]
-    lanes = tuple((Call(child_key(n, i), _default_output(n, design.shared)),) for i, n in enumerate(body))
-    step = Branches(branches=lanes, merge=merge, dim=dim if MERGES[merge][1] else None)
-    block = Block(layers=body, name=name or None, flow=(step,), cls=cls or None)
-    return _checked(with_children(design, parent_path, (*parent[:start], block, *parent[stop:])))
+    body = children_of(design, parent_path)[start:stop]
+
+    def block(calls: tuple[Call, ...]) -> Block:
+        step = Branches(branches=tuple((c,) for c in calls), merge=merge, dim=dim if MERGES[merge][1] else None)
+        return Block(layers=body, name=name or None, flow=(step,), cls=cls or None)
+
+    return _wrap(design, parent_path, start, stop, block, "branches")
 
 
 def add_step(design: Design, path: Path, at: StepAt, item: Node | Step) -> Design:
@@ -689,7 +676,7 @@ def became_flow(before: Design, after: Design, path: Path) -> str | None:
 
 
 def _consecutive(design: Design, selection: Sequence[Path], what: str) -> tuple[Path, int, int]:
-    """(parent path, start, stop) of a selection of siblings next to each other, in a block without a flow."""
+    """(parent path, start, stop) of a selection of siblings next to each other (any block; see `_wrap`)."""
     chosen = sorted(set(selection))
     if not chosen:
         raise DesignError(f"{what}: select the layers to wrap first")
@@ -706,17 +693,58 @@ def _consecutive(design: Design, selection: Sequence[Path], what: str) -> tuple[
             f"{what}: the selected layers must be next to each other, got {', '.join(map(format_path, chosen))}"
         )
     siblings_of(design, chosen[-1])
-    if parent_path:
-        holder = node_at(design, parent_path)
-        if isinstance(holder, Block) and holder.flow is not None:
-            raise DesignError(
-                f"{what}: {format_path(parent_path)} is a flow block ({holder.class_name}); its flow calls these "
-                f"layers, so wrap them inside a Sequential block first (Group) or edit its flow",
-                format_path(parent_path),
-            )
-    elif design.flow is not None:
-        raise DesignError(f"{what}: the network's top level has a flow; wrap layers inside its blocks instead")
     return parent_path, idx[0], idx[-1] + 1
+
+
+def _wrap(
+    design: Design,
+    parent_path: Path,
+    start: int,
+    stop: int,
+    make: Callable[[tuple[Call, ...]], Block],
+    what: str | None,
+) -> Design:
+    """Wrap the children start..stop-1 of the block at `parent_path` (() : the network) into the block that
+    `make(calls)` gives, `calls` being how it calls them (keys inside the new block; a tuple layer with the output
+    the enclosing flow took, else its default). Every flow above follows: where it called the wrapped children
+    one after the other, in order, it calls the new block once. A residual block or branches (`what`) must be
+    called that way: a flow that calls the wrapped children apart (elsewhere, in another order, in branches)
+    is refused, naming them, since its forward would skip the new block's flow."""
+    parent = children_of(design, parent_path)
+    body = parent[start:stop]
+    outer = [child_key(n, k) for k, n in enumerate(parent) if start <= k < stop]
+    outputs = {k: _default_output(n, design.shared) for k, n in zip(outer, body, strict=True)}
+    holder = flow_holder(design, parent_path)
+    taken = [s for _, s in steps_at(holder.flow or ()) if isinstance(s, Call) and s.target in outputs]
+    outputs |= {s.target: s.output or outputs[s.target] for s in taken}  # the output the flow took
+    new = make(tuple(Call(child_key(n, i), outputs[k]) for i, (k, n) in enumerate(zip(outer, body, strict=True))))
+    g = child_key(new, start)
+    keys = {k: f"{g}.{child_key(n, i)}" for i, (k, n) in enumerate(zip(outer, body, strict=True))}
+    keys |= {
+        child_key(n, k): child_key(n, k - (stop - start) + 1)
+        for k, n in enumerate(parent)
+        if k >= stop and n.name is None
+    }
+    out = _follow(with_children(design, parent_path, (*parent[:start], new, *parent[stop:])), parent_path, keys)
+    for h in range(len(parent_path) + 1):
+        above = flow_holder(out, parent_path[:h])
+        if above.flow is None:
+            continue
+        rel = _rel(out, parent_path[:h], parent_path)
+        flow = _collapsed(above.flow, tuple(rel + keys[k] for k in outer), Call(rel + g))
+        apart = sorted(
+            {s.target for _, s in steps_at(flow) if isinstance(s, Call) and s.target.startswith(rel + g + ".")}
+        )
+        if what and apart:
+            raise DesignError(
+                f"{what}: {_holder_words(parent_path[:h])}'s flow calls "
+                f"{', '.join(repr(t.removeprefix(rel + g + '.')) for t in apart)} apart from the others selected "
+                f"({' → '.join(outer)} are not called one after the other, in this order); "
+                f"wrap layers its flow runs in a row, or edit its flow first",
+                _flow_path(parent_path[:h]),
+            )
+        out = _put(out, parent_path[:h], replace(above, flow=flow))
+    return _checked(out)
 
 
 def flow_holder(design: Design, path: Path) -> Block:
@@ -881,13 +909,20 @@ def _inlined(flow: Flow, call: Call, steps: Flow) -> Flow:
     return tuple(out)
 
 
-def _collapsed(flow: Flow, run: Flow, call: Call) -> Flow:
-    """The flow with each occurrence of the consecutive calls `run` replaced by the one `call`."""
+def _collapsed(flow: Flow, run: tuple[str, ...], call: Call) -> Flow:
+    """The flow with each occurrence of consecutive calls of the targets `run` (in order) replaced by `call`."""
+
+    def at(k: int) -> bool:
+        part = flow[k : k + len(run)]
+        if len(part) != len(run):
+            return False
+        return all(isinstance(s, Call) and s.target == t for s, t in zip(part, run, strict=True))
+
     out: list[Step] = []
     k = 0
     while k < len(flow):
         s = flow[k]
-        if run and tuple(flow[k : k + len(run)]) == run:
+        if run and at(k):
             out.append(call)
             k += len(run)
             continue

@@ -256,7 +256,7 @@ def test_ops_added_into_a_residual_blocks_skip_moved_and_removed(app: AppTest) -
 
 def test_an_op_on_a_plain_stack_makes_it_a_chain_flow_and_a_bad_argument_is_refused(app: AppTest) -> None:
     at = use(app, lins(6), [2, 4])
-    assert any(e.label.startswith("Flow of the network: its layers in order") for e in at.expander)
+    assert any(e.label.startswith("Flow of the network: layers in order") for e in at.expander)
     add_step(at, "top", "op:select", "1", dim=1, index=9)  # (2, 6) has no column 9
     assert any("select" in e.value and "9" in e.value for e in at.error), [e.value for e in at.error]
     click(at, "undo")
@@ -317,3 +317,17 @@ def test_a_sequential_blocks_editor_adds_a_skip_around_an_op_and_sets_its_merge(
     nested = build(draft(at))
     nested.load_state_dict(net.state_dict())  # the same Linear: only the flow changed
     torch.testing.assert_close(nested(x), torch.cat((3 * y, torch.sigmoid(y)), dim=1))
+
+
+def test_residual_on_rows_of_the_networks_chain_flow(app: AppTest) -> None:
+    at = load(app, "lstm_lm")
+    select(at, "2")  # linear (64 → 28): y + linear(y) cannot add (2, 35, 28) to (2, 35, 64)
+    click(at, "residual")
+    assert draft(at).flow == (Call("embedding"), Call("rnn"), Call("2"))
+    assert any(
+        "block '2' add: branch 0 gives (2, 35, 28), branch 1 (identity) gives (2, 35, 64)" in e.value for e in at.error
+    )
+    click(at, "undo")
+    select(at, "0", "2")  # not next to each other: refused, nothing changed
+    click(at, "residual")
+    assert any("next to each other" in str(t.value) for t in at.toast) and draft(at) == load_example("lstm_lm")

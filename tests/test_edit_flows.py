@@ -163,7 +163,6 @@ def test_add_branch_identity_and_with_a_layer_and_move_a_layer_out_and_between()
         (lambda d: edit.set_merge(edit.residual(d, [(0,)]), (0,), 0, "stack"), "stack needs a dim"),
         (lambda d: edit.add_branch(d, (0,), 0), "has no branches: it is not a block"),
         (lambda d: edit.remove_branch(edit.residual(d, [(0,)]), (0,), 0, 5), "no branch 5"),
-        (lambda d: edit.residual(edit.residual(d, [(0,), (1,)]), [(0, 0)]), "is a flow block"),
     ],
 )
 def test_impossible_flow_edits_are_refused_naming_what(make, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -513,3 +512,40 @@ def test_the_size_arriving_at_the_networks_end_and_in_a_flow() -> None:
     assert forms.flow_input_shape(r, (2, 0), (1,), run) == (1, 128, 12, 12)  # after the merge
     assert forms.flow_input_shape(r, (0,), (2,), run) == (1, 64, 48, 48)  # a Sequential: its children's runs
     assert forms.flow_input_shape(r, (2, 0), (1,), None) is None
+
+
+class LinearStack(nn.Module):
+    """LSTMLM whose Linear sits in a residual block: out = linear(y) + y (a 64 → 64 Linear)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(28, 32)
+        self.rnn = nn.LSTM(32, 64, batch_first=True)
+        self.res = nn.Module()
+        self.res.linear = nn.Linear(64, 64)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        y, _ = self.rnn(self.embedding(X))
+        return self.res.linear(y) + y
+
+
+def test_residual_and_branches_inside_a_flow_wrap_the_calls_run_in_a_row() -> None:
+    lm = edit.set_args(_example("lstm_lm"), (2,), {"in_features": 64, "out_features": 64})
+    r = edit.residual(lm, [(2,)], name="res")  # the network's own flow: its call of linear becomes res
+    assert r.flow == (Call("embedding"), Call("rnn"), Call("res"))
+    same_both_ways(r, LinearStack())
+    # inside a residual block's body: conv1 → bn1 wrapped in a residual of their own, called once
+    d = edit.residual(chain(), [(0,), (1,), (2,), (3,), (4,)], name="blk")
+    inner = edit.residual(d, [(0, 0), (0, 1)], name="first")
+    blk = inner.layers[0]
+    assert isinstance(blk, Block) and blk.flow[0].branches[0][:2] == (Call("first"), Call("relu"))  # type: ignore[index, union-attr]
+    first = blk.layers[0]
+    assert isinstance(first, Block) and first.flow == (Branches(((Call("conv1"), Call("bn1")), ()), "add"),)
+    # the LSTM keeps the output the flow took
+    h = edit.group(edit.set_output(_example("lstm_lm"), (), (1,), "h"), [(1,)], name="g")
+    assert h.flow == (Call("embedding"), Call("g"), Call("linear")) and h.layers[1].flow == (Call("rnn", "h"),)  # type: ignore[union-attr]
+    # layers a flow runs apart (Inception's b1_1 and b2_1 sit in two branches) cannot become one block
+    with pytest.raises(DesignError, match=r"residual: the network's flow calls 'b1_1', 'b2_1' apart"):
+        edit.residual(_example("inception"), [(0,), (1,)])
+    with pytest.raises(DesignError, match=r"branches: the network's flow calls"):
+        edit.branch_out(_example("inception"), [(1,), (2,)])

@@ -69,7 +69,7 @@ def top_panel(draft: Design) -> None:
         top = replace(top, cls=draft.class_name)  # the network's default class name is "Net", a block's "Block"
         label = f"Flow of the network · {top.class_name}: {short_flow_text(top)}"
     else:
-        label = "Flow of the network: its layers in order (nn.Sequential) · add an op such as F.relu or mean"
+        label = "Flow of the network: layers in order · add an op (F.relu, mean…)"
     with st.expander(label, icon=":material/account_tree:", key="top_flow"):
         panel(draft, (), top)
 
