@@ -42,12 +42,15 @@ def row_label(node: Node, key: str, depth: int, draft: Design, run: Any) -> str:
 
 
 def row_text(row: stack_view.StackRow, draft: Design, run: Any) -> str:
-    """A row's label; a folded block's also says what it holds: its layers and parameters."""
+    """A row's label; a folded block's also says what it holds: all its layers (nested ones too) and parameters."""
     text = row_label(row.node, row.key, row.depth, draft, run)
     if isinstance(row.node, Block) and row.folded:
-        n = stack_view.layer_count(row.node)
-        text += f" &nbsp; :gray[{n} layer{'s' if n != 1 else ''} inside"
-        text += f" · {run.parameters:,} parameters]" if run is not None else "]"
+        n, own = stack_view.layer_count(row.node), len(row.node.layers)
+        held = [f"{n} in all"] if n != own or row.node.flow is not None else []
+        if run is not None:
+            held.append(f"{run.parameters:,} parameters")
+        if held:
+            text += " :gray[· " + " · ".join(held) + "]"
     return text
 
 

@@ -29,7 +29,7 @@ def test_edit_a_layer_inside_a_folded_block_of_a_300_layer_design(page: Page, ap
     expect(page.locator(".st-key-row_0")).to_be_visible(timeout=WAIT_MS)
     rows = page.locator("[class*='st-key-row_']")
     expect(rows).to_have_count(stack_view.PAGE_SIZE)  # 30 folded blocks: the first page of them
-    expect(page.locator(".st-key-row_0")).to_contain_text("10 layers inside")
+    expect(page.locator(".st-key-row_0")).to_contain_text("10 layers · 360 parameters")
 
     press(page, "page_next")
     expect(page.locator(".st-key-row_27")).to_be_visible(timeout=WAIT_MS)
