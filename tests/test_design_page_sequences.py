@@ -4,7 +4,9 @@ without a traceback and adds a layer that reads back; an LSTM starts from the si
 from __future__ import annotations
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
+from torch import nn
 
 from builder import REGISTRY, Design, build
 from builder.design import Layer
@@ -41,14 +43,14 @@ def test_the_add_panel_offers_every_new_type(app: AppTest) -> None:
 def test_each_new_type_adds_a_layer_that_reads_back(app: AppTest, choice: str) -> None:
     """Pre-filled forms (nested layers as JSON, optional switches as true / false / default) give layers
     that read back; whether they fit the input is the dry run's call, said as an error, never a traceback."""
-    before = draft(app)
     at = add(app, choice)
-    if REGISTRY[choice].returns_tuple:  # in a Sequential the next layer would get its tuple: refused, said why
-        assert draft(at) == before
-        assert any(f"{choice}: returns a tuple" in e.value and "flow" in e.value for e in at.error)
-        return
     assert draft(at).layers[-1].type == choice
     assert Design.from_json(draft(at).to_json()) == draft(at)
+    if REGISTRY[choice].returns_tuple:  # its tuple must not reach a next layer: the network becomes a chain flow
+        flow = draft(at).flow
+        assert flow is not None and flow[-1].target == str(len(draft(at).layers) - 1), flow
+        assert flow[-1].output == REGISTRY[choice].default_output
+        assert any("now runs as a flow" in i.value for i in at.info), [i.value for i in at.info]
 
 
 def sequence_input(at: AppTest) -> AppTest:
@@ -66,10 +68,23 @@ def test_an_lstm_starts_from_the_size_arriving_and_batch_first(app: AppTest) -> 
     assert at.checkbox(key="new_batch_first").value is True  # Blockwork's inputs are (batch, ...)
     at.number_input(key="new_hidden_size").set_value(64)
     at = click(at, "add")
-    # In a Sequential its tuple (output, (h, c)) would reach the next layer: refused and said, no traceback
-    errors = [e.value for e in at.error]
-    assert any("LSTM: returns a tuple" in e and "flow" in e for e in errors), errors
-    assert [n.type for n in draft(at).layers] == ["Embedding"]
+    # In a Sequential its tuple (output, (h, c)) would reach the next layer: the network becomes a chain flow
+    assert not at.error, [e.value for e in at.error]
+    assert any("rnn gives its sequence output" in i.value or "sequence output" in i.value for i in at.info)
+    d = draft(at)
+    assert [n.type for n in d.layers] == ["Embedding", "LSTM"] and d.flow is not None
+    lstm = d.layers[1]
+    assert lstm.args["input_size"] == 32 and lstm.args["hidden_size"] == 64 and lstm.args["batch_first"] is True
+    # the truth: hand-written Embedding(28, 32) then LSTM(32, 64, batch_first=True), sequence output taken
+    torch.manual_seed(0)
+    emb, rnn = nn.Embedding(28, 32), nn.LSTM(32, 64, batch_first=True)
+    net = build(d).eval()
+    ref = {f"0.{k}": v for k, v in emb.state_dict().items()}
+    ref |= {f"1.{k}": v for k, v in rnn.state_dict().items()}
+    net.load_state_dict(ref, strict=True)
+    x = torch.randint(0, 28, (2, 35))
+    with torch.no_grad():
+        assert torch.equal(net(x), rnn(emb(x))[0])
 
 
 def test_a_nested_encoder_layer_is_typed_as_json(app: AppTest) -> None:
