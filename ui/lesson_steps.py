@@ -147,7 +147,7 @@ def try_tied(net: nn.Module, design: builder.Design) -> None:
         f"`net[2].weight` is held at: **{', '.join(positions)}**"
         + (" — one tensor, two positions." if len(positions) > 1 else " — only there: not tied.")
     )
-    c = st.columns([2, 3, 2], vertical_alignment="bottom")
+    c = st.columns([3, 2, 2], vertical_alignment="bottom")  # the label "net[2].weight.data[0, 0] =" on one line
     value = c[0].number_input("net[2].weight.data[0, 0] =", value=100.0, key="lesson_tie_value")
     if c[1].button("Set it", key="lesson_tie_set", type="primary", icon=":material/edit:"):
         try:
