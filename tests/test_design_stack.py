@@ -109,8 +109,10 @@ def test_a_long_stack_is_paged_and_the_pager_moves_through_it(app: AppTest) -> N
     pager = at.selectbox(key=state.DESIGN_PAGE.name)
     assert pager.format_func(0) == f"rows 1–{PAGE} of 300" and len(pager.options) == -(-300 // PAGE)
     assert at.button(key="page_prev").disabled
-    at = click(at, "page_next")
+    assert at.button(key="page_next_end").label == "Next rows"  # under the rows too
+    at = click(at, "page_next_end")
     assert rows(at) == [str(i) for i in range(PAGE, 2 * PAGE)]
+    assert any(c.value == f"rows {PAGE + 1}–{2 * PAGE} of 300" for c in at.caption)
     at = ok(at.selectbox(key=state.DESIGN_PAGE.name).select(len(pager.options) - 1).run())
     assert rows(at) == [str(i) for i in range((len(pager.options) - 1) * PAGE, 300)]
     assert at.button(key="page_next").disabled

@@ -111,6 +111,8 @@ def stack(
             st.error(str(fault), icon=":material/error:")
         if editing == path:
             editor(draft, path, row.node)
+    if len(drawn) > stack_view.PAGE_SIZE:
+        pager_end(len(drawn))
     opened = [r.key for r in drawn if isinstance(r.node, Block) and (not r.folded or r.path == editing)]
     return shown, opened
 
@@ -157,6 +159,23 @@ def pager(drawn: list[stack_view.StackRow], editing: addressing.Path | None) -> 
             args=(page + 1,),
         )
     return state.DESIGN_PAGE()
+
+
+def pager_end(n: int) -> None:
+    """Under a page of rows (when there are several pages): where the rows are, and the next page at hand,
+    without scrolling back up to the picker."""
+    size, page, pages = stack_view.PAGE_SIZE, state.DESIGN_PAGE(), stack_view.page_count(n)
+    with st.container(horizontal=True, vertical_alignment="center", gap="small", key="pager_end"):
+        st.caption(f"rows {page * size + 1}–{min(n, (page + 1) * size)} of {n}", width="content")
+        st.button(
+            "Next rows",
+            key="page_next_end",
+            icon=":material/chevron_right:",
+            disabled=page == pages - 1,
+            on_click=state.DESIGN_PAGE.set,
+            args=(page + 1,),
+            type="tertiary",
+        )
 
 
 def row_actions(draft: Design, path: addressing.Path, node: Node) -> None:
