@@ -7,10 +7,12 @@ must be readable; and every button must have a name a screen reader can say ("Mo
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 import builder
 from builder import share as share_links
@@ -125,7 +127,14 @@ def test_inline_code_is_nearly_as_large_as_the_text_around_it(projector: Page, a
     wait_idle(page)
     code = page.get_by_test_id("stCaptionContainer").locator("code").first
     expect(code).to_be_visible(timeout=WAIT_MS)
-    size, around = code.evaluate(
-        "e => [parseFloat(getComputedStyle(e).fontSize), parseFloat(getComputedStyle(e.parentElement).fontSize)]"
-    )
+    sizes = "e => [parseFloat(getComputedStyle(e).fontSize), parseFloat(getComputedStyle(e.parentElement).fontSize)]"
+    with contextlib.suppress(PlaywrightTimeout):  # the app's CSS may reach the page a moment after the caption;
+        # if it never makes the code large enough, the assertion below says what was measured
+        page.wait_for_function(
+            "([f, css]) => { const [size, around] = eval(f)(document.querySelector(css));"
+            " return size >= 0.85 * around && size >= 12; }",
+            arg=[sizes, "[data-testid='stCaptionContainer'] code"],
+            timeout=10_000,
+        )
+    size, around = code.evaluate(sizes)
     assert size >= 0.85 * around and size >= 12, (size, around)
