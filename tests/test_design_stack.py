@@ -107,7 +107,7 @@ def test_a_long_stack_is_paged_and_the_pager_moves_through_it(app: AppTest) -> N
     at = page_with(app, chain(300))
     assert rows(at) == [str(i) for i in range(PAGE)]
     pager = at.selectbox(key=state.DESIGN_PAGE.name)
-    assert pager.format_func(0) == f"rows 1–{PAGE} of 300" and len(pager.options) == -(-300 // PAGE)
+    assert pager.format_func(0) == f"1–{PAGE} of 300" and len(pager.options) == -(-300 // PAGE)
     assert at.button(key="page_prev").disabled
     assert at.button(key="page_next_end").label == "Next rows"  # under the rows too
     at = click(at, "page_next_end")

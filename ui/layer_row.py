@@ -144,9 +144,9 @@ def pager(drawn: list[stack_view.StackRow], editing: addressing.Path | None) -> 
             "Rows shown",
             range(pages),
             key=state.DESIGN_PAGE.name,
-            format_func=lambda p: f"rows {p * size + 1}–{min(n, (p + 1) * size)} of {n}",
+            format_func=lambda p: f"{p * size + 1}–{min(n, (p + 1) * size)} of {n}",  # fits beside ‹ › at 150 %
             label_visibility="collapsed",
-            width=220,
+            width=150,
             help=f"The stack is shown {size} rows at a time (folded blocks are one row each).",
         )
         theme.icon_button(
