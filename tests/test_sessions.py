@@ -40,7 +40,9 @@ def test_two_sessions_edit_different_designs() -> None:
 def test_same_design_in_two_sessions_gives_two_networks() -> None:
     a, b = session(), session()
     for at in (a, b):
-        open_page(at, "inspect").selectbox(key="example").select("tied").run()
+        open_page(at, "inspect")
+        at.session_state[state.INSPECT_TAB.name] = "Parameters"  # the tab whose table needs the built network
+        at.selectbox(key="example").select("tied").run()
     net_a, net_b = held_net(a), held_net(b)
     assert net_a is not net_b
     with torch.no_grad():

@@ -73,6 +73,8 @@ async def student(browser, url: str, i: int, timings: dict[str, float]) -> bytes
         await page.locator(".st-key-row_6").wait_for(timeout=WAIT_MS * 3)
         await step("load example")
         # edit: duplicate the first ReLU (layers[1]); everything after it moves down one place
+        await page.locator(".st-key-edit_1 button").first.click()  # open the row: its editor holds Duplicate
+        await wait_idle(page)
         await page.locator(".st-key-dup_1 button").first.click()  # a button with help renders twice
         await wait_idle(page)
         await page.locator(".st-key-row_7").wait_for(timeout=WAIT_MS * 3)
