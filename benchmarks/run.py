@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from builder.errors import first_line
+
 from .cases import CASES, Row
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
@@ -62,13 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for name in names:
         t = time.perf_counter()
-        for row in CASES[name](args.quick):
-            rows.append(row)
-            print(
-                f"{row.benchmark:20} {row.case[:70]:70} {row.ratio if row.ratio is not None else '':<8.4}"
-                f" {row.target:8} {row.met}",
-                flush=True,
-            )
+        try:
+            for row in CASES[name](args.quick):
+                rows.append(row)
+                print(
+                    f"{row.benchmark:20} {row.case[:70]:70} {row.ratio if row.ratio is not None else '':<8.4}"
+                    f" {row.target:8} {row.met}",
+                    flush=True,
+                )
+        except Exception as e:  # one broken case (a browser that timed out) must not lose the other rows
+            failed = Row(name, "the case stopped with an error", f"failed: {first_line(e)}", "", None, "", False)
+            rows.append(failed)
+            print(f"{name:20} FAILED: {e!r}", flush=True)
         print(f"  ({name}: {time.perf_counter() - t:.1f} s)", flush=True)
     elapsed = time.perf_counter() - start
     print(f"total {elapsed:.1f} s")
