@@ -43,7 +43,10 @@ def workspace() -> None:
     h = design_draft.history()
     draft = h.present
     design_panels.toolbar(h)
-    ui.show_flashes()  # a refused edit: "Not done: ..."
+    # A refused edit ("Not done: ..."), an import: in a container that is there with or without them, so the
+    # tabs below keep their place in the page and the browser keeps the tab the person is on.
+    with st.container(key="design_flashes"):
+        ui.show_flashes()
     run: DryRun | None = None
     fault: DesignError | None = None
     if draft.layers:

@@ -225,3 +225,32 @@ def test_ten_megabytes_of_text_are_refused_before_parsing(monkeypatch) -> None:
         from_code(source)
     with pytest.raises(DesignError, match="as text"):
         from_code(b"net = 1")  # type: ignore[arg-type]
+
+
+def test_code_lines_point_each_layer_at_the_line_that_makes_it() -> None:
+    from builder.importing import code_lines
+
+    source = PRELUDE + (
+        "shared = nn.Linear(8, 8)\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.body = nn.Sequential(nn.Linear(4, 8), nn.ReLU(),\n"
+        "                                  shared, shared)\n"
+        "        self.head = nn.Linear(8, 1)\n"
+        "    def forward(self, x):\n"
+        "        return self.head(self.body(x))\n"
+        "net = Net()\n"
+    )
+    first = len(PRELUDE.splitlines()) + 1  # the line of `shared = ...`
+    design, lines = code_lines(source)
+    assert design == from_code(source)
+    keys = {key for _, key, _ in design.walk()}
+    assert lines == {
+        "body.0": first + 4,
+        "body.1": first + 4,
+        "body.2": first,  # one shared layer: the line that made it, at both of its uses
+        "body.3": first,
+        "head": first + 6,
+    }, lines
+    assert set(lines) <= keys

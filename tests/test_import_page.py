@@ -133,3 +133,29 @@ def test_a_malicious_params_file_is_refused(app: AppTest) -> None:
     assert "refused" in " ".join(e.value for e in at.error)
     assert not os.path.exists(MARKER)
     assert draft(at) == before
+
+
+NOT_FITTING = "net = nn.Sequential(\n    nn.Linear(20, 256),\n    nn.ReLU(),\n    nn.Linear(100, 10),\n)\n"
+
+
+def test_an_import_that_does_not_build_says_why_on_the_import_tab_and_keeps_the_design(app: AppTest) -> None:
+    before = draft(app)
+    session_design = app.session_state[state.DESIGN.name]
+    at = paste(app, NOT_FITTING)
+    tab = next(t for t in at.tabs if t.label == "Import")
+    said = " ".join(e.value for e in tab.error)
+    assert "does not build" in said and "your design is unchanged" in said, said
+    assert "layers[2] Linear" in said and "expects 100 input features, gets 256" in said, said
+    assert "made on line 4 of the code" in said, said  # nn.Linear(100, 10) is on line 4 of the paste
+    assert draft(at) == before and at.session_state[state.DESIGN.name] == session_design
+    use = at.button(key="import_use")
+    assert use.label == "Use it anyway, to fix it" and use.proto.type != "primary"
+
+    click(at, "import_use")  # asked for: the draft now, its fault said; the session keeps the design that built
+    assert draft(at) == from_code(NOT_FITTING)
+    assert at.session_state[state.DESIGN.name] == session_design
+    warned = " ".join(w.value for w in at.warning)
+    assert "Imported 'net', which does not build" in warned and "Undo" in warned, warned
+    assert not any("Imported" in s.value for s in at.success)
+    click(at, "undo")
+    assert draft(at) == before

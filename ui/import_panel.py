@@ -7,16 +7,30 @@ history (`design_draft.commit`), so Undo brings the previous design back.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 
 import builder
 import ui
-from builder import Design, DesignError, ParamsError
+from builder import Design, DesignError, ParamsError, addressing
+from builder.importing import code_lines
 from ui import design_draft, state
+from ui.messages import error_text
 
 SOURCES = ("Paste code", "Upload a file")
+
+
+@dataclass(frozen=True)
+class FromCode:
+    """A design read from code, with the line that makes each layer (module key -> line), for its messages."""
+
+    design: Design
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+
 _UPLOAD_TYPES = ["py", "json", "params", "pt", "pth"]
 
 
@@ -47,6 +61,8 @@ def tab() -> None:
     label, value = result
     if isinstance(value, Exception):
         ui.show_error(value, f"Could not read {label}")
+    elif isinstance(value, FromCode):
+        offer(value.design, label, lines=value.lines)
     elif isinstance(value, Design):
         offer(value, label)
     else:
@@ -62,8 +78,8 @@ def read_code() -> None:
 
 
 def read_file(name: str, data: bytes) -> Any:
-    """What an uploaded file holds: a Design (.py read as code, .json), a (outline, guess) pair (.params),
-    or the error saying why not."""
+    """What an uploaded file holds: a design (.py read as code: FromCode; .json: a Design), a (outline, guess)
+    pair (.params), or the error saying why not."""
     suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if suffix == "py":
         try:
@@ -87,34 +103,68 @@ def read_file(name: str, data: bytes) -> Any:
     return outline, guess
 
 
-def _from_code(text: str) -> Design | DesignError:
+def _from_code(text: str) -> FromCode | DesignError:
     if not text.strip():
         return DesignError("there is no code to read: paste some first")
     try:
-        return builder.from_code(text)
+        return FromCode(*code_lines(text))
     except DesignError as e:
         return e
 
 
 def adopt(design: Design) -> None:
-    """Callback: the imported design becomes the draft (one step of the undo history)."""
+    """Callback: the imported design becomes the draft (one step of the undo history). One that does not build
+    is said so: the other pages keep the last design that built, and Undo brings the previous draft back."""
     design_draft.commit(design_draft.history().push(design))
-    ui.flash(f"Imported {design.name!r}. Undo brings the previous design back.", icon=":material/download_done:")
+    fault = _fault(design)
+    if fault is None:
+        ui.flash(f"Imported {design.name!r}. Undo brings the previous design back.", icon=":material/download_done:")
+    else:
+        ui.flash(
+            f"Imported {design.name!r}, which does not build: {error_text(fault)}. Fix the highlighted layer on "
+            f"the Layers tab, or Undo to get your previous design back (the other pages keep the last design that "
+            f"built).",
+            "warning",
+        )
+
+
+def _fault(design: Design) -> DesignError | None:
+    """Why `design` does not build (its dry run's error); None when it builds."""
+    try:
+        ui.dry_run(design)
+    except DesignError as e:
+        return e
+    return None
 
 
 # -- showing what came in ----------------------------------------------------------------------------------------------
 
 
-def offer(design: Design, label: str, key: str = "import_use") -> None:
-    """The design read, with its graph, and the button that makes it the session's design."""
+def offer(design: Design, label: str, key: str = "import_use", lines: Mapping[str, int] | None = None) -> None:
+    """The design read, with its graph, and the button that makes it the session's design. One that does not
+    build says why, naming the layer (and, read from code, its line), and is used only when asked for."""
     with st.container(border=True, key=f"{key}_box"):
         st.markdown(f"**{design.name}** from {label}")
         if design.description:
             st.caption(design.description)
-        run = ui.dry_run_or_error(design)  # shows why when it does not build (it can still be adopted and fixed)
-        if run is not None:
-            st.markdown(f"**{run.parameters:,}** parameters · output **{run.output_shape}**")
-            st.graphviz_chart(builder.graph(design, run))
+        try:
+            run = ui.dry_run(design)
+        except DesignError as fault:  # said here, where it was imported; the session's design is untouched
+            line = _line_of(design, fault, lines or {})
+            where = f" (the layer at fault is made on line {line} of {label})" if line else ""
+            ui.show_error(fault, f"This design does not build{where}, so your design is unchanged")
+            st.button(
+                "Use it anyway, to fix it",
+                key=key,
+                icon=":material/build:",
+                on_click=adopt,
+                args=(design,),
+                help="Makes it the draft, with the layer at fault highlighted on the Layers tab; Undo brings your "
+                "design back. The other pages keep the last design that built.",
+            )
+            return
+        st.markdown(f"**{run.parameters:,}** parameters · output **{run.output_shape}**")
+        st.graphviz_chart(builder.graph(design, run))
         st.button(
             "Use this design",
             key=key,
@@ -124,6 +174,13 @@ def offer(design: Design, label: str, key: str = "import_use") -> None:
             args=(design,),
             help="Replaces the draft; Undo brings the previous design back.",
         )
+
+
+def _line_of(design: Design, fault: DesignError, lines: Mapping[str, int]) -> int | None:
+    """The source line that makes the layer `fault` points at, when known."""
+    at = addressing.locate(design, fault.path)
+    spots = {addressing.format_path(p) for p in at}
+    return next((lines[key] for path, key, _ in design.walk() if path in spots and key in lines), None)
 
 
 def outline_view(value: tuple[builder.ParamsOutline, Design | DesignError], label: str) -> None:

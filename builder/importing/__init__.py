@@ -1,7 +1,7 @@
 """Ways in: a design from a bare `.params` file (outline and guess), from pasted PyTorch source (parsed, never
 run) and from a live nn.Module (traced)."""
 
-from .code import from_code
+from .code import code_lines, from_code
 from .diff import ParamsDiff, diff_params
 from .guess import guess_design
 from .module import from_module
@@ -11,6 +11,7 @@ __all__ = [
     "ParamsDiff",
     "diff_params",
     "from_module",
+    "code_lines",
     "from_code",
     "OutlineNode",
     "ParamsOutline",

@@ -78,6 +78,13 @@ def from_code(source: str, *, name: str | None = None) -> Design:
     comes from `X = torch.rand(2, 20)` (or randn, zeros, randint…) when the source makes one, else from the
     first layer's size. Raises DesignError with line and column for anything it cannot read or refuses.
     """
+    return code_lines(source, name=name)[0]
+
+
+def code_lines(source: str, *, name: str | None = None) -> tuple[Design, dict[str, int]]:
+    """`from_code`'s design and, for each layer, the line of the source that makes it, by module key
+    ({"2": 4}: the layer whose keys start with "2." is `nn.Linear(...)` on line 4), so a message about a layer
+    can point at the code. Raises as `from_code`."""
     if not isinstance(source, str):
         raise DesignError(f"from_code expects the source as text (str), got {type(source).__name__}")
     cap = limits().max_design_chars
@@ -88,8 +95,9 @@ def from_code(source: str, *, name: str | None = None) -> Design:
         )
     tree = _parse(source)
     _refuse_dangerous(tree)
-    design: Design = _Reader(tree, name).design()
-    return design
+    reader = _Reader(tree, name)
+    design: Design = reader.design()
+    return design, reader.lines
 
 
 # -- parsing and the safety scan ------------------------------------------------------------------------------
@@ -171,6 +179,7 @@ class _Layer:
     args: dict[str, Any]
     label: str | None = None
     inplace: bool = False  # nn.ReLU(inplace=True): the design computes out of place; forward checks it may
+    line: int | None = None  # the source line of its constructor call
 
 
 @dataclass(eq=False)
@@ -260,6 +269,8 @@ class _Reader:
         self.called: list[tuple[Any, Any]] = []  # (module, input) of `net(X)` at module level
         self.skipped: list[str] = []  # module-level statements not read, with the reason
         self.input_spec: tuple[_TensorSpec, str] | None = None
+        self.made_at: dict[int, int] = {}  # id(Leaf) -> the source line that made its layer
+        self.lines: dict[str, int] = {}  # module key -> that line (see code_lines)
 
     # -- module level ---------------------------------------------------------------------------------
 
@@ -275,6 +286,7 @@ class _Reader:
         if isinstance(top, Leaf):
             top = Branchy(children=[("0", top)])
             what += " The single layer is wrapped in nn.Sequential (its keys start with '0.')."
+        self.lines = {k: self.made_at[id(n)] for k, n in top.walk() if isinstance(n, Leaf) and id(n) in self.made_at}
         name = self.name or (net.name if isinstance(net, _Instance) else getattr(net, "label", None))
         return to_design(top, name=name or "imported", input_shape=shape, input_dtype=dtype, description=what)
 
@@ -869,7 +881,7 @@ class _Reader:
             raise _error(
                 node, f"nn.{type_name}({e.arg}=…): {reason}" if e.arg else f"nn.{type_name}: {reason}"
             ) from None
-        return _Layer(type_name, given, inplace=inplace)
+        return _Layer(type_name, given, inplace=inplace, line=getattr(node, "lineno", None))
 
     def parameter(self, args: list[Any], node: ast.Call) -> _Param:
         if len(args) != 1 or not isinstance(args[0], _TensorSpec):
@@ -977,6 +989,8 @@ class _Reader:
                 return memo[id(v)]
             if isinstance(v, _Layer):
                 out: Node = Leaf(v.type, _json_args(v.args), label=v.label)
+                if v.line is not None:
+                    self.made_at[id(out)] = v.line
             elif isinstance(v, _Seq):
                 out = Branchy(label=v.label)
                 memo[id(v)] = out
