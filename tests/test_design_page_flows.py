@@ -331,3 +331,29 @@ def test_residual_on_rows_of_the_networks_chain_flow(app: AppTest) -> None:
     select(at, "0", "2")  # not next to each other: refused, nothing changed
     click(at, "residual")
     assert any("next to each other" in str(t.value) for t in at.toast) and draft(at) == load_example("lstm_lm")
+
+
+NESTED = {
+    "format": 2,
+    "input": {"shape": [2, 4]},
+    "layers": [{"type": "Linear", "name": n, "in_features": 4, "out_features": 4} for n in ("a", "b", "c")],
+    # x + c([a | b] +)(x): a branches step nested in branch 0 of the network's own branches step
+    "flow": [{"branches": [[{"branches": [["a"], ["b"]], "merge": "add"}, "c"], []], "merge": "add"}],
+}
+
+
+def test_a_nested_branches_steps_layers_move_to_the_next_branch_and_after_its_merge(app: AppTest) -> None:
+    ok(app.text_area(key="json").input(json.dumps(NESTED)).run())
+    at = click(app, "json_apply")
+    click(at, "to_next_top_0_0_0_0_0")  # a: from the inner branch 0 to the end of inner branch 1
+    inner = Branches(((), (Call("b"), Call("a"))), "add")
+    assert draft(at).flow == (Branches(((inner, Call("c")), ()), "add"),)
+    click(at, "out_top_0_0_0_1_0")  # b: out of the inner branches, right after their merge
+    inner = Branches(((), (Call("a"),)), "add")
+    assert draft(at).flow == (Branches(((inner, Call("b"), Call("c")), ()), "add"),)
+    assert not at.error
+    net = build(draft(at))
+    a, b, c = net.a, net.b, net.c  # type: ignore[union-attr]
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), x + c(b(x + a(x))))  # the forward a person would write

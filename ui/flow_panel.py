@@ -131,8 +131,8 @@ def step_row(draft: Design, path: addressing.Path, block: Block, s: Step, at: St
 
 
 def step_actions(path: addressing.Path, block: Block, at: StepAt, n: int, words: bool) -> None:
-    """Run it earlier / later in its chain or branch, remove it; in a branch of the holder's own branches step
-    also: to the next branch, out of the branches (after the merge). Icons, or icons with `words`."""
+    """Run it earlier / later in its chain or branch, remove it; in a branch (of any branches step, nested ones
+    too) also: to the next branch, out of the branches (after the merge). Icons, or icons with `words`."""
     k, a = holder_id(path), at_id(at)
     actions: list[tuple[str, str, str, str, tuple[object, ...], bool]] = [
         (
@@ -152,18 +152,18 @@ def step_actions(path: addressing.Path, block: Block, at: StepAt, n: int, words:
             at[-1] == n - 1,
         ),
     ]
-    if len(at) == 3:  # in a branch of the holder's own branches step
-        i, b, j = at
-        lanes = len(_branches_at(block, (i,)).branches)
+    if len(at) >= 3:  # step j of branch b of the branches step at `outer` (the holder's own, or a nested one)
+        outer, b, j = at[:-2], at[-2], at[-1]
+        lanes = len(_branches_at(block, outer).branches)
         if lanes > 1:
             to = (b + 1) % lanes
             actions.append(
                 (
                     ":material/arrow_forward:",
                     f"To branch {to}",
-                    f"to_next_{k}_{i}_{b}_{j}",
+                    f"to_next_{k}_{a}",
                     f"Move to the end of branch {to}",
-                    (edit.move_call, i, b, j, to),
+                    (edit.move_call, outer, b, j, to),
                     False,
                 )
             )
@@ -171,9 +171,9 @@ def step_actions(path: addressing.Path, block: Block, at: StepAt, n: int, words:
             (
                 ":material/south:",
                 "After the merge",
-                f"out_{k}_{i}_{b}_{j}",
+                f"out_{k}_{a}",
                 "Move out of the branches: run it after the merge",
-                (edit.move_call, i, b, j, None),
+                (edit.move_call, outer, b, j, None),
                 False,
             )
         )
