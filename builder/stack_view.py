@@ -18,13 +18,17 @@ __all__ = [
     "PAGE_SIZE",
     "StackRow",
     "after_delete",
+    "after_group",
     "after_insert",
     "after_move",
+    "after_removals",
+    "after_ungroup",
     "ancestors",
     "layer_count",
     "near",
     "page_count",
     "page_of",
+    "moved",
     "reindexed",
     "rows",
 ]
@@ -121,6 +125,56 @@ def after_insert(i: int) -> Callable[[int], int | None]:
 def after_delete(i: int) -> Callable[[int], int | None]:
     """Child indices after the child at i was removed."""
     return lambda k: None if k == i else (k - 1 if k > i else k)
+
+
+def after_removals(before: Sequence[Node], after: Sequence[Node]) -> Callable[[int], int | None]:
+    """Child indices after some children were removed (a flow step or branch removed with the layers only it
+    called): `after` is `before` less some children, the others unchanged and in order. An unnamed child's
+    removal re-keys the children after it, not the nodes themselves, so they are matched by value."""
+    new: dict[int, int] = {}
+    j = 0
+    for i, node in enumerate(before):
+        if j < len(after) and after[j] == node:
+            new[i] = j
+            j += 1
+    return new.get
+
+
+def moved(opened: Collection[Path], where: Callable[[Path], Path | None]) -> frozenset[Path]:
+    """The open blocks after an edit that moved whole subtrees: each path's new place (None: gone)."""
+    return frozenset(q for q in map(where, opened) if q is not None)
+
+
+def after_group(parent: Path, start: int, stop: int) -> Callable[[Path], Path | None]:
+    """Where a path goes when the children start..stop-1 of `parent` are wrapped into one block at `start`
+    (group, residual, branches): the wrapped ones go inside it, the later ones move up."""
+    n = len(parent)
+
+    def where(p: Path) -> Path | None:
+        if len(p) <= n or p[:n] != parent or p[n] < start:
+            return p
+        if p[n] < stop:
+            return (*parent, start, p[n] - start, *p[n + 1 :])
+        return (*parent, p[n] - (stop - start) + 1, *p[n + 1 :])
+
+    return where
+
+
+def after_ungroup(path: Path, count: int) -> Callable[[Path], Path | None]:
+    """Where a path goes when the block at `path`, of `count` children, is replaced by them (ungroup): its
+    own place is gone, what was inside it moves out a level, the later siblings move down."""
+    parent, i, n = path[:-1], path[-1], len(path) - 1
+
+    def where(p: Path) -> Path | None:
+        if len(p) <= n or p[:n] != parent or p[n] < i:
+            return p
+        if p == path:
+            return None
+        if p[n] == i:
+            return (*parent, i + p[n + 1], *p[n + 2 :])
+        return (*parent, p[n] + count - 1, *p[n + 1 :])
+
+    return where
 
 
 def near(shown: Sequence[StackRow], path: Path | None, k: int = 2) -> list[str]:

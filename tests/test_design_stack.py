@@ -166,3 +166,53 @@ def test_adding_inside_a_folded_block_unfolds_it(app: AppTest, where: str) -> No
     at = click(at, "add")
     assert draft(at).layers[1].layers[0].type == "ReLU"
     assert "1_0" in rows(at)
+
+
+def opened(at: AppTest) -> frozenset[tuple[int, ...]]:
+    return at.session_state[state.DESIGN_UNFOLDED.name]
+
+
+def test_open_blocks_follow_undo_and_redo(app: AppTest) -> None:
+    at = page_with(app, blocks_of(4, 2))
+    click(at, "fold_2")
+    click(at, "edit_0")
+    click(at, "del_0")  # block 2 is now block 1, still open
+    assert opened(at) == {(1,)} and rows(at)[:3] == ["0", "1", "1_0"]
+    click(at, "undo")  # the design as it was: block 2 open again, not the block now at 1
+    assert opened(at) == {(2,)}
+    assert rows(at) == ["0", "1", "2", "2_0", "2_1", "3"]
+    click(at, "redo")
+    assert opened(at) == {(1,)}
+
+
+def test_open_blocks_follow_group_and_ungroup(app: AppTest) -> None:
+    at = page_with(app, blocks_of(4, 2))
+    click(at, "fold_3")
+    at.checkbox(key=f"{state.SELECT_PREFIX}0").check()
+    at.checkbox(key=f"{state.SELECT_PREFIX}1").check()
+    click(ok(at.run()), "group")  # blocks 0 and 1 into one: block 3 is now block 2, still open
+    assert draft(at).layers[2] == blocks_of(4, 2).layers[3]
+    assert (2,) in opened(at) and (3,) not in opened(at)
+    assert "2_0" in rows(at)
+    click(at, "edit_0")
+    click(at, "ungroup")  # and back: block 2 is block 3 again
+    assert (3,) in opened(at) and (2,) not in opened(at)
+    assert rows(at)[-3:] == ["3", "3_0", "3_1"]
+
+
+def test_open_blocks_move_up_when_a_flow_step_removes_a_layer(app: AppTest) -> None:
+    lin = {"type": "Linear", "in_features": 8, "out_features": 8}
+    d = Design.from_dict(
+        {
+            "format": 2,
+            "input": {"shape": [2, 8]},
+            "layers": [lin, {"type": "Sequential", "layers": [lin]}, {"type": "Sequential", "layers": [lin, lin]}],
+            "flow": ["0", "1", "2"],  # the network's own chain flow: removing a call removes its layer
+        }
+    )
+    at = page_with(app, d)
+    click(at, "fold_2")
+    click(at, "step_del_top_0")  # Linear 0 goes with its only call: the two-layer block is now block 1
+    assert len(draft(at).layers) == 2 and draft(at).layers[1] == d.layers[2]
+    assert opened(at) == {(1,)}
+    assert rows(at) == ["0", "1", "1_0", "1_1"]

@@ -4,8 +4,9 @@ follow the nodes when rows move, appear or go."""
 from __future__ import annotations
 
 from builder import Design, edit, load_example, stack_view
-from builder.addressing import paths
+from builder.addressing import node_at, paths
 from builder.design import Block
+from builder.flow import Op
 from builder.stack_view import after_delete, after_insert, after_move, page_count, page_of, reindexed, rows
 
 
@@ -86,3 +87,40 @@ def test_near_is_the_rows_around_the_open_one() -> None:
     assert stack_view.near(shown, None) == stack_view.near(shown, (3,)) == ["10", "11", "12", "13", "14"]
     folded = rows(nested(), set())
     assert stack_view.near(folded, (1, 1, 0), k=0) == ["body"]  # hidden: its folded block stands for it
+
+
+def distinct_blocks() -> Design:
+    """Six top-level blocks, each told apart by its width, the third holding two blocks of its own."""
+
+    def blk(width: int, inner: list[dict[str, object]] | None = None) -> dict[str, object]:
+        lin = {"type": "Linear", "in_features": 4, "out_features": width}
+        back = {"type": "Linear", "in_features": width, "out_features": 4}
+        return {"type": "Sequential", "layers": [lin, back, *(inner or [])]}
+
+    layers = [blk(5), blk(6), blk(7, [blk(11), blk(12)]), blk(8), blk(9), blk(10)]
+    return Design.from_dict({"format": 2, "input": {"shape": [1, 4]}, "layers": layers})
+
+
+def test_open_blocks_follow_group_and_ungroup_as_the_edits_move_the_nodes() -> None:
+    d = distinct_blocks()
+    opened = {(0,), (2,), (2, 2), (2, 3), (3,), (5,)}
+    grouped = edit.group(d, [(2,), (3,)])  # blocks 2 and 3 wrapped into one block at 2
+    now = stack_view.moved(opened, stack_view.after_group((), 2, 4))
+    assert now == {(0,), (2, 0), (2, 0, 2), (2, 0, 3), (2, 1), (4,)}
+    for p, q in [((0,), (0,)), ((2,), (2, 0)), ((2, 2), (2, 0, 2)), ((3,), (2, 1)), ((5,), (4,))]:
+        assert node_at(grouped, q) == node_at(d, p)
+    ungrouped = edit.ungroup(d, (2,))  # block 2's four children take its place
+    now = stack_view.moved(opened, stack_view.after_ungroup((2,), 4))
+    assert now == {(0,), (4,), (5,), (6,), (8,)}  # 2 itself is gone; its blocks 2.2 and 2.3 are now 4 and 5
+    for p, q in [((0,), (0,)), ((2, 2), (4,)), ((2, 3), (5,)), ((3,), (6,)), ((5,), (8,))]:
+        assert node_at(ungrouped, q) == node_at(d, p)
+
+
+def test_open_blocks_follow_children_removed_with_a_flow_step() -> None:
+    d = edit.add_step(distinct_blocks(), (), (6,), Op("relu"))  # the network is a chain flow now
+    gone = edit.remove_step(d, (), (1,))  # the call of block 1: block 1 goes with it, the others re-keyed
+    new_index = stack_view.after_removals(d.layers, gone.layers)
+    assert [new_index(i) for i in range(6)] == [0, None, 1, 2, 3, 4]
+    assert reindexed({(2,), (2, 2), (5,)}, (), new_index) == {(1,), (1, 2), (4,)}
+    for p, q in [((2,), (1,)), ((2, 2), (1, 2)), ((5,), (4,))]:
+        assert node_at(gone, q) == node_at(d, p)

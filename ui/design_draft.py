@@ -51,7 +51,9 @@ def history() -> UndoHistory:
 
 
 def commit(h: UndoHistory) -> None:
-    """Make `h` the history; the session's design follows its present when that builds."""
+    """Make `h` the history; the session's design follows its present when that builds. Undo and redo bring
+    back the blocks that were open when that design was left (an edit's callback moves them itself)."""
+    _keep_folds(state.DESIGN_HISTORY.get(), h)
     state.DESIGN_HISTORY.set(h)
     draft = h.present
     if draft.layers:
@@ -66,6 +68,17 @@ def commit(h: UndoHistory) -> None:
     state.DESIGN_EDITING.set(None)
     state.DESIGN_JSON_ERROR.pop()
     state.DESIGN_CONFIRM_CLEAR.set(False)
+
+
+def _keep_folds(old: UndoHistory | None, new: UndoHistory) -> None:
+    folds = dict(state.DESIGN_FOLDS.get() or {})
+    if old is not None:
+        folds[id(old.present)] = state.DESIGN_UNFOLDED.get() or frozenset()
+    back = folds.get(id(new.present))
+    if back is not None and (old is None or new.present is not old.present):
+        state.DESIGN_UNFOLDED.set(back)
+    alive = {id(d) for d in (*new.past, new.present, *new.future)}  # ids of designs gone may be reused
+    state.DESIGN_FOLDS.set({k: v for k, v in folds.items() if k in alive})
 
 
 def refuse(e: DesignError) -> None:
@@ -102,6 +115,28 @@ def toggle_fold(path: addressing.Path) -> None:
 
 def _reindex(parent: addressing.Path, new_index: Callable[[int], int | None]) -> None:
     state.DESIGN_UNFOLDED.set(stack_view.reindexed(state.DESIGN_UNFOLDED.get() or (), parent, new_index))
+
+
+def _move_open(where: Callable[[addressing.Path], addressing.Path | None]) -> None:
+    state.DESIGN_UNFOLDED.set(stack_view.moved(state.DESIGN_UNFOLDED.get() or (), where))
+
+
+def follow_removals(before: Design, path: addressing.Path) -> None:
+    """After a flow edit of the holder at `path` that removed children (a step or a branch with the layers only
+    it called): the open blocks after them move up with them."""
+    try:
+        old, new = edit.flow_holder(before, path), edit.flow_holder(history().present, path)
+    except DesignError:
+        return
+    if len(new.layers) < len(old.layers):
+        _reindex(path, stack_view.after_removals(old.layers, new.layers))
+
+
+def ungroup_row(path: addressing.Path) -> None:
+    """Replace the block at `path` by its children; the open blocks inside and after it follow."""
+    node = addressing.node_at(history().present, path)
+    if apply(edit.ungroup, path) and isinstance(node, Block):
+        _move_open(stack_view.after_ungroup(path, len(node.layers)))
 
 
 def move_row(path: addressing.Path, offset: int) -> None:
@@ -194,7 +229,13 @@ def rename_shared(old: str) -> None:
 def group_selected() -> None:
     chosen = selected(history().present)
     if apply(edit.group, chosen, (state.GROUP_NAME.get() or "").strip() or None) and chosen:
+        _follow_wrap(chosen)
         unfold((*min(chosen), 0))  # the new block is shown open: its layers are where they were
+
+
+def _follow_wrap(chosen: list[addressing.Path]) -> None:
+    """The open blocks after the siblings `chosen` were wrapped into one block where the first was."""
+    _move_open(stack_view.after_group(chosen[0][:-1], min(chosen)[-1], max(chosen)[-1] + 1))
 
 
 def unfold(path: addressing.Path) -> None:
@@ -208,10 +249,12 @@ def wrap_selected(kind: str) -> None:
     branches (one per selected row, joined by cat along dim 1); the merge is changed in the block's editor."""
     chosen = selected(history().present)
     name = (state.GROUP_NAME.get() or "").strip() or None
-    if kind == "residual":
-        apply(edit.residual, chosen, name)
-    else:
-        apply(edit.branch_out, chosen, "cat", 1, name)
+    wrap: tuple[Any, ...] = (
+        (edit.residual, chosen, name) if kind == "residual" else (edit.branch_out, chosen, "cat", 1, name)
+    )
+    wrapped = apply(*wrap)
+    if wrapped and chosen:
+        _follow_wrap(chosen)
     if chosen and _is_flow(min(chosen)):
         state.DESIGN_EDITING.set(min(chosen))  # open the new block's editor: its branches and merge
 

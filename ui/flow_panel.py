@@ -398,6 +398,7 @@ def flow_edit(path: addressing.Path, op: object, *args: object) -> None:
     """Apply one of builder.edit's flow operations to the holder at `path`; a block's editor stays open."""
     before = design_draft.history().present
     design_draft.apply(op, path, *args)  # type: ignore[arg-type]
+    design_draft.follow_removals(before, path)  # a layer gone with its step: later open blocks move up
     design_draft.tell_flow(before, path)
     state.DESIGN_EDITING.set(path or None)
 

@@ -335,6 +335,6 @@ def share_row(draft: Design, path: addressing.Path, node: Node) -> None:
                     "Ungroup",
                     key="ungroup",
                     icon=":material/unfold_less:",
-                    on_click=design_draft.apply,
-                    args=(edit.ungroup, path),
+                    on_click=design_draft.ungroup_row,
+                    args=(path,),
                 )

@@ -111,6 +111,8 @@ DESIGN_SYNCED: Key[Design] = Key("design_synced")  # the session design the page
 DESIGN_EDITING: Key[tuple[int, ...] | None] = Key("design_editing")  # path of the row whose editor is open
 DESIGN_JSON_ERROR: Key[Exception] = Key("design_json_error")
 DESIGN_UNFOLDED: Key[frozenset[tuple[int, ...]]] = Key("design_unfolded")  # blocks drawn open (paths); others fold
+# the open blocks each design of the undo history had when it was left (by id: the history holds the designs)
+DESIGN_FOLDS: Key[dict[int, frozenset[tuple[int, ...]]]] = Key("design_folds")
 DESIGN_PAGE: Key[int] = Key("design_page")  # the page of the stack shown (a widget: its picker), 0 first
 DESIGN_NEAR: Key[tuple[int, ...]] = Key("design_near")  # the row last opened or edited: a big preview centres on it
 DESIGN_SHOW: Key[tuple[int, ...]] = Key("design_show")  # a row to bring into view on the next draw (its page)
