@@ -33,6 +33,7 @@ from . import init_methods, init_spec
 from .design import Block, Design, Layer, Node, Use, child_key, resolve
 from .flow import OPS, Branches, Call, Flow, Op, op_kwargs
 from .init import plan as init_plan
+from .pysource import source_of
 from .registry import REGISTRY, LayerType, call_code
 from .reset import NOT_BY_RESET_PARAMETERS, reset_like_construction
 
@@ -434,13 +435,13 @@ class _Writer:
                 fns[init_methods.zero_bias] = None
             out += ["", "# Initialization (d2l 6.3): each function fills one layer's weights.", ""]
             for fn in fns:
-                out += [inspect.getsource(fn), ""]
+                out += [source_of(fn), ""]
         for cls in self.classes:
             out += ["", cls]
 
         by_construction = bool(self.types & NOT_BY_RESET_PARAMETERS)
         if seeded and by_construction:
-            out += ["", inspect.getsource(reset_like_construction)]
+            out += ["", source_of(reset_like_construction)]
         if seeded:
             out += ["", _initialize(plan, by_construction), ""]
         body = [*shared_lines, f"model = {model_expr}"]

@@ -10,7 +10,6 @@ The pages show this; nothing here imports streamlit, so a notebook can run the s
 
 from __future__ import annotations
 
-import inspect
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from .init import initialize, with_init, with_init_everywhere
 from .layers import CenteredLayer
 from .limits import limits
 from .params import Tensors, load_params, read_tensors, save_params, save_tensors, set_value, tied_keys
+from .pysource import source_of
 
 # -- presets -------------------------------------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ def presets() -> list[Preset]:
 
 def _source(*objects: object) -> str:
     """The source of the chapter's blocks as builder.chapter_code holds them: what the page shows is what runs."""
-    return "\n\n".join(inspect.getsource(o).rstrip() for o in objects)  # type: ignore[arg-type]
+    return "\n\n".join(source_of(o).rstrip() for o in objects)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from .build import dry_run
 from .codegen import file_stem, to_code
 from .data import DataError, Dataset, check_input_shape, check_output_shape, make_dataset
 from .design import Design
+from .pysource import source_of
 from .training import TrainConfig
 
 
@@ -129,10 +130,10 @@ def _builtin_source(recipe: dict[str, Any]) -> str:
         if name in _STAND_INS:
             parts += ["", _STAND_INS[name]]
         elif inspect.isfunction(value) or inspect.isclass(value):
-            parts += ["", inspect.getsource(value)]
+            parts += ["", source_of(value)]
         else:
             parts += [f"{name} = {value!r}", ""]
-    parts += ["", inspect.getsource(make)]
+    parts += ["", source_of(make)]
     args = ", ".join(f"{k}={v!r}" for k, v in recipe.items() if k != "name")
     parts += [
         "",

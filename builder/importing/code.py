@@ -26,6 +26,7 @@ from typing import Any
 from ..design import Design
 from ..errors import DesignError
 from ..limits import limits
+from ..pysource import parse
 from ..registry import REGISTRY, ArgError, check_args
 from .flowgraph import ACTIVATIONS, MERGES, T, default_output, self_attention, to_steps, torch_class, tuple_outputs
 from .tree import Branchy, Leaf, Node, to_design
@@ -107,7 +108,7 @@ def _parse(source: str) -> ast.Module:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarnings of the paste: errors are reported, warnings are not ours
-            return ast.parse(source, mode="exec")
+            return parse(source)  # ast.parse, one thread at a time (builder.pysource)
     except SyntaxError as e:
         where = f"line {e.lineno}, column {e.offset}" if e.lineno else "somewhere"
         raise DesignError(f"{where}: the source is not valid Python: {e.msg}") from None
