@@ -39,16 +39,19 @@ CHROME_ARGS = [
 ]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 WAIT_MS = 300_000  # a busy 2-core server with 8 browsers answers slowly, not wrongly
+# Where a run that never says "done" leaves its evidence: a screenshot and the text of its page, and the server's log
+ARTIFACTS = Path(os.environ.get("BLOCKWORK_BENCH_ARTIFACTS", tempfile.gettempdir())) / "blockwork-classroom"
 SOLO_RUNS = 3  # the solo time is their median: one run alone is short, and a hiccup would swing the ratio
 
 
 @contextlib.contextmanager
-def server() -> Iterator[tuple[str, int]]:
-    """`streamlit run app.py` on a free local port: (url, pid); stopped on exit."""
+def server(log_path: Path) -> Iterator[tuple[str, int]]:
+    """`streamlit run app.py` on a free local port, its output in `log_path`: (url, pid); stopped on exit."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with tempfile.TemporaryFile() as log:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w+b") as log:
         yield from _serve(port, log)
 
 
@@ -129,12 +132,47 @@ async def open_train(browser, url: str, epochs: int | None):
     return context, page
 
 
-async def train(page) -> float:
-    """Press Train; seconds until the page says the run is done."""
+class RunNeverDone(RuntimeError):
+    """A run whose page did not say "done" in time; the message says where its screenshot and the log are."""
+
+
+async def train(page, name: str = "run") -> float:
+    """Press Train; seconds until the page says the run is done. If it never does (or shows a traceback), a
+    RunNeverDone naming the screenshot and page text saved in ARTIFACTS (beside the server's log), with the
+    progress text it showed."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     start = time.monotonic()
     await page.locator(".st-key-train_start button").click()
-    await page.get_by_test_id("stProgress").filter(has_text="— done").wait_for(timeout=WAIT_MS)
+    done = page.get_by_test_id("stProgress").filter(has_text="— done")
+    failed = page.get_by_test_id("stException")  # a traceback on the page: no use waiting for "done"
+    try:
+        await done.or_(failed).first.wait_for(timeout=WAIT_MS)
+    except PlaywrightTimeout:
+        raise RunNeverDone(await _evidence(page, name, time.monotonic() - start)) from None
+    if await failed.count():
+        raise RunNeverDone(await _evidence(page, name, time.monotonic() - start, "showed a traceback"))
     return time.monotonic() - start
+
+
+async def _evidence(page, name: str, seconds: float, what: str = "did not say '— done'") -> str:
+    """Save what a stuck page shows; the message for the error."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot, text = ARTIFACTS / f"{name}.png", ARTIFACTS / f"{name}.txt"
+    progress = "(none)"
+    with contextlib.suppress(Exception):
+        await page.screenshot(path=str(shot), full_page=True)
+    with contextlib.suppress(Exception):
+        bars = page.get_by_test_id("stProgress")
+        progress = " | ".join(await bars.all_inner_texts()) or "(no progress bar)"
+    with contextlib.suppress(Exception):
+        state = await page.locator("[data-testid='stApp']").get_attribute("data-test-script-state", timeout=5000)
+        body = await page.inner_text("body", timeout=5000)
+        text.write_text(f"script state: {state}\nprogress: {progress}\n\n{body}")
+    return (
+        f"{name}: the page {what} within {seconds:.0f} s; its progress bar read {progress!r}. "
+        f"Screenshot {shot}, page text {text}, server log {ARTIFACTS / 'server.log'}"
+    )
 
 
 @dataclass
@@ -155,20 +193,20 @@ async def classroom(url: str, pid: int, students: int, epochs: int | None) -> Cl
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
         try:
             context, page = await open_train(browser, url, epochs)
-            await train(page)  # warm-up: first imports, first figures
+            await train(page, "warm-up")  # first imports, first figures
             await page.reload()
             await context.close()
             solos = []
             for _ in range(SOLO_RUNS):
                 context, page = await open_train(browser, url, epochs)
                 server, every = cpu_seconds(pid), tree_cpu_seconds(os.getpid())
-                seconds = await train(page)
+                seconds = await train(page, "solo")
                 solos.append((seconds, cpu_seconds(pid) - server, tree_cpu_seconds(os.getpid()) - every))
                 await context.close()
             solo, solo_server_cpu, solo_cpu = sorted(solos)[SOLO_RUNS // 2]
             opened = await asyncio.gather(*(open_train(browser, url, epochs) for _ in range(students)))
             every = tree_cpu_seconds(os.getpid())
-            times = await asyncio.gather(*(train(page) for _, page in opened))
+            times = await asyncio.gather(*(train(page, f"student{i}") for i, (_, page) in enumerate(opened)))
             class_cpu = (tree_cpu_seconds(os.getpid()) - every) / students
             for context, _ in opened:
                 await context.close()
@@ -185,8 +223,13 @@ def bench_classroom(quick: bool) -> Iterator[object]:
         why = "run by make bench" if quick else "chromium missing"
         yield Row("classroom training", f"{students} browsers train tied_moons at once", why, "", None, "≤ 4", None)
         return
-    with server() as (url, pid):
-        c = asyncio.run(classroom(url, pid, students, None))  # the preset's own settings
+    log = ARTIFACTS / "server.log"
+    with server(log) as (url, pid):
+        try:
+            c = asyncio.run(classroom(url, pid, students, None))  # the preset's own settings
+        except RunNeverDone as e:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RunNeverDone(f"{e}\nserver log, last lines:\n{tail}") from None
     worst = max(c.times)
     ratio = worst / c.solo
     yield Row(
