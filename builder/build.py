@@ -175,16 +175,17 @@ def build(design: Design, device: str | torch.device = "cpu", *, seed: int | Non
     # The sizes are known to fit, so torch's own dry run (construction, then a forward pass of the example
     # input, as the chapter does) can run on the device, far cheaper than meta kernels.
     seeded = (seed if seed is not None else design.seed) is not None
-    net = _MetaBuilder(design).materialize(torch.device(device), keep_rng=seeded)
+    net = _MetaBuilder(design, checked=True).materialize(torch.device(device), keep_rng=seeded)
     if seeded:  # `initialize` redraws every weight in one fixed order under the seed
         initialize(net, design, seed)
         return net
     # Unseeded, construction's own initialization is PyTorch's default, as by hand; only the statistics the
     # forward pass moved are reset, then the design's init methods run after the defaults as always.
     for module in net.modules():
-        reset_stats = getattr(module, "reset_running_stats", None)
+        # looked up on the class: a module without it would raise (and catch) an AttributeError per module
+        reset_stats = getattr(type(module), "reset_running_stats", None)
         if reset_stats is not None:
-            reset_stats()
+            reset_stats(module)
     apply_init(net, design)
     return net
 
@@ -194,7 +195,7 @@ def meta_network(design: Design) -> tuple[nn.Module, DryRun]:
     dry run (which checks it first). For views that need the modules themselves (state_dict keys, lazy before
     and after)."""
     run = dry_run(design)
-    return _MetaBuilder(design).materialize(torch.device("meta"), keep_rng=False), run
+    return _MetaBuilder(design, checked=True).materialize(torch.device("meta"), keep_rng=False), run
 
 
 def layer_kwargs(layer: Layer) -> dict[str, object]:
@@ -236,8 +237,10 @@ def _refuse_over_budget(cap: int, total: int, sizes: list[tuple[int, str, str]],
 class _MetaBuilder:
     """Instantiation of a design's modules (on meta or a device) and torch's own dry run of them."""
 
-    def __init__(self, design: Design) -> None:
+    def __init__(self, design: Design, *, checked: bool = False) -> None:
+        """checked: the design's dry run passed, so its blocks were checked (check_block) on this very design."""
         self.design = design
+        self.checked = checked
         self.shared_modules: dict[str, nn.Module] = {}
         self.leaves: list[tuple[str, str, nn.Module]] = []  # (design path, type, module) for budget messages
 
@@ -255,7 +258,8 @@ class _MetaBuilder:
 
     def block(self, block: Block, path: str) -> nn.Module:
         """An nn.Sequential, or a FlowModule for a block with a flow. path: the block's ("" for the top)."""
-        check_block(block, path, self.design.shared)  # designs made by editors were never parsed
+        if not self.checked:  # designs made by editors were never parsed
+            check_block(block, path, self.design.shared)
         at = f"{path}." if path else ""
         children = [(child_key(n, i), self.module(n, f"{at}layers[{i}]")) for i, n in enumerate(block.layers)]
         if block.flow is not None:
