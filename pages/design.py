@@ -26,6 +26,14 @@ _CSS = """<style>
 [class*="st-key-row_"] [data-testid="stMarkdownContainer"] p > code:last-child {
   float: right; margin-left: 0.5rem; white-space: nowrap;
 }
+/* A narrow window (1280 px at 150 % zoom is 853 CSS px; the sidebar open leaves ~540 for the page): Undo and Redo
+   show their icons only (their words stay their accessible names), so the toolbar keeps to one line. */
+@media (max-width: 1000px) {
+  .st-key-toolbar :is(.st-key-undo, .st-key-redo) button [data-testid="stMarkdownContainer"] {
+    position: absolute !important; width: 1px !important; height: 1px !important; overflow: hidden !important;
+    clip-path: inset(50%) !important; white-space: nowrap !important;
+  }
+}
 </style>"""
 
 

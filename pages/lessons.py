@@ -30,9 +30,20 @@ def load_preset() -> None:
     go(state.LESSON_STEP())
 
 
+# A narrow window (a projector at 150 %: 853 CSS px, ~540 beside the sidebar): a smaller title leaves the step
+# list room to read "4/13 · Code in forward…" rather than "Step 4 c…".
+_CSS = """<style>
+@media (max-width: 1000px) {
+  .st-key-lesson_nav h1 { font-size: 2rem !important; }
+  .st-key-lesson_nav .stButton button { padding-left: 0.5rem; padding-right: 0.5rem; }
+}
+</style>"""
+
+
 def header(index: int) -> None:
     """The page's title, then Previous, the step list and Next, on one line: the buttons keep their words (a
     projector at 150 % is 853 CSS pixels wide) and the list takes what is left; the step's title follows."""
+    st.html(_CSS)
     with st.container(horizontal=True, vertical_alignment="center", gap="small", wrap=False, key="lesson_nav"):
         st.title(
             "Lessons",
@@ -53,7 +64,7 @@ def header(index: int) -> None:
             range(len(LESSONS)),
             key=state.LESSON_PICK.name,
             on_change=picked,
-            format_func=lambda i: f"Step {i + 1} of {len(LESSONS)} · {LESSONS[i].title} ({LESSONS[i].section})",
+            format_func=lambda i: f"{i + 1}/{len(LESSONS)} · {LESSONS[i].title} ({LESSONS[i].section})",
             label_visibility="collapsed",
             width="stretch",
         )

@@ -72,7 +72,7 @@ YOUR_DESIGN = "— your own design —"  # the example picker's entry for a desi
 
 
 def toolbar(h: UndoHistory) -> None:
-    with st.container(horizontal=True, vertical_alignment="bottom", key="toolbar"):
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="xsmall", key="toolbar"):
         st.button("Undo", key="undo", icon=":material/undo:", disabled=not h.can_undo, on_click=design_draft.undo)
         st.button("Redo", key="redo", icon=":material/redo:", disabled=not h.can_redo, on_click=design_draft.redo)
         names = builder.example_names()

@@ -98,6 +98,24 @@ def whole(page: Page, key: str) -> None:
     assert not cut, f"{key}: its label is cut to {label.inner_text()!r}"
 
 
+# The width a text takes in an element's font, and the room the element gives it (its content box).
+_TEXT_ROOM = """(e, text) => {
+  const s = getComputedStyle(e), c = document.createElement("canvas").getContext("2d");
+  c.font = s.font;
+  return [c.measureText(text).width, e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight)];
+}"""
+
+
+def readable_step(page: Page, start: str) -> None:
+    """The step list shows at least `start` ("8/13 · Tied"): the step's number and its title's first word, not
+    "Step 8 c…" (at 853 px beside the sidebar it once had ~90 px)."""
+    box = page.locator(".st-key-lesson_pick input")
+    value = box.input_value()
+    assert value.startswith(start), (value, start)
+    need, room = box.evaluate(_TEXT_ROOM, start)
+    assert need <= room, f"the step list shows {room:.0f} px of {value!r}; {start!r} needs {need:.0f}"
+
+
 def test_lessons_on_a_projector_every_step_shows_its_action_on_the_first_screen(projector: Page, app_url: str) -> None:
     page = projector
     page.goto(f"{app_url}/lessons")
@@ -108,6 +126,7 @@ def test_lessons_on_a_projector_every_step_shows_its_action_on_the_first_screen(
         wait_idle(page)
         whole(page, "lesson_prev")
         whole(page, "lesson_next")
+        readable_step(page, f"{i + 1}/{len(LESSONS)} · {step.title.split()[0]}")
         expect(page.get_by_role("tab", name="Try it")).to_be_in_viewport(ratio=1.0)
         try_box = page.locator(".st-key-lesson_try")
         box = try_box.bounding_box()
@@ -138,3 +157,52 @@ def test_inline_code_is_nearly_as_large_as_the_text_around_it(projector: Page, a
         )
     size, around = code.evaluate(sizes)
     assert size >= 0.85 * around and size >= 12, (size, around)
+
+
+def test_design_toolbar_keeps_to_one_line_on_a_projector(projector: Page, app_url: str) -> None:
+    """Undo, Redo, the example picker, Load and Clear: one line at 853 px beside the sidebar (Clear used to
+    wrap onto a line of its own); Undo and Redo show their icons there, and keep their names."""
+    page = projector
+    open_design(page, app_url, "tied")
+    keys = ("undo", "redo", "start", "load", "clear")
+    wait_idle(page)
+    with contextlib.suppress(PlaywrightTimeout):  # a loaded machine may take a while to settle the page
+        page.wait_for_function(
+            "keys => { const b = keys.map(k => document.querySelector('.st-key-' + k).getBoundingClientRect());"
+            " return Math.max(...b.map(r => r.bottom)) - Math.min(...b.map(r => r.bottom)) < 4; }",
+            arg=list(keys),
+            timeout=30_000,
+        )
+    boxes = [page.locator(f".st-key-{k}").bounding_box() for k in keys]
+    assert all(b is not None for b in boxes), boxes
+    bottoms = [b["y"] + b["height"] for b in boxes]  # type: ignore[index]
+    assert max(bottoms) - min(bottoms) < 4, boxes  # aligned at the bottom, on one line
+    right = max(b["x"] + b["width"] for b in boxes)  # type: ignore[index]
+    assert right <= PROJECTOR["width"], boxes
+    for name in ("Undo", "Redo", "Load", "Clear"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_be_visible()
+
+
+def test_dry_run_graphs_toolbar_leaves_their_captions_readable(projector: Page, app_url: str) -> None:
+    """On Inspect's dry run, a graph's fullscreen button (shown on hover) used to cover the end of the caption
+    above it at 150 %."""
+    page = projector
+    page.goto(f"{app_url}/inspect?{share_links.PARAM}={share_links.encode(builder.load_example('lazy_mlp'))}")
+    wait_idle(page)
+    page.get_by_text("Show the dry run", exact=False).click()
+    wait_idle(page)
+    for key in ("graph_before", "graph_after"):
+        graph = page.locator(f".st-key-{key}")
+        drawing = graph.locator("svg[width$='pt']")  # graphviz's drawing (the toolbar's icons are svg too)
+        expect(drawing).to_be_visible(timeout=WAIT_MS)
+        drawing.scroll_into_view_if_needed()
+        drawing.hover()
+        toolbar = graph.get_by_test_id("stElementToolbar")
+        expect(toolbar.get_by_role("button").first).to_be_visible(timeout=WAIT_MS)
+        said = "As constructed" if key == "graph_before" else "One forward pass"
+        caption = page.locator(".st-key-dry_run").get_by_test_id("stCaptionContainer").filter(has_text=said)
+        t, c = toolbar.bounding_box(), caption.bounding_box()
+        assert t is not None and c is not None
+        apart = t["y"] >= c["y"] + c["height"] or t["x"] >= c["x"] + c["width"] or t["x"] + t["width"] <= c["x"]
+        assert apart, f"{key}: the toolbar {t} covers the caption {c}"
+    no_errors(page)
