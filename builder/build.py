@@ -132,6 +132,20 @@ def dry_run(design: Design) -> DryRun:
     return _remember(key, _DryRun(design).run())
 
 
+def dry_run_until_fault(design: Design) -> DryRun:
+    """What a dry run of `design` saw: its `dry_run` when it builds; else the layers and flow steps that ran
+    before the fault, with their shapes — `output_shape` () and the parameter counts 0, as they are unknown —
+    so a form can still offer the size arriving at a place before the fault. Raises nothing."""
+    try:
+        return dry_run(design)
+    except DesignError:
+        pass
+    seen = _DryRun(design)
+    with contextlib.suppress(DesignError):
+        return seen.run()  # (not reached: the same design, the same fault)
+    return DryRun(tuple(design.input_shape), (), tuple(seen.records), 0, 0, tuple(seen.steps))
+
+
 # Dry runs are pure data (shapes and counts) determined by the design and the limits, so they are cached
 # by exactly that: views of the same design (graph, tables, pages of every session) reuse one run.
 _RUNS: OrderedDict[tuple[str, Limits], DryRun] = OrderedDict()

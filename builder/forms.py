@@ -13,14 +13,15 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .addressing import Path, format_path, paths
-from .build import DryRun, StepRun
-from .design import Block, Design, Layer, Node, Use
+from .addressing import Path, format_path, node_at, paths
+from .build import DryRun, LayerRun, StepRun
+from .design import Block, Design, Layer, Node, Use, child_key
 from .errors import DesignError
-from .flow import OPS, Op, StepAt
+from .flow import OPS, Call, Op, StepAt, steps_at
 from .registry import REGISTRY, Arg, LayerType, check_value, unknown_type
 
 __all__ = [
+    "arriving_shape",
     "form_type",
     "form_values",
     "flow_input_shape",
@@ -220,29 +221,71 @@ def input_shape_at(design: Design, path: Path, run: DryRun | None) -> tuple[int,
 def flow_input_shape(design: Design, path: Path, at: StepAt, run: DryRun | None) -> tuple[int, ...] | None:
     """The shape a step inserted at `at` in the flow of the holder at `path` (() : the network) would receive,
     when the dry run `run` of `design` knows it: the output of the step before it, else the input of its
-    branch, or of the holder. A Sequential holder counts as the chain of its children."""
+    branch (what arrives at its branches step), or of the holder. A Sequential holder counts as the chain of its
+    children. `run` may be what a dry run saw before a fault (`build.dry_run_until_fault`): places before the
+    fault are known, the others are None."""
     if run is None:
         return tuple(design.input_shape) if not path and at == (0,) else None
+    holder = _holder(design, path)
+    if holder is None:
+        return None
     where = f"{format_path(path)}.flow" if path else "flow"
     lane = where + "".join(f"[{at[d]}].branches[{at[d + 1]}]" for d in range(0, len(at) - 1, 2))
     j = at[-1]
-    steps: dict[str, StepRun] = {}
-    for r in run.steps:
-        steps.setdefault(r.path, r)
-    runs = {r.path: r for r in run.layers}
     if j > 0:
-        if lane == where and f"{lane}[{j - 1}]" not in steps:  # a Sequential: its children's runs
-            before = runs.get(format_path((*path, j - 1)))
+        if holder.flow is None:  # a Sequential: its children's runs
+            before = _runs(run).get(format_path((*path, j - 1)))
             return before.output_shape if before else None
-        step = steps.get(f"{lane}[{j - 1}]")
+        step = _steps(run).get(f"{lane}[{j - 1}]")
         return step.output_shape if step else None
     if len(at) > 1:
-        branch = steps.get(lane)
-        return branch.input_shape if branch else None
+        branch = _steps(run).get(lane)
+        return branch.input_shape if branch else flow_input_shape(design, path, at[:-2], run)
+    return arriving_shape(design, path, run)
+
+
+def arriving_shape(design: Design, path: Path, run: DryRun) -> tuple[int, ...] | None:
+    """The shape arriving at the node at `path` (() : the network's input), when `run` knows it: its own run,
+    else the output of what runs before it in its holder (the previous child of a Sequential, the flow step
+    before its call)."""
     if not path:
         return tuple(design.input_shape)
-    block = runs.get(format_path(path))
-    return block.input_shape if block else None
+    own = _runs(run).get(format_path(path))
+    if own is not None:
+        return own.input_shape
+    parent, i = path[:-1], path[-1]
+    holder = _holder(design, parent)
+    if holder is None:
+        return None
+    if holder.flow is None:
+        if i == 0:
+            return arriving_shape(design, parent, run)
+        before = _runs(run).get(format_path((*parent, i - 1)))
+        return before.output_shape if before else None
+    key = child_key(holder.layers[i], i)
+    call = next((a for a, s in steps_at(holder.flow) if isinstance(s, Call) and s.target == key), None)
+    return flow_input_shape(design, parent, call, run) if call is not None else None
+
+
+def _holder(design: Design, path: Path) -> Block | None:
+    if not path:
+        return design.top
+    try:
+        node = node_at(design, path)
+    except DesignError:
+        return None
+    return node if isinstance(node, Block) else None
+
+
+def _runs(run: DryRun) -> dict[str, LayerRun]:
+    return {r.path: r for r in run.layers}
+
+
+def _steps(run: DryRun) -> dict[str, StepRun]:
+    out: dict[str, StepRun] = {}
+    for r in run.steps:
+        out.setdefault(r.path, r)
+    return out
 
 
 def parse_value(arg: Arg, text: str) -> Any:

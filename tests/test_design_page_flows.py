@@ -357,3 +357,26 @@ def test_a_nested_branches_steps_layers_move_to_the_next_branch_and_after_its_me
     x = torch.randn(2, 4)
     with torch.no_grad():
         torch.testing.assert_close(net(x), x + c(b(x + a(x))))  # the forward a person would write
+
+
+def test_add_a_step_fills_in_the_size_arriving_before_a_fault_and_says_when_it_is_unknown(app: AppTest) -> None:
+    lin = {"type": "Linear", "in_features": 4, "out_features": 8}
+    design = {
+        "format": 2,
+        "input": {"shape": [2, 4]},
+        "layers": [{**lin, "name": "a"}, {"type": "Linear", "name": "bad", "in_features": 100, "out_features": 3}],
+        "flow": ["a", {"op": "tanh"}, "bad"],  # bad expects 100 features and gets 8: the draft does not build
+    }
+    ok(app.text_area(key="json").input(json.dumps(design)).run())
+    at = click(app, "json_apply")
+    assert any("expects 100 input features, gets 8" in e.value for e in at.error)
+    ok(at.selectbox(key="flow_kind_top").select("Linear").run())
+    ok(at.selectbox(key="flow_where_top").select("2").run())  # after tanh, before the fault
+    assert at.text_input(key="flow_arg_top_in_features").value == "8"
+    assert any("filled in from the shape arriving here, (2, 8)" in c.value for c in at.caption)
+    ok(at.selectbox(key="flow_where_top").select("3").run())  # after the layer at fault: nothing ran there
+    assert any("The shape arriving here is not known" in c.value for c in at.caption)
+    at.number_input(key="flow_arg_top_out_features").set_value(5)
+    at.text_input(key="flow_arg_top_in_features").input("3")
+    click(at, "add_step_top")  # a person who read the note sets the size: Linear(3, 5) after bad
+    assert draft(at).flow[-1] == Call("2") and draft(at).layers[2].args["in_features"] == 3  # type: ignore[index,union-attr]

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 import builder
 from builder import Design, DesignError, build, dry_run, edit, forms
+from builder.build import dry_run_until_fault
 from builder.design import Block, Layer, child_key
 from builder.flow import Branches, Call, Op
 
@@ -549,3 +550,25 @@ def test_residual_and_branches_inside_a_flow_wrap_the_calls_run_in_a_row() -> No
         edit.residual(_example("inception"), [(0,), (1,)])
     with pytest.raises(DesignError, match=r"branches: the network's flow calls"):
         edit.branch_out(_example("inception"), [(1,), (2,)])
+
+
+def test_the_size_arriving_before_a_fault_is_known_and_after_it_is_not() -> None:
+    """A design that does not build still tells the sizes arriving before its fault (the Add-a-step form fills
+    them in); places after it are unknown. The sizes before the fault are those of the design that builds."""
+    r = _example("resnet18")
+    full = dry_run(r)
+    # b5.1's conv2 with a 7×7 kernel and no padding cannot take the 3×3 map it receives: the fault is in branch 0
+    broken = edit.set_args(r, (4, 1, 1), {"out_channels": 512, "kernel_size": 7})
+    with pytest.raises(DesignError, match="b5.1' branch 0"):
+        dry_run(broken)
+    seen = dry_run_until_fault(broken)
+    assert seen.output_shape == () and seen.layers  # what ran before the fault, no more
+    assert dry_run_until_fault(r) == full  # a design that builds: its own dry run
+    b51 = (4, 1)
+    for holder, at in [((2, 0), (0, 1, 0)), ((2, 0), (1,)), (b51, (0, 0, 1)), (b51, (0, 0, 3)), (b51, (0, 1, 0))]:
+        known = forms.flow_input_shape(broken, holder, at, seen)
+        assert known is not None and known == forms.flow_input_shape(r, holder, at, full), (holder, at)
+    assert forms.flow_input_shape(broken, b51, (0, 1, 0), seen) == (1, 512, 3, 3)  # the skip: the block's input
+    assert forms.flow_input_shape(broken, b51, (0, 0, 4), seen) is None  # after conv2: never ran
+    assert forms.flow_input_shape(broken, b51, (1,), seen) is None  # after the merge
+    assert forms.flow_input_shape(broken, (5,), (1,), seen) is None  # the last stage, after the fault
