@@ -5,6 +5,7 @@ design cannot hold is a DesignError naming the module path and the operation."""
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -159,6 +160,22 @@ class Scale(nn.Module):
         return x * self.s
 
 
+class SqrtScale(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.l = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.l(x) / math.sqrt(x.size(-1))
+
+
+def tampered() -> nn.Module:
+    """A Linear(4, 4) whose weight was swapped for a (3, 4) one: its arguments no longer give its tensors."""
+    net = nn.Sequential(nn.ReLU(), nn.Linear(4, 4))
+    net[1].weight = nn.Parameter(torch.rand(3, 4))
+    return net
+
+
 def fixed_hidden() -> nn.Module:
     module, _ = run(FIXED_HIDDEN, call=False)
     return module
@@ -175,6 +192,15 @@ CANNOT = {
     "an in-place trick": (lambda: nn.Sequential(Trick()), "0 (Trick): .relu_() changes its input in place"),
     "in place on the input": (lambda: nn.Sequential(InPlaceOnInput()), "(forward's own input)"),
     "a single layer": (lambda: nn.Linear(4, 4), "a single Linear"),
+    "math of the input's size": (
+        lambda: nn.Sequential(SqrtScale()),
+        "0 (SqrtScale): forward gives a value computed from its input to a Python function",
+    ),
+    "a layer whose arguments do not give its tensors": (
+        tampered,
+        "1 (Linear): its tensors {'weight': (3, 4), 'bias': (4,)} differ from those of a Linear made from its "
+        "arguments {'weight': (4, 4), 'bias': (4,)}",
+    ),
 }
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import copy
 import operator
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 import torch
 import torch.fx as fx
@@ -66,14 +68,21 @@ def from_module(module: nn.Module, example_input: torch.Tensor, *, name: str | N
         input_dtype=dtype,
         description=f"Read from a {cls} module (torch.fx, nothing run).",
     )
-    _check_keys(design, module)
+    _check_design(design, module, reader.layers)
     return design
+
+
+_EMPTY_CONTAINERS = (dict, OrderedDict, set, list)
 
 
 def _meta_copy(module: nn.Module) -> nn.Module:
     """A deep copy whose parameters and buffers are meta tensors (no memory, nothing shared with `module`),
     so tracing cannot touch the caller's module. Identity is kept: a shared layer stays one object."""
     memo: dict[int, Any] = {}
+    for m in module.modules():  # a module's empty hook tables: deepcopy makes each through __reduce_ex__ (slow)
+        for value in m.__dict__.values():
+            if type(value) in _EMPTY_CONTAINERS and not value:
+                memo[id(value)] = type(value)()
     for t in list(module.parameters()) + list(module.buffers()):
         if id(t) in memo:
             continue
@@ -90,18 +99,39 @@ def _meta_copy(module: nn.Module) -> nn.Module:
         raise DesignError(f"the module cannot be copied to read it without changing it: {e}") from None
 
 
-def _check_keys(design: Design, module: nn.Module) -> None:
+def _check_design(design: Design, module: nn.Module, layers: list[tuple[str, nn.Module, Leaf]]) -> None:
+    """The design's network, constructed on meta by Blockwork's own build path, must have the module's
+    state_dict: the same keys in the same order, each tensor of the same shape (lazy where it is lazy). So the
+    arguments read back from every layer are checked, not trusted, in one construction of the network. When
+    it disagrees, each layer is rebuilt on its own from its arguments to name the one at fault (`layers`: each
+    layer read, with its module path), then the keys are compared."""
     from ..lazy import instantiate
 
-    want = list(module.state_dict(keep_vars=True))
-    got = list(instantiate(design).state_dict(keep_vars=True))
-    if got != want:
-        missing = [k for k in want if k not in got][:4]
-        extra = [k for k in got if k not in want][:4]
-        raise DesignError(
-            f"the design read from the module does not have its keys (missing {missing}, unexpected {extra}); "
-            f"this is a fault of from_module"
-        )
+    want = _tensor_shapes(module)
+    try:
+        got: list[tuple[str, tuple[int, ...] | None]] | None = _tensor_shapes(instantiate(design))
+        failed: DesignError | None = None
+    except DesignError as e:  # a layer that cannot be rebuilt from its arguments, a budget: named below
+        got, failed = None, e
+    if got == want:
+        return
+    for path, m, leaf in layers:
+        _check_same_tensors(REGISTRY[leaf.type], leaf.args, m, path)
+    if got is None:
+        assert failed is not None
+        raise failed
+    want_keys, got_keys = [k for k, _ in want], [k for k, _ in got]
+    missing = [k for k in want_keys if k not in got_keys][:4]
+    extra = [k for k in got_keys if k not in want_keys][:4]
+    raise DesignError(
+        f"the design read from the module does not have its keys (missing {missing}, unexpected {extra}); "
+        f"this is a fault of from_module"
+    )
+
+
+def _tensor_shapes(net: nn.Module) -> list[tuple[str, tuple[int, ...] | None]]:
+    """Each state_dict key with its tensor's shape (None for a lazy layer's uninitialized tensor)."""
+    return [(k, None if _lazy(t) else tuple(t.shape)) for k, t in net.state_dict(keep_vars=True).items()]
 
 
 # -- modules -----------------------------------------------------------------------------------------------------
@@ -110,6 +140,7 @@ def _check_keys(design: Design, module: nn.Module) -> None:
 class _ModuleReader:
     def __init__(self) -> None:
         self.memo: dict[int, Node] = {}
+        self.layers: list[tuple[str, nn.Module, Leaf]] = []  # registry layers read, for _check_design
 
     def node(self, m: nn.Module, path: str) -> Node:
         if id(m) in self.memo:
@@ -117,6 +148,8 @@ class _ModuleReader:
         leaf = _as_layer(m, path)
         if leaf is not None:
             self.memo[id(m)] = leaf
+            if leaf.type not in _CHAPTER_TYPES:  # the chapter's own classes are read from their tensors
+                self.layers.append((path, m, leaf))
             return leaf
         where = path or "the top module"
         own = [n for n, _ in m.named_parameters(recurse=False)] + [n for n, _ in m.named_buffers(recurse=False)]
@@ -151,7 +184,7 @@ def _as_layer(m: nn.Module, path: str) -> Leaf | None:
     """The registry layer this module is, with its constructor arguments read back; None for containers
     and modules whose forward is to be traced."""
     kind = type(m).__name__
-    if type(m) in (MyLinear, CenteredLayer) or (kind in ("MyLinear", "CenteredLayer") and _chapter_like(m)):
+    if type(m) in (MyLinear, CenteredLayer) or (kind in _CHAPTER_TYPES and _chapter_like(m)):
         if kind == "MyLinear":
             shape = dict(m.named_parameters(recurse=False))["weight"].shape
             return Leaf("MyLinear", {"in_units": shape[0], "units": shape[1]})
@@ -175,8 +208,10 @@ def _as_layer(m: nn.Module, path: str) -> Leaf | None:
         check_args(lt, args, path or kind)
     except ArgError as e:
         raise DesignError(f"{path} ({kind}): {e}", path or None) from None
-    _check_same_tensors(lt, args, m, path)
-    return Leaf(kind, args)
+    return Leaf(kind, args)  # its arguments are checked against its tensors by _check_design
+
+
+_CHAPTER_TYPES = ("MyLinear", "CenteredLayer")
 
 
 def _chapter_like(m: nn.Module) -> bool:
@@ -289,7 +324,13 @@ def _lazy(t: torch.Tensor) -> bool:
 
 
 class _LeafTracer(fx.Tracer):
-    """Traces one module's forward; every submodule is a leaf (a call of a child, not traced into)."""
+    """Traces one module's forward; every submodule is a leaf (a call of a child, not traced into).
+
+    Without fx's autowrap of `math`: wrapping its ~55 functions around every trace cost ~0.4 ms a module, and a
+    flow cannot hold math.sqrt(x.size(-1)) either way (it fails as a Python function given a traced value)."""
+
+    def __init__(self) -> None:
+        super().__init__(autowrap_modules=cast("tuple[ModuleType]", ()))  # typed as a 1-tuple in torch
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return module_qualified_name != ""
@@ -333,6 +374,11 @@ class _Trace:
         except DesignError:
             raise
         except Exception as e:  # noqa: BLE001 — whatever forward does under tracing that fx cannot follow
+            if isinstance(e, TypeError) and "Proxy" in str(e):  # math.sqrt(x.size(-1)), int(x.sum()), ...
+                raise self.fail(
+                    f"forward gives a value computed from its input to a Python function ({_first(e)}); "
+                    f"a flow runs tensor operations only"
+                ) from None
             raise self.fail(f"forward cannot be traced: {type(e).__name__}: {_first(e)}") from None
         values: dict[fx.Node, Any] = {}
         x: T | None = None
