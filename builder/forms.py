@@ -203,14 +203,18 @@ def insert_points(design: Design, near: Iterable[tuple[Path, Node, str]] | None 
 
 
 def input_shape_at(design: Design, path: Path, run: DryRun | None) -> tuple[int, ...] | None:
-    """The shape a node inserted at `path` would receive, when the dry run `run` of `design` knows it."""
+    """The shape a node inserted at `path` would receive, when the dry run `run` of `design` knows it. `run` may
+    be what a dry run saw before a fault (`build.dry_run_until_fault`): places after the fault are None."""
     if path[-1] == 0 and len(path) == 1:
         return tuple(design.input_shape)
     if run is None:
         return None
+    runs = _runs(run)
     if path == (len(design.layers),):  # the stack's end: what the network outputs (its flow's end, if it has one)
-        return tuple(run.output_shape)
-    runs = {r.path: r for r in run.layers}
+        if design.flow is not None:
+            return flow_input_shape(design, (), (len(design.flow),), run)
+        last = runs.get(format_path((len(design.layers) - 1,)))
+        return last.output_shape if last else None
     if path[-1] > 0:
         before = runs.get(format_path((*path[:-1], path[-1] - 1)))
         return before.output_shape if before else None

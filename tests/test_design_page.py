@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from builder import Design, build, load_example
@@ -378,3 +379,22 @@ def test_sharing_is_offered_at_the_top_of_the_open_row_and_says_what_comes_next(
     assert draft(at).layers[2] == Use("shared") and "shared" in draft(at).shared
     said = [i.value for i in at.info]
     assert any("same weights again" in s and "another use of shared 'shared'" in s for s in said), said
+
+
+def test_add_a_layer_to_a_draft_that_does_not_build_fills_in_the_size_arriving_before_the_fault(app: AppTest) -> None:
+    text = (
+        '{"format": 1, "input": {"shape": [2, 20]}, "layers": [{"type": "Linear", "in_features": 20, '
+        '"out_features": 256}, {"type": "ReLU"}, {"type": "Linear", "in_features": 100, "out_features": 10}]}'
+    )
+    ok(app.text_area(key="json").input(text).run())
+    at = click(app, "json_apply")  # Linear(100, 10) after 256 features: the draft does not build
+    ok(at.selectbox(key="add_type").select("Linear").run())
+    ok(at.selectbox(key="add_where").select("layers[2]").run())  # after the ReLU, before the layer at fault
+    assert at.text_input(key="new_in_features").value == "256"  # what arrives there, not an example size
+    assert any("filled in from the shape arriving here, (2, 256)" in c.value for c in at.caption)
+    ok(at.selectbox(key="add_where").select("layers[3]").run())  # at the end: after the fault, never reached
+    assert any("The shape arriving here is not known" in c.value for c in at.caption)
+    ok(at.selectbox(key="add_where").select("layers[2]").run())
+    at.number_input(key="new_out_features").set_value(100)
+    click(at, "add")  # Linear(256, 100) before Linear(100, 10): the draft builds again
+    assert build(draft(at))(torch.randn(2, 20)).shape == (2, 10)

@@ -52,6 +52,25 @@ def arg_inputs(type_name: str, values: dict[str, Any], prefix: str) -> None:
     _inputs(base.name, base.args, values, prefix, forms.lazy_arg(type_name), base.lazy)
 
 
+def size_note(kind: str, shape: tuple[int, ...] | None) -> None:
+    """Say where a new layer's input size comes from: the shape arriving at the chosen place, or — when the
+    design does not build up to there — nowhere: the form then starts from the registry's example size."""
+    arg = REGISTRY[forms.form_type(kind)].feature_arg
+    if not arg or (forms.lazy_arg(kind) and REGISTRY[kind].is_lazy):
+        return  # no input size to fill, or a lazy layer: torch infers it
+    if shape is not None:
+        st.caption(f"**{arg}** is filled in from the shape arriving here, {shape}.")
+    else:
+        outer, _, inner = arg.partition(".")
+        example = forms.new_values(kind).get(outer)
+        if inner and isinstance(example, dict):  # a nested layer's size: TransformerEncoder's encoder_layer.d_model
+            example = example.get(inner)
+        st.caption(
+            f":orange[The shape arriving here is not known]: the design does not build up to this place. "
+            f"**{arg}** starts at an example value, {example}: set it to what arrives here."
+        )
+
+
 def op_inputs(op: str, values: dict[str, Any], prefix: str) -> None:
     """One input per argument of the flow operation `op` (builder.flow.OPS), pre-filled with `values`."""
     _inputs(op, OPS[op].args, values, prefix, None, None)

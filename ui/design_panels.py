@@ -9,6 +9,7 @@ import streamlit as st
 
 import builder
 from builder import Design, DryRun, UndoHistory, addressing, edit, forms, stack_view
+from builder.build import dry_run_until_fault
 from builder.design import DTYPES
 from builder.diagram import fitting_depth, node_count
 from builder.examples import matching_example
@@ -58,7 +59,10 @@ def add_panel(draft: Design, run: DryRun | None, shown: Sequence[stack_view.Stac
                 lazy = forms.lazy_arg(choice)
                 if lazy:
                     st.caption(f"Leave **{lazy}** empty to make it lazy: torch infers it from the input.")
-                before = forms.input_shape_at(draft, addressing.parse_path(where), run)
+                seen = run if run is not None or not draft.layers else dry_run_until_fault(draft)
+                before = forms.input_shape_at(draft, addressing.parse_path(where), seen)
+                if run is None and draft.layers:  # the draft does not build: say where the input size comes from
+                    arg_form.size_note(choice, before)
                 arg_form.arg_inputs(choice, forms.new_values(choice, before), state.NEW_PREFIX)
             st.text_input(
                 "Name (optional)", key=state.seed(state.NEW_NAME.name, ""), placeholder="empty: indexed by position"

@@ -363,7 +363,7 @@ def adder(draft: Design, path: addressing.Path, block: Block) -> None:
                 st.caption("Two empty branches joined by + (x + x): add layers or ops to them, choose the merge.")
             else:
                 shape = forms.flow_input_shape(draft, path, at, dry_run_until_fault(draft))
-                size_note(kind, shape)
+                arg_form.size_note(kind, shape)
                 arg_form.arg_inputs(kind, forms.new_values(kind, shape), prefix)
                 st.text_input(
                     "Name (optional)",
@@ -383,26 +383,6 @@ def kind_label(kind: str) -> str:
         return "branches · a skip or parallel paths"
     lt = REGISTRY[kind]
     return kind if lt.category == kind else f"{kind} · {lt.category}"
-
-
-def size_note(kind: str, shape: tuple[int, ...] | None) -> None:
-    """Say where a new layer's input size comes from: the shape arriving at the chosen place, or — when the
-    design does not build up to there — nowhere: the form then starts from the registry's example size."""
-    lt = REGISTRY[forms.form_type(kind)]
-    arg = lt.feature_arg
-    if not arg or (forms.lazy_arg(kind) and REGISTRY[kind].is_lazy):
-        return  # no input size to fill, or a lazy layer: torch infers it
-    if shape is not None:
-        st.caption(f"**{arg}** is filled in from the shape arriving here, {shape}.")
-    else:
-        outer, _, inner = arg.partition(".")
-        example = forms.new_values(kind).get(outer)
-        if inner and isinstance(example, dict):  # a nested layer's size: TransformerEncoder's encoder_layer.d_model
-            example = example.get(inner)
-        st.caption(
-            f":orange[The shape arriving here is not known]: the design does not build up to this place. "
-            f"**{arg}** starts at an example value, {example}: set it to what arrives here."
-        )
 
 
 # -- callbacks -------------------------------------------------------------------------------------------
