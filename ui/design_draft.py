@@ -15,7 +15,7 @@ import streamlit as st
 import builder
 import ui
 from builder import Design, DesignError, UndoHistory, addressing, edit, forms, stack_view
-from builder.design import Block, Layer, Use
+from builder.design import Block, Layer, Node, Use
 from ui import arg_form, state
 
 USE = "shared:"  # prefix of the add list's entries that insert another use of a shared layer
@@ -134,7 +134,10 @@ def follow_removals(before: Design, path: addressing.Path) -> None:
 
 def ungroup_row(path: addressing.Path) -> None:
     """Replace the block at `path` by its children; the open blocks inside and after it follow."""
-    node = addressing.node_at(history().present, path)
+    try:
+        node: Node | None = addressing.node_at(history().present, path)
+    except DesignError:
+        node = None  # a row that is gone: edit.ungroup says so
     if apply(edit.ungroup, path) and isinstance(node, Block):
         _move_open(stack_view.after_ungroup(path, len(node.layers)))
 
