@@ -12,12 +12,15 @@ Combinators are not modules: `Residual.conv1.weight` is `conv1.weight` under the
 
 Here: the steps as data (Call, Op, Branches) and their JSON reading (`parse_flow`); the parameter-free
 operations (OPS) and merges (MERGES); `compile_flow`, which turns steps into a plain-data program; `run`, the
-one walker that executes a program (FlowModule.forward runs it bare; the dry run runs it with a visitor that
-checks and records every step); and FlowModule, the one nn.Module class every flow block builds into.
+one walker that executes a program step by step with a visitor (the dry run's checks and records every step);
+`compile_forward`, which writes a program once as a straight-line Python function (what FlowModule.forward
+runs: no per-step interpretation); and FlowModule, the one nn.Module class every flow block builds into.
 """
 
 from __future__ import annotations
 
+import itertools
+import linecache
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
@@ -27,7 +30,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .errors import DesignError, json_kind
-from .registry import REGISTRY, REQUIRED, SIZE_MAX, Arg, call, check_value
+from .registry import REGISTRY, REQUIRED, SIZE_MAX, Arg, call, call_code, check_value
 
 Dims: TypeAlias = int | tuple[int, ...]  # one dim or several, as torch takes them
 
@@ -515,8 +518,9 @@ def apply_merge(step: tuple[Any, ...], outs: list[torch.Tensor]) -> torch.Tensor
 
 
 def run(block: nn.Module, program: Program, x: Tensor, visitor: Visitor | None = None, where: str = "flow") -> Tensor:
-    """Run a program on x inside `block` (whose children the calls name). The one flow walker: forward runs it
-    bare; the dry run passes a visitor, which does each step's work itself after checking it, and records it."""
+    """Run a program on x inside `block` (whose children the calls name), step by step. The one flow walker: the
+    dry run passes a visitor, which does each step's work itself after checking it, and records it; bare, it
+    computes what compile_forward's function does (FlowModule.forward runs that, unless a visitor is set)."""
     for i, step in enumerate(program):
         tag = step[0]
         if tag == CALL:
@@ -563,11 +567,115 @@ def describe(program: Program) -> str:
     return " → ".join(parts)
 
 
+# -- the compiled forward ------------------------------------------------------------------------------------
+#
+# FlowModule.forward does not walk the program: each block's program is written once, when the module is made,
+# as a straight-line Python function, the forward a person would write, one statement per step:
+#
+#     def forward(self, x):                       # the book's Residual, its flow
+#         b = self._modules[_c0](x)               # [conv1 → bn1 → relu → conv2 → bn2 | skip] + → relu
+#         b = self._modules[_c1](b)
+#         b = _c2(b)                              # _c2 is flow._relu (F.relu)
+#         …
+#         x = _c5([b, x], None)                   # the merge's function (flow._add)
+#         del b
+#         x = _c2(x)
+#         return x
+#
+# Nothing of the design is ever written into the source: child keys (any string add_module accepts, "block 0"
+# included), operation and merge functions and their argument values are constants the code names `_c0`, `_c1`…,
+# passed in the function's globals (which hold nothing else: no builtins). Only identifiers made here, and a
+# layer type's output indices (registry.call_code), are source text. Children are still looked up at each call,
+# as hand-written `self.conv1(x)` is, so a replaced child, a deep copy or hooks behave as in hand-written code;
+# the same functions as the walker's do each step's work, so both give identical results.
+
+
+def _source(program: Program) -> tuple[str, dict[str, Any]]:
+    """The forward of a program as Python source, and the constants it names."""
+    consts: dict[str, Any] = {}
+    lines: list[str] = []
+    used: set[str] = {"self", "x"}
+
+    def const(value: Any) -> str:
+        name = f"_c{len(consts)}"
+        consts[name] = value
+        return name
+
+    def fresh() -> str:
+        name = f"b{len(used) - 1}"
+        used.add(name)
+        return name
+
+    def chain(steps: Program, src: str, var: str) -> str:
+        """Write steps applied to `src`, each result into `var`; returns the variable holding the result."""
+        cur = src
+        for step in steps:
+            if step[0] == CALL:
+                names, tuple_type, output = step[1], step[2], step[3]
+                if not names or not all(isinstance(n, str) for n in names):
+                    raise ValueError(f"a call names a child by its key, got {names!r}")
+                module = "self" + "".join(f"._modules[{const(n)}]" for n in names)
+                expr = (
+                    f"{module}({cur})" if tuple_type is None else call_code(REGISTRY[tuple_type], module, cur, output)
+                )
+            elif step[0] == OP:
+                spec = OPS[step[1]]
+                known = {a.name for a in spec.args}
+                if not set(step[2]) <= known:  # keyword names are the registry's, never the design's
+                    raise ValueError(f"{step[1]} has no argument {sorted(set(step[2]) - known)[0]!r}")
+                args = "".join(f", {k}={const(v)}" for k, v in step[2].items())
+                expr = f"{const(spec.fn)}({cur}{args})"
+            elif step[0] == BRANCHES:
+                lanes = [chain(b, cur, fresh()) if b else cur for b in step[1]]
+                expr = f"{const(MERGES[step[2]][0])}([{', '.join(lanes)}], {const(step[3])})"
+                lines.append(f"{var} = {expr}")
+                done = sorted({lane for lane in lanes if lane not in (cur, var)})
+                if done:
+                    lines.append(f"del {', '.join(done)}")  # as hand-written code's branch results go out of scope
+                cur = var
+                continue
+            else:
+                raise ValueError(f"unknown flow step {step!r}")
+            lines.append(f"{var} = {expr}")
+            cur = var
+        return cur
+
+    result = chain(program, "x", "x")
+    body = "".join(f"    {line}\n" for line in lines)
+    return f"def forward(self, x):\n{body}    return {result}\n", consts
+
+
+# By the program's repr (plain data: equal reprs, equal programs): blocks alike share one function. Bounded, oldest
+# out first; a function stays valid for the modules that hold it.
+_COMPILED: dict[str, Callable[[nn.Module, Tensor], Tensor]] = {}
+_COMPILED_MAX = 2_000
+_FILES = itertools.count()
+
+
+def compile_forward(program: Program) -> Callable[[nn.Module, Tensor], Tensor]:
+    """The program as a function forward(block, x): what `run(block, program, x)` computes, without walking."""
+    key = repr(program)
+    fn = _COMPILED.get(key)
+    if fn is None:
+        source, consts = _source(program)
+        filename = f"<blockwork flow {next(_FILES)}>"
+        namespace: dict[str, Any] = {"__builtins__": {}, **consts}
+        exec(compile(source, filename, "exec"), namespace)  # noqa: S102 -- source made above from identifiers only
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # readable tracebacks
+        fn = namespace["forward"]
+        if len(_COMPILED) >= _COMPILED_MAX:
+            linecache.cache.pop(next(iter(_COMPILED.values())).__code__.co_filename, None)
+            del _COMPILED[next(iter(_COMPILED))]
+        _COMPILED[key] = fn
+    return fn
+
+
 class FlowModule(nn.Module):
     """A design's flow block, built: its children registered by name in order, its forward the flow.
 
     Its repr shows the block's class name (e.g. "Residual"); it holds no tensors of its own, so its
-    state_dict keys are its children's, as those of the hand-written class.
+    state_dict keys are its children's, as those of the hand-written class. Its forward is the flow compiled
+    to straight-line code (compile_forward); with a visitor set it walks the flow instead (`run`).
     """
 
     _flow_visitor: Visitor | None = None  # set on an instance to watch its forward (diagnostics only)
@@ -578,9 +686,21 @@ class FlowModule(nn.Module):
             self.add_module(key, module)
         self._flow_class = class_name
         self._flow_program: Program = program
+        self._flow_forward = compile_forward(program)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return run(self, self._flow_program, x, self._flow_visitor)
+        if self._flow_visitor is not None:
+            return run(self, self._flow_program, x, self._flow_visitor)
+        return self._flow_forward(self, x)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()  # type: ignore[no-untyped-call]
+        state.pop("_flow_forward", None)  # code made at run time does not pickle: made again when loaded
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)  # type: ignore[no-untyped-call]
+        self._flow_forward = compile_forward(self._flow_program)
 
     def _get_name(self) -> str:
         return self._flow_class
