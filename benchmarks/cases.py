@@ -32,6 +32,8 @@ from builder import (
     summary,
 )
 from builder.build import clear_caches
+from builder.diagram import forget_drawings
+from builder.table import forget_summaries
 
 from .timing import Comparison, compare
 
@@ -256,7 +258,7 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
     design = mixed_design(n)
     net = build(design)  # also records the design's dry run, which graph() reuses
 
-    def ours() -> None:
+    def ours() -> None:  # a view of a network seen before (a rerun): nothing changed, so nothing is made again
         summary(net)
         _ = graph(design).source  # the DOT text, as a renderer would ask for it
 
@@ -269,7 +271,7 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
     yield from _inspect_examples(quick, torchinfo, torchview)
 
     def cold() -> None:  # a design seen for the first time, nothing remembered: graph() runs the dry run itself
-        clear_caches()
+        forget_everything()
         summary(net)
         _ = graph(design).source
 
@@ -280,7 +282,7 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
     distinct_net = build(distinct)
 
     def cold_distinct() -> None:
-        clear_caches()
+        forget_everything()
         summary(distinct_net)
         _ = graph(distinct).source
 
@@ -298,6 +300,13 @@ def bench_inspect(quick: bool) -> Iterator[Row]:
         "(info)",
         None,
     )
+
+
+def forget_everything() -> None:
+    """Nothing remembered: no dry run or node answer (builder.build), no summary frame, no drawing."""
+    clear_caches()
+    forget_summaries()
+    forget_drawings()
 
 
 # The chapter-7/8 networks (LeNet, AlexNet, VGG, NiN, ResNet, GoogLeNet, DenseNet) among the examples: small networks

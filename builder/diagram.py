@@ -24,7 +24,9 @@ How things are shown
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Hashable, Iterable
 from typing import Any
 
 import graphviz
@@ -240,10 +242,62 @@ def graph(
         except DesignError as e:
             error = e
     g = graphviz.Digraph(name=design.name or "design")
-    drawing = _Drawing(design, run, error, depth, _expanded(expand))
-    drawing.chain_limit, drawing.focus = chain_limit, _expanded(focus)
-    g.body = drawing.draw()
+    opened, focused = _expanded(expand), _expanded(focus)
+    # The design's own dry run stands for the design: dry_run returns one DryRun object per design JSON and
+    # limits, so the same object means the same design and the same drawing (see _Bodies).
+    own = run if inferred is True else None
+    key = (id(own), depth, opened, chain_limit, focused)
+    body = _BODIES.get(key, own) if own is not None else None
+    if body is None:
+        drawing = _Drawing(design, run, error, depth, opened)
+        drawing.chain_limit, drawing.focus = chain_limit, focused
+        body = drawing.draw()
+        if own is not None:
+            _BODIES.put(key, own, body)
+    g.body = list(body)  # the caller's own list: adding to its graph never changes a remembered drawing
     return g
+
+
+class _Bodies:
+    """The DOT bodies `graph` drew from a design's own dry run, by that DryRun object and the drawing options
+    (least recently used forgotten first; safe across threads).
+
+    A DryRun from `dry_run(design)` is made for exactly one design JSON and limits (an edit, even of the same
+    Design object in place, gives another JSON and so another run), and each body holds its run, so the id in
+    the key is never reused while the body is kept. The body is a function of the design and the run only.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._data: OrderedDict[tuple[Hashable, ...], tuple[DryRun, list[str]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Hashable, ...], run: DryRun) -> list[str] | None:
+        with self._lock:
+            found = self._data.get(key)
+            if found is None or found[0] is not run:
+                return None
+            self._data.move_to_end(key)
+            return found[1]
+
+    def put(self, key: tuple[Hashable, ...], run: DryRun, body: list[str]) -> None:
+        with self._lock:
+            self._data[key] = (run, body)
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+_BODIES = _Bodies(64)
+
+
+def forget_drawings() -> None:
+    """Forget the drawings `graph` keeps (the next graph of every design is drawn from scratch)."""
+    _BODIES.clear()
 
 
 class _Weights:

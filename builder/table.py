@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 import torch
@@ -50,10 +52,42 @@ def summary(net: nn.Module) -> pd.DataFrame:
     if not isinstance(net, nn.Module):
         raise TypeError(f"summary expects a torch.nn.Module, got {type(net).__name__}")
     state = _State(net)
+    columns, sums = _columns(state), state.totals()
+    # The frame is a function of exactly these lists and totals, read afresh from the network on every call;
+    # a pandas frame costs ~10x reading them, so the last one made for this network is reused while they are
+    # equal (an edit, a load that changes a shape, .to(), requires_grad_ all change them; weight values are
+    # not shown). A shallow copy is handed out: pandas copies on write, so changes to it never reach the kept one.
+    with _FRAMES_LOCK:
+        last = _FRAMES.get(net)  # (modules hash by identity: torch's own named_modules needs it)
+    if last is not None and last[0] == columns and last[1] == sums:
+        return last[2].copy(deep=False)
+    df = pd.DataFrame(columns, columns=COLUMNS)
+    df["count"] = df["count"].astype("Int64")
+    df.attrs["totals"] = asdict(sums)  # plain data, so the frame still serializes (Arrow, JSON)
+    df.attrs["note"] = TIED_NOTE
+    with _FRAMES_LOCK:
+        _FRAMES[net] = (columns, sums, df)
+    return df.copy(deep=False)
+
+
+# The last frame `summary` made for each live network (weakly held: it goes with the network).
+_Frame: TypeAlias = tuple[dict[str, list[Any]], "Totals", pd.DataFrame]
+_FRAMES: weakref.WeakKeyDictionary[nn.Module, _Frame] = weakref.WeakKeyDictionary()
+_FRAMES_LOCK = threading.Lock()
+
+
+def forget_summaries() -> None:
+    """Forget the frames `summary` keeps (the next summary of every network is made from scratch)."""
+    with _FRAMES_LOCK:
+        _FRAMES.clear()
+
+
+def _columns(state: _State) -> dict[str, list[Any]]:
+    """The table's columns as lists, in state_dict order."""
     keys_of: dict[int, list[str]] = {}
     for key, tensor, _ in state.entries:
         keys_of.setdefault(id(tensor), []).append(key)
-    # Columns built directly (a tied tensor's description is computed once, at its first key).
+    # A tied tensor's description is computed once, at its first key.
     described: dict[int, tuple[str, int | None, str, str, bool]] = {}
     columns: dict[str, list[Any]] = {c: [] for c in COLUMNS}
     for key, tensor, module in state.entries:
@@ -80,11 +114,7 @@ def summary(net: nn.Module) -> pd.DataFrame:
         columns["requires_grad"].append(d[4])
         keys = keys_of[id(tensor)]
         columns["tied_with"].append(_others(keys, key) if len(keys) > 1 else "")
-    df = pd.DataFrame(columns, columns=COLUMNS)
-    df["count"] = df["count"].astype("Int64")
-    df.attrs["totals"] = asdict(state.totals())  # plain data, so the frame still serializes (Arrow, JSON)
-    df.attrs["note"] = TIED_NOTE
-    return df
+    return columns
 
 
 class _State:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
 from builder import Design, graph, load_example
-from builder.diagram import blocks, fitting_depth, node_count
+from builder.diagram import blocks, fitting_depth, forget_drawings, node_count
 
 
 def labels(dot: str) -> dict[str, str]:
@@ -282,3 +283,67 @@ def test_every_lazy_type_is_labelled_with_the_class_torch_turns_it_into() -> Non
         assert built_type(name, {"in": 1}) == getattr(nn, name).cls_to_become.__name__, name
         assert built_type(name, {}) == name  # not run yet: still lazy
     assert built_type("Linear", {}) == "Linear" and built_type("Sequential", {}) == "Sequential"
+
+
+# -- the drawings graph keeps: never stale --------------------------------------------------------------------
+
+
+def _mlp(width: int) -> Design:
+    return Design.from_dict(
+        {
+            "format": 1,
+            "name": "mlp",
+            "input": {"shape": [2, 20]},
+            "layers": [
+                {"type": "LazyLinear", "out_features": width},
+                {"type": "ReLU"},
+                {"type": "Linear", "in_features": width, "out_features": 10},
+            ],
+        }
+    )
+
+
+def _from_scratch(design: Design, **options: Any) -> str:
+    forget_drawings()
+    return graph(design, **options).source
+
+
+def test_graph_of_an_edited_design_shows_the_edit() -> None:
+    first = _mlp(256)
+    assert labels(graph(first).source)["n_0"] == "0 · Linear\n20 → 256\nlazy: in_features=20 inferred\n→ (2, 256)"
+    edited = _mlp(64)  # what an editor makes: a new design
+    assert "→ (2, 64)" in labels(graph(edited).source)["n_0"]
+    assert graph(edited).source == _from_scratch(edited)
+    # The same Design object changed in place (outside the editors' convention) is drawn as it is now.
+    first.layers[0].args["out_features"] = 32  # type: ignore[index]
+    first.layers[2].args["in_features"] = 32  # type: ignore[index]
+    assert "→ (2, 32)" in labels(graph(first).source)["n_0"]
+    assert graph(first).source == _from_scratch(first)
+
+
+def test_graph_follows_the_limits_in_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    design = _mlp(256)
+    fine = graph(design).source
+    monkeypatch.setenv("BLOCKWORK_MAX_PARAMS", "1000")  # the dry run now refuses it: no shapes to draw
+    refused = graph(design).source
+    assert labels(fine)["output"] == "output\n(2, 10)" and labels(refused)["output"] == "output"
+    assert refused == _from_scratch(design)
+    monkeypatch.delenv("BLOCKWORK_MAX_PARAMS")
+    assert graph(design).source == fine
+
+
+def test_graph_options_are_drawn_each_and_the_caller_owns_its_graph() -> None:
+    design = load_example("resnet18")
+    every = graph(design).source
+    shallow = graph(design, depth=1).source
+    opened = graph(design, depth=1, expand=[blocks(design)[1][0]]).source
+    assert len({every, shallow, opened}) == 3
+    assert (every, shallow, opened) == (
+        _from_scratch(design),
+        _from_scratch(design, depth=1),
+        _from_scratch(design, depth=1, expand=[blocks(design)[1][0]]),
+    )
+    g = graph(design, depth=1)
+    g.node("mine", label="added by the caller")
+    g.body[0] = "changed"
+    assert graph(design, depth=1).source == shallow

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from builder import build, load_example, summary, totals
-from builder.table import COLUMNS
+from builder.table import COLUMNS, TIED_NOTE, forget_summaries
 
 from .chapter import tied
 
@@ -104,3 +104,63 @@ def test_rows_are_state_dict_entries_whatever_the_modules_customize() -> None:
         assert t.buffers == sum(b.numel() for b in net.buffers())
     assert "0.bias" not in list(summary(hooked)["key"]) and "scratch" not in "".join(summary(plain)["key"])
     assert totals(plain).buffers == 3 + 3 + 1 + 3  # running mean, var, num_batches_tracked, and the scratch
+
+
+# -- the frame summary keeps per network: never stale --------------------------------------------------------
+
+
+def _fresh(net: nn.Module) -> list[tuple]:
+    """What summary must show, read without the kept frame (forgotten first)."""
+    forget_summaries()
+    df = summary(net)
+    return [tuple(r) for r in df.itertuples(index=False)] + [tuple(sorted(df.attrs["totals"].items()))]
+
+
+def _shown(net: nn.Module) -> list[tuple]:
+    df = summary(net)
+    return [tuple(r) for r in df.itertuples(index=False)] + [tuple(sorted(df.attrs["totals"].items()))]
+
+
+def test_summary_of_a_changed_network_shows_the_change() -> None:
+    """Every change to a network summary has seen (in place, the same object) shows at the next summary,
+    exactly as a summary made from scratch: a replaced layer, a load that changes a dtype, a replaced
+    parameter of another shape, .to(dtype),
+    requires_grad_, a lazy layer materialized, a buffer added, a layer tied to another."""
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.LazyLinear(2))
+    changes = [
+        lambda: net(torch.randn(1, 4)),  # the lazy layer materializes: uninitialized -> (2, 3)
+        lambda: net.__setitem__(0, nn.Linear(4, 5)),  # a layer replaced (its output no longer fits: no matter)
+        lambda: net[0].requires_grad_(False),
+        lambda: net.to(torch.float64),
+        lambda: net.load_state_dict({**net.state_dict(), "2.bias": torch.zeros(2, dtype=torch.float16)}, assign=True),
+        lambda: setattr(net[2], "weight", nn.Parameter(torch.zeros(7, 3))),  # a parameter replaced: a new shape
+        lambda: net[1].register_buffer("scale", torch.ones(6)),
+        lambda: net.register_buffer("scratch", torch.ones(9), persistent=False),  # totals only
+        lambda: net.__setitem__(1, net[0]),  # tied: 0.* and 1.* the same tensors
+    ]
+    before = _shown(net)
+    for i, change in enumerate(changes):
+        change()
+        after = _shown(net)
+        assert after == _fresh(net), f"change {i}"
+        assert after != before, f"change {i} is not seen"
+        before = after
+
+
+def test_summary_of_an_unchanged_network_is_equal_and_its_own_frame() -> None:
+    net = build(load_example("tied"))
+    first = summary(net)
+    first.loc[0, "key"] = "edited by the caller"
+    first["extra"] = 1
+    first.attrs["totals"]["unique"] = -1
+    first.attrs["note"] = "changed"
+    second = summary(net)
+    assert list(second.columns) == COLUMNS
+    assert second.loc[0, "key"] == "0.weight" and second.attrs["totals"]["unique"] == totals(net).unique
+    assert second.attrs["note"] == TIED_NOTE
+    assert second is not summary(net)
+    with torch.no_grad():  # weight values are not shown: a load of new values gives the same table
+        for p in net.parameters():
+            p.add_(1.0)
+    assert _shown(net) == _fresh(net)
+    assert list(summary(net).dtypes) == list(second.dtypes)  # the same column types kept and made afresh
