@@ -11,29 +11,27 @@ import streamlit as st
 
 import ui
 from builder import DesignError, DryRun, addressing, stack_view
-from ui import design_draft, design_panels, flow_panel, import_panel, layer_row, state
+from ui import design_draft, design_panels, flow_panel, import_panel, layer_row, state, theme
 
 # A row's label takes the room its buttons leave; its last code span (the output shape) sits at its right end;
 # its buttons show their icon, their label is only their accessible name (as ui.theme.icon_button's).
-_CSS = """<style>
-.stHorizontalBlock[class*="st-key-row_"] > .stElementContainer:nth-child(2) {
+_CSS = f"""<style>
+.stHorizontalBlock[class*="st-key-row_"] > .stElementContainer:nth-child(2) {{
   flex: 1 1 9rem !important; min-width: 9rem;
-}
-[class*="st-key-row_"] .stButton button [data-testid="stMarkdownContainer"] {
-  position: absolute !important; width: 1px !important; height: 1px !important; overflow: hidden !important;
-  clip-path: inset(50%) !important; white-space: nowrap !important;
-}
-[class*="st-key-row_"] [data-testid="stMarkdownContainer"] p > code:last-child {
+}}
+[class*="st-key-row_"] .stButton button [data-testid="stMarkdownContainer"] {{
+  {theme.SIGHT_ONLY_HIDDEN}
+}}
+[class*="st-key-row_"] [data-testid="stMarkdownContainer"] p > code:last-child {{
   float: right; margin-left: 0.5rem; white-space: nowrap;
-}
+}}
 /* A narrow window (1280 px at 150 % zoom is 853 CSS px; the sidebar open leaves ~540 for the page): Undo and Redo
    show their icons only (their words stay their accessible names), so the toolbar keeps to one line. */
-@media (max-width: 1000px) {
-  .st-key-toolbar :is(.st-key-undo, .st-key-redo) button [data-testid="stMarkdownContainer"] {
-    position: absolute !important; width: 1px !important; height: 1px !important; overflow: hidden !important;
-    clip-path: inset(50%) !important; white-space: nowrap !important;
-  }
-}
+@media (max-width: 1000px) {{
+  .st-key-toolbar :is(.st-key-undo, .st-key-redo) button [data-testid="stMarkdownContainer"] {{
+    {theme.SIGHT_ONLY_HIDDEN}
+  }}
+}}
 </style>"""
 
 

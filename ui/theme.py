@@ -14,6 +14,11 @@ import streamlit as st
 # A container keyed with this prefix holds one icon button (`icon_button`); the CSS hides that button's label
 # from sight only, so the label stays its accessible name.
 ICON_BUTTON_KEY = "icon_button_"
+# The declarations that hide an element from sight only (a screen reader still says it); for pages' own CSS.
+SIGHT_ONLY_HIDDEN = (
+    "position: absolute !important; width: 1px !important; height: 1px !important; overflow: hidden !important; "
+    "clip-path: inset(50%) !important; white-space: nowrap !important;"
+)
 
 CSS = f"""<style>
 /* Inline code (`net[0].weight`) at nearly the size of the text around it: Streamlit draws it at 0.75em, which in
@@ -23,12 +28,7 @@ CSS = f"""<style>
 }}
 /* An icon button's label: its accessible name, read out by screen readers, hidden from sight (the icon shows). */
 [class*="st-key-{ICON_BUTTON_KEY}"] button [data-testid="stMarkdownContainer"] {{
-  position: absolute !important;
-  width: 1px !important;
-  height: 1px !important;
-  overflow: hidden !important;
-  clip-path: inset(50%) !important;
-  white-space: nowrap !important;
+  {SIGHT_ONLY_HIDDEN}
 }}
 /* A chart's toolbar (its fullscreen button) floats over the top right of the chart, where a caption above it
    ends: the dry run's two graphs keep that strip free. */
