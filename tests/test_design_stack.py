@@ -216,3 +216,16 @@ def test_open_blocks_move_up_when_a_flow_step_removes_a_layer(app: AppTest) -> N
     assert len(draft(at).layers) == 2 and draft(at).layers[1] == d.layers[2]
     assert opened(at) == {(1,)}
     assert rows(at) == ["0", "1", "1_0", "1_1"]
+
+
+def test_ungroup_of_a_row_gone_meanwhile_is_refused_not_a_traceback(app: AppTest) -> None:
+    at = page_with(app, blocks_of(3, 2))
+    click(at, "edit_2")
+    at.button(key="ungroup")  # drawn for block 2; before it is clicked, the design loses that block
+    h = at.session_state[state.DESIGN_HISTORY.name]
+    at.session_state[state.DESIGN_HISTORY.name] = h.push(blocks_of(2, 2))
+    at.session_state[state.DESIGN.name] = blocks_of(2, 2)
+    at.button(key="ungroup").click().run()
+    assert not at.exception, at.exception
+    assert any("Not done" in e.value for e in at.error), [e.value for e in at.error]
+    assert draft(at) == blocks_of(2, 2)
