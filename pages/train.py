@@ -14,6 +14,7 @@ from ui import downloads, state, train_form, train_view
 
 def main() -> None:
     st.title("Train")
+    st.html(train_view.NO_FADE_CSS)  # elements a rerun has not drawn yet are not faded out (see NO_FADE_CSS)
     ui.show_last_built()  # when the Design page's draft does not build
     design = ui.design()
     dry = ui.dry_run_or_error(design)
@@ -23,6 +24,7 @@ def main() -> None:
         f"Design **{design.name}**: input {design.input_shape} → output {dry.output_shape}, on "
         f"**{state.DEVICE()}**. Training changes the session's weights in place."
     )
+    train_view.advance()  # the running run's next slice, before the page says whether it still runs
     left, right = st.columns([2, 3], gap="large")
     with left:
         st.subheader("Data")

@@ -153,8 +153,6 @@ TRAIN_CSV_UPLOAD: Key[Any] = Key("train_csv_upload")  # the file uploader (an Up
 TRAIN_CSV: Key[tuple[str, Any]] = Key("train_csv")  # (file name, its table or the DataError reading it)
 TRAIN_RUN: Key[Trainer] = Key("train_run")  # the run shown (running or done)
 TRAIN_RUNS: Key[list[TrainingHistory]] = Key("train_runs")  # every finished run of the session
-# a finished run's figures: (the run, the page run that built them, its RunFigures), for the fragment's last reruns
-TRAIN_FINISHED_FIGURES: Key[tuple[Any, object, Any]] = Key("train_finished_figures")
 TRAIN_DRAW_SECONDS: Key[float] = Key("train_draw_seconds")  # CPU seconds the live run's last redraw took
 TRAIN_SOURCE: Key[str] = Key("train_source")  # a built-in set's name or "upload"
 TRAIN_FRESH: Key[bool] = Key("train_fresh")  # re-initialize before training

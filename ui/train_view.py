@@ -1,9 +1,12 @@
 """The Train page's right column: starting a run, the live run (a fragment that trains a slice per rerun),
 its curves, boundary and linear fit, the trained weights' download, and the table of the session's runs.
 
-Training runs in short slices (SLICE_SECONDS of work per rerun) inside a fragment that reruns itself every
-REFRESH_SECONDS while a run is active. No rerun holds the session for long, so the Stop button answers at
-once, the curves grow as it learns, and no session keeps a server thread busy for minutes. The run (a
+Training runs in short slices (SLICE_SECONDS of work per rerun): the page's run trains one (`advance`, before
+it draws the Train button), then a fragment that reruns itself every REFRESH_SECONDS trains the next ones while
+the run is active. No rerun holds the session for long, so the Stop button answers at once, the curves grow as
+it learns, and no session keeps a server thread busy for minutes. A finished run is drawn by the page's run, not
+in the fragment, once: a run that ends in the page's first slice (a short one) costs one page run and one drawing
+of its figures. The run (a
 builder.training.Trainer) lives in `state.TRAIN_RUN`; the network it trains is the session's own (ui.net()),
 trained in place, so the Weights page saves the trained weights.
 """
@@ -33,6 +36,16 @@ REFRESH_SECONDS = 0.5  # how often a running fragment reruns (and the curves red
 # is redrawn as many times, instead of more often the slower the server gets.
 TRAIN_PER_DRAW = 3.0
 CPU_CLOCK = time.thread_time
+# Streamlit fades out every element of a rerun that has not been drawn again yet (an opacity transition per
+# element). A live run reruns twice a second, and its start and end rerun the whole page: in a browser without a
+# GPU those fades cost more CPU than the charts (about 1 s of renderer and GPU process time per tied-moons run on
+# a 2-core machine, issue 13 defect 5), and they made the page flicker. Not on the Train page: the progress bar
+# says that it runs.
+NO_FADE_CSS = """<style>
+[data-testid="stElementContainer"] { transition: none !important; }
+[data-testid="stElementContainer"][data-stale="true"] { opacity: 1 !important; }
+</style>"""
+STOP_HELP = "End the run after the current batch, keeping the weights reached so far."
 LIVE_GRID_STEPS = 50  # decision boundary while training (50² points); the finished run's is drawn at 150²
 
 
@@ -130,82 +143,101 @@ def record(run: Trainer) -> None:
         runs.append(run.history)
 
 
-def results(design: builder.Design, preview: Dataset | None) -> None:
+def advance() -> None:
+    """Train the shown run's next slice, if it is running: first, before the page draws anything that depends on
+    whether it still runs (the Train button, the results). A run whose network is no longer the session's ends."""
     run = state.TRAIN_RUN.get()
-    running = run is not None and not run.done
-    page_run = object()  # this run of the whole page; the fragment's own reruns until the next one share it
+    if run is None or run.done:
+        return
+    reason = train_advice.stale_reason(run, ui.net())
+    if reason:
+        run.abandon()
+        ui.flash(reason, "warning", icon=":material/info:", about=id(run))  # while this run shows
+    else:
+        with contextlib.suppress(TrainingError):  # the run ended; its history keeps the problem
+            run.run(max_seconds=slice_seconds(), clock=CPU_CLOCK)
+    if run.done:
+        record(run)
 
-    @st.fragment(run_every=REFRESH_SECONDS if running else None)
-    def live() -> None:
-        run = state.TRAIN_RUN.get()
+
+def results(design: builder.Design, preview: Dataset | None) -> None:
+    """The right column: the data before any run; the live run, redrawn by a fragment that trains a slice per
+    rerun of its own; a finished run, drawn once by the page (no fragment: nothing reruns, and the fragment
+    reruns the browser had asked for before it heard the run was over find nothing to run)."""
+    run = state.TRAIN_RUN.get()
+    if run is not None and not run.done:
+        live_run()
+        return
+    # in a container, as the live fragment draws in one (a fragment is a container): the finished run replaces
+    # the live one in place, rather than beside it until the page's run ends
+    with st.container():
         if run is None:
-            if preview is not None and preview.is_2d and preview.task == "classification":
-                with st.container(key="train_preview"):
-                    title = f"{preview.name}: the data"
-                    st.plotly_chart(figures.scatter(preview, title=title), key="train_preview_chart")
-            st.info("Choose data and settings, then press **Train**.", icon=":material/model_training:")
-            return
-        if not run.done:
-            reason = train_advice.stale_reason(run, ui.net())
-            if reason:
-                run.abandon()
-                ui.flash(reason, "warning", icon=":material/info:", about=id(run))  # while this run shows
-            else:
-                with contextlib.suppress(TrainingError):  # the run ended; its history keeps the problem
-                    run.run(max_seconds=slice_seconds(), clock=CPU_CLOCK)
-        buttons = st.columns([1, 1, 3])
-        buttons[0].button(
-            "Stop",
-            key="train_stop",
-            icon=":material/stop_circle:",
-            on_click=stop,
-            disabled=run.done,
-            help="End the run after the current batch, keeping the weights reached so far.",
-        )
-        if (
-            run.resumable
-            and run.net is ui.net()
-            and buttons[1].button(
-                "Continue",
-                key="train_continue",
-                icon=":material/play_arrow:",
-                help="Go on with this run where it stopped: the same curves, optimizer and shuffling, as if it had "
-                "not been stopped.",
-            )
-        ):
-            run.resume()
-            st.rerun()  # the whole page: the fragment reruns itself again while the run goes on
-        if run.done:
-            record(run)
-            if running:  # the run ended in this rerun: redraw the whole page (it draws the run), without auto-reruns
-                st.rerun()
-        drawing = CPU_CLOCK()
-        if run.done:  # a finished run's figures do not change: built once per page run, and kept for the
-            # fragment reruns the browser had asked for before it heard that the run was over
-            held = state.TRAIN_FINISHED_FIGURES.get()
-            if held is None or held[0] is not run or held[1] is not page_run:
-                held = (run, page_run, run_figures(run))
-                state.TRAIN_FINISHED_FIGURES.set(held)
-            drawn = held[2]
+            before_training(preview)
         else:
-            drawn = run_figures(run)
-        show_run(run, drawn)
+            finished(design, run)
+
+
+def before_training(preview: Dataset | None) -> None:
+    if preview is not None and preview.is_2d and preview.task == "classification":
+        with st.container(key="train_preview"):
+            st.plotly_chart(figures.scatter(preview, title=f"{preview.name}: the data"), key="train_preview_chart")
+    st.info("Choose data and settings, then press **Train**.", icon=":material/model_training:")
+
+
+def finished(design: builder.Design, run: Trainer) -> None:
+    """A finished run (done, stopped or ended by a problem): its figures, Continue, the trained weights."""
+    buttons = st.columns([1, 1.4, 2.6])
+    buttons[0].button("Stop", key="train_stop", icon=":material/stop_circle:", disabled=True, help=STOP_HELP)
+    if (
+        run.resumable
+        and run.net is ui.net()
+        and buttons[1].button(
+            "Continue",
+            key="train_continue",
+            icon=":material/play_arrow:",
+            help="Go on with this run where it stopped: the same curves, optimizer and shuffling, as if it had "
+            "not been stopped.",
+        )
+    ):
+        run.resume()
+        st.rerun()  # the whole page: the live fragment draws the run again while it goes on
+    show_run(run, run_figures(run))
+    ui.show_flashes(about=id(run))
+    net = ui.net()
+    if net is not None and run.net is net:
+        downloads.weights_button(
+            net,
+            design,
+            key="train_download",
+            label="Download trained weights (.params)",
+            type="primary",
+            help="torch.save(net.state_dict()) of the trained network: load it in hand-written "
+            "PyTorch with net.load_state_dict(torch.load(path, weights_only=True)).",
+        )
+
+
+def live_run() -> None:
+    """The running run, redrawn every REFRESH_SECONDS by a fragment that trains the next slice first. Its first
+    call is in the page's run, which has trained a slice already (`advance`). When the run ends, the whole page
+    runs again and draws it finished."""
+    fresh = [True]  # this page run's call: the page trained the slice
+
+    @st.fragment(run_every=REFRESH_SECONDS)
+    def live() -> None:
+        if not fresh[0]:
+            advance()
+        fresh[0] = False
+        run = state.TRAIN_RUN.get()
+        if run is None or run.done:
+            st.rerun()  # the whole page: it draws the finished run, and this fragment reruns no more
+        st.columns([1, 1.4, 2.6])[0].button(
+            "Stop", key="train_stop", icon=":material/stop_circle:", on_click=stop, help=STOP_HELP
+        )
+        drawing = CPU_CLOCK()
+        show_run(run, run_figures(run))
         state.TRAIN_DRAW_SECONDS.set(CPU_CLOCK() - drawing)
 
     live()
-    if run is not None and run.done:
-        ui.show_flashes(about=id(run))
-        net = ui.net()
-        if net is not None and run.net is net:
-            downloads.weights_button(
-                net,
-                design,
-                key="train_download",
-                label="Download trained weights (.params)",
-                type="primary",
-                help="torch.save(net.state_dict()) of the trained network: load it in hand-written "
-                "PyTorch with net.load_state_dict(torch.load(path, weights_only=True)).",
-            )
 
 
 def runs_table() -> None:

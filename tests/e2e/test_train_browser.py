@@ -39,6 +39,18 @@ def progress_text(page: Page) -> Locator:
 
 
 def test_train_a_few_epochs_draws_the_curves_then_stop_a_long_run(page: Page, app_url: str) -> None:
+    boundaries: list[int] = []  # sizes of the messages that carry a decision boundary figure
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived",
+            lambda f: (
+                boundaries.append(len(f))
+                if b"Decision boundary" in (f if isinstance(f, bytes) else f.encode())
+                else None
+            ),
+        ),
+    )
     open_train(page, app_url)
     expect(page.locator(".st-key-train_start button")).to_be_visible(timeout=WAIT_MS)  # drawn after the fit check
     if page.locator(".st-key-train_use_example").count():  # the session's design takes other inputs
@@ -48,9 +60,19 @@ def test_train_a_few_epochs_draws_the_curves_then_stop_a_long_run(page: Page, ap
     expect(page.locator(".st-key-train_preview .js-plotly-plot svg.main-svg").first).to_be_visible(timeout=WAIT_MS)
 
     set_number(page, "train_epochs", 5)
+    boundaries.clear()
     page.locator(".st-key-train_start button").click()
     expect(progress_text(page)).to_contain_text("Epoch 5 of 5 — done", timeout=WAIT_MS)
     wait_idle(page)
+    page.wait_for_timeout(1500)  # a live fragment would rerun by now
+    # a run this short ends in the page's first slice: its figures come once (they came twice, the second time
+    # from a fragment rerun the browser asked for before it heard that the run was over: issue 13, defect 5)
+    assert len(boundaries) == 1, boundaries
+    # and no element of the page fades while it reruns (an animation per element, costly without a GPU)
+    transitions = page.locator("[data-testid='stElementContainer']").evaluate_all(
+        "els => els.map(e => getComputedStyle(e).transitionProperty)"
+    )
+    assert set(transitions) <= {"none"}, set(transitions)
     curves = page.locator(".st-key-train_curves .js-plotly-plot")
     expect(curves.locator("svg.main-svg").first).to_be_visible(timeout=WAIT_MS)
     # loss and accuracy, train and validation: four drawn lines, each through the five epochs. (The validation
