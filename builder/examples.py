@@ -40,4 +40,10 @@ def matching_example(design: Design) -> str | None:
     keeps its name, so the name alone does not tell). For pickers that must show the truth."""
     if design.name not in example_names():
         return None
-    return design.name if design == Design.from_json(_example_text(design.name)) else None
+    return design.name if design == _example_design(design.name) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _example_design(name: str) -> Design:
+    """The example as read, for comparisons only (never handed out: callers of load_example get their own)."""
+    return Design.from_json(_example_text(name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -88,3 +89,19 @@ def test_my_linear_passes_gradients_to_its_parameters() -> None:
     net = build(design, seed=0)
     net(example_input(design) + 1).sum().backward()
     assert net[0].weight.grad is not None and net[0].weight.grad.abs().sum() > 0
+
+
+def test_matching_example_is_the_unchanged_example_only() -> None:
+    from builder.design import Layer
+    from builder.examples import matching_example
+
+    for name in ("lenet", "sequential_mlp"):
+        design = load_example(name)
+        assert matching_example(design) == name
+        assert matching_example(load_example(name)) == name  # asked again (the example is read once)
+        first = design.layers[0]
+        assert isinstance(first, Layer)
+        edited = dataclasses.replace(design, layers=(dataclasses.replace(first, name="renamed"), *design.layers[1:]))
+        assert matching_example(edited) is None  # an edited example keeps its name, not the match
+        first.args["padding"] = 7  # type: ignore[index]  # the loaded copy changed in place: its own, not the kept one
+        assert matching_example(design) is None and matching_example(load_example(name)) == name
