@@ -228,11 +228,10 @@ def _construct(node: Layer, path: str) -> nn.Module:
         raise DesignError(f"{path} {node.type}: {first_line(e)}", path) from None
 
 
-def _tuple_type(block: Block, call: Call, shared: Mapping[str, Layer | Block]) -> str | None:
-    """The registry type of a tuple-returning layer a flow calls (registry.call picks its output), else None."""
+def _layer_type(block: Block, call: Call, shared: Mapping[str, Layer | Block]) -> LayerType | None:
+    """The registry type of the layer a flow calls (None for a block): builder.flow.compile_flow's question."""
     found = resolve(block.layers, call.target, shared)
-    lt = layer_type(found[0], shared) if found else None
-    return lt.name if lt is not None and (lt.returns_tuple or lt.self_attention) else None
+    return layer_type(found[0], shared) if found else None
 
 
 def _refuse_over_budget(cap: int, total: int, sizes: list[tuple[int, str, str]], after_dry_run: bool) -> None:
@@ -277,7 +276,7 @@ class _MetaBuilder:
         at = f"{path}." if path else ""
         children = [(child_key(n, i), self.module(n, f"{at}layers[{i}]")) for i, n in enumerate(block.layers)]
         if block.flow is not None:
-            program = compile_flow(block.flow, lambda c: _tuple_type(block, c, self.design.shared))
+            program = compile_flow(block.flow, lambda c: _layer_type(block, c, self.design.shared))
             return FlowModule(block.class_name, children, program)
         if all(n.name is None for n in block.layers):
             return nn.Sequential(*(m for _, m in children))
@@ -445,7 +444,7 @@ class _DryRun:
         positions = [p for i, n in enumerate(block.layers) for p in self.plan_node(n, f"{at}layers[{i}]")]
         program = skeleton = None
         if block.flow is not None:
-            program = compile_flow(block.flow, lambda c: _tuple_type(block, c, shared))
+            program = compile_flow(block.flow, lambda c: _layer_type(block, c, shared))
             skeleton = _skeleton(block, shared)
         self.blocks[path] = _BlockPlan(tuple(dict.fromkeys(positions)), program, skeleton)
         return positions

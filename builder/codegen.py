@@ -31,7 +31,7 @@ from torch import nn
 
 from . import init_methods, init_spec
 from .design import Block, Design, Layer, Node, Use, child_key, resolve
-from .flow import OPS, Branches, Call, Flow, Op, op_kwargs
+from .flow import OPS, Branches, Call, Flow, Op, fresh_output, op_kwargs
 from .init import plan as init_plan
 from .pysource import source_of
 from .registry import REGISTRY, LayerType, call_code
@@ -576,8 +576,6 @@ def _attribute(owner: str, name: str) -> str:
 # Parameter-free functions after which the book starts a new line (`Y = F.relu(self.bn1(self.conv1(X)))`).
 _ACTIVATIONS = {"relu", "gelu", "sigmoid", "tanh", "silu", "elu", "leaky_relu", "softmax", "log_softmax"}
 _NESTED = 4  # calls nested in one expression at most: `F.relu(self.b2_2(F.relu(self.b2_1(x))))`
-# Layers whose output is always a fresh tensor that backward does not need: `Y += X` is safe after them.
-_FRESH_OUTPUT = {"Convolution", "Linear", "Normalization"}
 
 
 class _Forward:
@@ -691,8 +689,7 @@ class _Forward:
         """Whether a branch ends in a layer whose output may be added to in place (`Y += X`)."""
         if not flow or not isinstance(flow[-1], Call):
             return False
-        lt = self.layer_type(flow[-1].target)
-        return lt is not None and lt.category in _FRESH_OUTPUT and not lt.outputs
+        return fresh_output(self.layer_type(flow[-1].target))
 
     # -- branches and their merge -----------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .errors import DesignError, json_kind
-from .registry import REGISTRY, REQUIRED, SIZE_MAX, Arg, call, call_code, check_value
+from .registry import REGISTRY, REQUIRED, SIZE_MAX, Arg, LayerType, call, call_code, check_value
 
 Dims: TypeAlias = int | tuple[int, ...]  # one dim or several, as torch takes them
 
@@ -470,25 +470,39 @@ def walk_steps(flow: Flow, where: str) -> Iterable[tuple[str, Step]]:
 
 # A compiled flow is plain data (so deepcopy, pickling and .to() need nothing special), resolved by name at
 # every call as hand-written `self.conv1(x)` is:
-#   (CALL, names, tuple_type, output)   names: the key's parts; tuple_type: the registry type of a
-#                                       tuple-returning child (registry.call picks its output), else None
+#   (CALL, names, tuple_type, output, fresh)   names: the key's parts; tuple_type: the registry type of a
+#                                              tuple-returning child (registry.call picks its output), else
+#                                              None; fresh: its output may be added to in place (fresh_output)
 #   (OP, op name, kwargs)
 #   (BRANCHES, (program, ...), merge, dim)
 CALL, OP, BRANCHES = 0, 1, 2
 CompiledStep: TypeAlias = tuple[Any, ...]
 Program: TypeAlias = tuple[CompiledStep, ...]
 
+# Layers whose output is always a new tensor that their backward does not need, so a forward may add to it in
+# place, as the book's residual does (`Y = self.bn2(self.conv2(Y)); Y += X`): convolutions, linear layers and
+# embeddings, normalizations.
+FRESH_OUTPUT_CATEGORIES = frozenset({"Convolution", "Linear", "Normalization"})
 
-def compile_flow(flow: Flow, tuple_type: Callable[[Call], str | None]) -> Program:
-    """The program of a (checked) flow; `tuple_type(call)` names the registry type of a tuple-returning target."""
+
+def fresh_output(lt: LayerType | None) -> bool:
+    """Whether a layer's output may be added to in place (`Y += X`): a fresh tensor no backward needs."""
+    return lt is not None and lt.category in FRESH_OUTPUT_CATEGORIES and not lt.outputs and not lt.self_attention
+
+
+def compile_flow(flow: Flow, layer_type: Callable[[Call], LayerType | None]) -> Program:
+    """The program of a (checked) flow; `layer_type(call)` is the registry type of the layer a call reaches
+    (None for a block)."""
     out: list[tuple[Any, ...]] = []
     for step in flow:
         if isinstance(step, Call):
-            out.append((CALL, tuple(step.target.split(".")), tuple_type(step), step.output))
+            lt = layer_type(step)
+            tuple_type = lt.name if lt is not None and (lt.returns_tuple or lt.self_attention) else None
+            out.append((CALL, tuple(step.target.split(".")), tuple_type, step.output, fresh_output(lt)))
         elif isinstance(step, Op):
             out.append((OP, step.op, op_kwargs(step)))
         else:
-            out.append((BRANCHES, tuple(compile_flow(b, tuple_type) for b in step.branches), step.merge, step.dim))
+            out.append((BRANCHES, tuple(compile_flow(b, layer_type) for b in step.branches), step.merge, step.dim))
     return tuple(out)
 
 
@@ -577,7 +591,8 @@ def describe(program: Program) -> str:
 #         b = self._modules[_c1](b)
 #         b = _c2(b)                              # _c2 is flow._relu (F.relu)
 #         …
-#         x = _c5([b, x], None)                   # the merge's function (flow._add)
+#         b += x                                  # add: in place, as the book's `Y += X`
+#         x = b
 #         del b
 #         x = _c2(x)
 #         return x
@@ -587,7 +602,8 @@ def describe(program: Program) -> str:
 # passed in the function's globals (which hold nothing else: no builtins). Only identifiers made here, and a
 # layer type's output indices (registry.call_code), are source text. Children are still looked up at each call,
 # as hand-written `self.conv1(x)` is, so a replaced child, a deep copy or hooks behave as in hand-written code;
-# the same functions as the walker's do each step's work, so both give identical results.
+# the same functions as the walker's do each step's work, so both give identical results. One difference, the
+# book's: an `add` whose branch 0 ends in a layer's new output (fresh_output) sums into it in place, `Y += X`.
 
 
 def _source(program: Program) -> tuple[str, dict[str, Any]]:
@@ -627,7 +643,14 @@ def _source(program: Program) -> tuple[str, dict[str, Any]]:
                 expr = f"{const(spec.fn)}({cur}{args})"
             elif step[0] == BRANCHES:
                 lanes = [chain(b, cur, fresh()) if b else cur for b in step[1]]
-                expr = f"{const(MERGES[step[2]][0])}([{', '.join(lanes)}], {const(step[3])})"
+                first = step[1][0]
+                if step[2] == "add" and first and first[-1][0] == CALL and first[-1][4]:
+                    # the book's `Y += X`: branch 0 ends in a layer's new output, the sum goes into it (the same
+                    # values as flow._add's b0 + b1 + …, without allocating another tensor)
+                    lines.extend(f"{lanes[0]} += {lane}" for lane in lanes[1:])
+                    expr = lanes[0]
+                else:
+                    expr = f"{const(MERGES[step[2]][0])}([{', '.join(lanes)}], {const(step[3])})"
                 lines.append(f"{var} = {expr}")
                 done = sorted({lane for lane in lanes if lane not in (cur, var)})
                 if done:

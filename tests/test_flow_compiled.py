@@ -268,3 +268,66 @@ def test_bad_programs_are_refused_not_written() -> None:
         compile_forward(((1, "relu", {"x); import os; (": 1}),))
     with pytest.raises(ValueError, match="child by its key"):
         compile_forward(((0, (), None, None),))
+
+
+def aten_ops(net: nn.Module, x: torch.Tensor) -> list[str]:
+    """The aten operations a training step runs, forward and backward, in order."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    net.zero_grad(set_to_none=True)
+    with Record() as r:
+        net(x).square().mean().backward()
+    return r.ops
+
+
+def test_resnet18_runs_the_books_operations_add_in_place_included() -> None:
+    ours, theirs, x = pair("resnet18")
+    mine, book = aten_ops(ours, x), aten_ops(theirs, x)
+    assert mine == book
+    walker = copy.deepcopy(ours)
+    for m in walker.modules():
+        if isinstance(m, FlowModule):
+            m._flow_visitor = PlainVisitor()
+    walked = aten_ops(walker, x)  # b0 + b1: a new tensor where the book adds in place
+    assert walked.count("aten.add") == book.count("aten.add") + 8
+    assert walked.count("aten.add_") == book.count("aten.add_") - 8
+
+
+@pytest.mark.parametrize(
+    ("last", "why"),
+    [
+        ([{"op": "relu"}], "relu's backward needs its output"),
+        (["drop"], "dropout in eval mode returns its input itself"),
+        (["inner"], "a block's output may be any tensor"),
+    ],
+)
+def test_an_add_after_anything_but_a_layers_new_output_is_not_in_place(last: list, why: str) -> None:
+    lin = {"type": "Linear", "in_features": 4, "out_features": 4}
+    d = Design.from_dict(
+        {
+            "format": 2,
+            "input": {"shape": [3, 4]},
+            "layers": [
+                {**lin, "name": "a"},
+                {"type": "Dropout", "p": 0.5, "name": "drop"},
+                {"type": "Sequential", "name": "inner", "layers": [{"type": "Identity"}]},
+            ],
+            "flow": ["a", {"branches": [last, ["a"]], "merge": "add"}, {"op": "tanh"}],
+        }
+    )
+    net = build(d, seed=0).eval()
+    x = torch.randn(3, 4, requires_grad=True)
+    y = net.a(x)
+    want = torch.tanh((F.relu(y) if last[0] == {"op": "relu"} else y) + net.a(y))
+    got = net(x)
+    got.sum().backward()  # in place, it would fail: "modified by an inplace operation"
+    torch.testing.assert_close(got, want, rtol=0, atol=0, msg=why)
