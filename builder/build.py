@@ -296,8 +296,11 @@ class _MetaBuilder:
     def check_budget(self, net: nn.Module) -> None:
         """The parameter budget of a network built on meta, before any forward pass (lazy sizes unknown)."""
         total = sum(p.numel() for p in net.parameters() if not is_lazy(p))
+        cap = limits().max_params
+        if total <= cap:  # each layer's size is only for the refusal's message (largest layers)
+            return
         sizes = [(sum(p.numel() for p in m.parameters() if not is_lazy(p)), at, kind) for at, kind, m in self.leaves]
-        _refuse_over_budget(limits().max_params, total, sizes, after_dry_run=False)
+        _refuse_over_budget(cap, total, sizes, after_dry_run=False)
 
 
 # -- the dry run, node by node ------------------------------------------------------------------------------

@@ -370,6 +370,16 @@ def test_a_trillion_parameter_design_is_refused_fast_without_memory() -> None:
     assert "ReLU" not in message  # layers without parameters are not named
 
 
+def test_instantiate_refuses_the_same_design_on_meta_naming_its_largest_layers() -> None:
+    from builder.lazy import instantiate
+
+    with pytest.raises(DesignError) as info:
+        instantiate(huge())  # the network before its dry run (builder.lazy): the budget is checked there too
+    message = str(info.value)
+    assert "1,000,011,000,010 parameters" in message and "before any memory is allocated" in message
+    assert "Largest layers: layers[0] Linear: 1,000,001,000,000; layers[2] Linear: 10,000,010" in message
+
+
 def test_budget_counts_lazy_sizes_after_inference(monkeypatch) -> None:
     monkeypatch.setenv("BLOCKWORK_MAX_PARAMS", "5000")
     with pytest.raises(DesignError, match="after torch inferred the lazy sizes.*layers\\[0\\] LazyLinear: 5,376"):
