@@ -409,7 +409,7 @@ def _step(raw: Any, where: str, count: Callable[[str], None], depth: int, max_de
             f"{where}.branches",
         )
     merge = raw.get("merge")
-    if merge not in MERGES:
+    if not isinstance(merge, str) or merge not in MERGES:  # a JSON list or object is not hashable
         raise DesignError(
             f"{where}.merge: must be one of {', '.join(map(repr, MERGES))}, got {merge!r}", f"{where}.merge"
         )

@@ -106,7 +106,7 @@ def check_init(raw: Any, where: str) -> dict[str, Any]:
             f'{where}: must be an object like {{"method": "normal", "std": 0.01}}, got {json_kind(raw)}', where
         )
     method = raw.get("method")
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:  # a JSON list or object is not hashable
         raise DesignError(f"{where}.method: must be one of {', '.join(METHODS)}, got {method!r}", f"{where}.method")
     spec = METHODS[method]
     allowed = {o.name: o for o in spec.options}

@@ -326,6 +326,13 @@ BAD_PARSE = [
         ["merge", "'concat'", "'cat'"],
         "layers[0].flow[0].merge",
     ),
+    (  # JSON lists and objects are not hashable: they must be refused, not raise a TypeError
+        "merge given as a list",
+        [{"branches": [["a"]], "merge": ["cat"], "dim": 1}],
+        ["merge", "['cat']"],
+        "layers[0].flow[0].merge",
+    ),
+    ("merge given as an object", [{"branches": [["a"]], "merge": {}}], ["merge", "{}"], "layers[0].flow[0].merge"),
     ("cat without dim", [{"branches": [["a"]], "merge": "cat"}], ["cat needs the dim"], "layers[0].flow[0].dim"),
     (
         "add with dim",

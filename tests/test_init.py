@@ -73,6 +73,8 @@ def test_init_and_seed_round_trip_at_every_level() -> None:
     ("change", "path", "message"),
     [
         ({"init": {"method": "uniformish"}}, "init.method", "must be one of default, normal"),
+        ({"init": {"method": ["normal"]}}, "init.method", "must be one of default, normal"),  # unhashable JSON
+        ({"init": {"method": {}}}, "init.method", "must be one of default, normal"),
         ({"init": {"method": "normal", "std": 0}}, "init.std", "greater than 0"),
         ({"init": {"method": "normal", "std": "big"}}, "init.std", "must be a number"),
         ({"init": {"method": "zeros", "std": 1}}, "init.std", "has no option 'std'"),
