@@ -220,7 +220,9 @@ def graph(
     """Draw `design` from input to output.
 
     inferred: True runs the dry run (meta device) to show output shapes and lazy sizes; False draws the
-    design as written, lazy layers pending (as before torch's first forward); a DryRun uses that one.
+    design as written, lazy layers pending (as before torch's first forward); a DryRun uses that one (the
+    design's, from `dry_run(design)`). A drawing with shapes is remembered: the same design, run and options
+    again (a rerun) reuse it.
     depth: like torchview's — layers and blocks up to that depth are drawn (1: the top level only), blocks
     at the last level collapsed into one node with their totals and output shape; None draws everything.
     expand: module keys of blocks to draw open whatever the depth (their enclosing blocks open with them).
@@ -243,46 +245,46 @@ def graph(
             error = e
     g = graphviz.Digraph(name=design.name or "design")
     opened, focused = _expanded(expand), _expanded(focus)
-    # The design's own dry run stands for the design: dry_run returns one DryRun object per design JSON and
-    # limits, so the same object means the same design and the same drawing (see _Bodies).
-    own = run if inferred is True else None
-    key = (id(own), depth, opened, chain_limit, focused)
-    body = _BODIES.get(key, own) if own is not None else None
+    # A drawing with shapes is remembered by the design and run objects (see _Bodies); one without is cheap.
+    key = (id(design), id(run), depth, opened, chain_limit, focused)
+    body = _BODIES.get(key, design, run) if run is not None else None
     if body is None:
         drawing = _Drawing(design, run, error, depth, opened)
         drawing.chain_limit, drawing.focus = chain_limit, focused
         body = drawing.draw()
-        if own is not None:
-            _BODIES.put(key, own, body)
+        if run is not None:
+            _BODIES.put(key, design, run, body)
     g.body = list(body)  # the caller's own list: adding to its graph never changes a remembered drawing
     return g
 
 
 class _Bodies:
-    """The DOT bodies `graph` drew from a design's own dry run, by that DryRun object and the drawing options
-    (least recently used forgotten first; safe across threads).
+    """The DOT bodies `graph` drew with a dry run, by the Design and DryRun objects and the drawing options
+    (least recently used forgotten first; safe across threads). Each body holds its design and run, so the
+    ids in its key are not reused while it is kept.
 
-    A DryRun from `dry_run(design)` is made for exactly one design JSON and limits (an edit, even of the same
-    Design object in place, gives another JSON and so another run), and each body holds its run, so the id in
-    the key is never reused while the body is kept. The body is a function of the design and the run only.
+    Why the objects tell the drawing: a body is a function of the design's content and the run. The run is
+    the design's dry run — `dry_run(design)` (graph's own, or the caller's as documented), which makes one
+    DryRun per design JSON and limits — so a design changed in any way, even the same Design object changed
+    in place, comes with another run, and a limit changed too.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._data: OrderedDict[tuple[Hashable, ...], tuple[DryRun, list[str]]] = OrderedDict()
+        self._data: OrderedDict[tuple[Hashable, ...], tuple[Design, DryRun, list[str]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Hashable, ...], run: DryRun) -> list[str] | None:
+    def get(self, key: tuple[Hashable, ...], design: Design, run: DryRun) -> list[str] | None:
         with self._lock:
             found = self._data.get(key)
-            if found is None or found[0] is not run:
+            if found is None or found[0] is not design or found[1] is not run:
                 return None
             self._data.move_to_end(key)
-            return found[1]
+            return found[2]
 
-    def put(self, key: tuple[Hashable, ...], run: DryRun, body: list[str]) -> None:
+    def put(self, key: tuple[Hashable, ...], design: Design, run: DryRun, body: list[str]) -> None:
         with self._lock:
-            self._data[key] = (run, body)
+            self._data[key] = (design, run, body)
             self._data.move_to_end(key)
             while len(self._data) > self.size:
                 self._data.popitem(last=False)

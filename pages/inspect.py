@@ -116,7 +116,7 @@ def main() -> None:
     )
     if graph_tab.open:
         with graph_tab:
-            graph_view.show(current)  # full width: branches side by side need it
+            graph_view.show(current, run)  # full width: branches side by side need it
     if shapes_tab.open:
         with shapes_tab:
             narrow = st.column_config.TextColumn(width="small")

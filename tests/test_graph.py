@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 import pytest
 
-from builder import Design, graph, load_example
+from builder import Design, dry_run, graph, load_example
 from builder.diagram import blocks, fitting_depth, forget_drawings, node_count
 
 
@@ -319,6 +320,12 @@ def test_graph_of_an_edited_design_shows_the_edit() -> None:
     first.layers[2].args["in_features"] = 32  # type: ignore[index]
     assert "→ (2, 32)" in labels(graph(first).source)["n_0"]
     assert graph(first).source == _from_scratch(first)
+    # A run given by the caller (as the pages do): the design's own run again, or another design's drawing.
+    run = dry_run(edited)
+    assert graph(edited, run).source == graph(edited, run).source == _from_scratch(edited, inferred=run)
+    named = dataclasses.replace(edited, layers=(dataclasses.replace(edited.layers[0], name="wide"), *edited.layers[1:]))
+    drawn = graph(named, run).source
+    assert "n_wide" in labels(drawn) and drawn == _from_scratch(named, inferred=run)
 
 
 def test_graph_follows_the_limits_in_force(monkeypatch: pytest.MonkeyPatch) -> None:

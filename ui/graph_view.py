@@ -18,9 +18,8 @@ ALL = "all"
 CHAIN_LIMIT = 40  # a flat 500-layer chain is drawn as 10 + one box + 10 nodes (builder.graph's chain_limit)
 
 
-def show(design: builder.Design) -> None:
-    """Draw the graph of `design` under its depth and expand controls. graph() finds the design's own dry run
-    (cached) and remembers its drawing by it, so a rerun with the same design and controls draws nothing."""
+def show(design: builder.Design, run: builder.DryRun) -> None:
+    """Draw the graph of `design` (whose dry run is `run`) under its depth and expand controls."""
     found = blocks(design)
     depth: int | None = None
     expand: list[str] = []
@@ -41,7 +40,7 @@ def show(design: builder.Design) -> None:
             "lists every layer."
         )
     with st.container(key="graph"):
-        graph = builder.graph(design, depth=depth, expand=expand, chain_limit=chain, focus=expand)
+        graph = builder.graph(design, run, depth=depth, expand=expand, chain_limit=chain, focus=expand)
         st.graphviz_chart(graph)
 
 
