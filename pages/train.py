@@ -32,7 +32,8 @@ def main() -> None:
         fits = data is not None and train_form.check_fit(design, dry.output_shape, data)
         st.subheader("Settings")
         config = train_form.choose_settings()
-        if st.button(
+        slot = st.empty()  # the Train button; while a run it started in this page run goes on, a disabled one
+        if slot.button(
             "Train",
             key="train_start",
             type="primary",
@@ -42,7 +43,16 @@ def main() -> None:
         ):
             assert data is not None and config is not None
             if train_view.start(design, data, config):
-                st.rerun()  # draw the page again with the live fragment rerunning itself
+                train_view.advance()  # its first slice now: a short run ends here, drawn finished by this page run
+                if train_view.busy():  # a longer one goes on in the live fragment drawn below
+                    slot.button(
+                        "Train",
+                        key="train_start_busy",
+                        type="primary",
+                        icon=":material/play_arrow:",
+                        disabled=True,
+                        width="stretch",
+                    )
         if fits and data is not None and config is not None:
             downloads.training_bundle_button(design, data, config, key="train_bundle", width="stretch")
             st.caption(

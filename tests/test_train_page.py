@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
 from builder import Design, build, load_example
-from ui import state
+from ui import state, train_view
 
 from .conftest import open_page
 
@@ -198,14 +199,15 @@ def test_the_weights_page_has_the_trained_weights(app: AppTest) -> None:
     assert all(torch.equal(net.state_dict()[k], trained[k]) for k in trained)
 
 
-def test_stop_then_continue_goes_on_with_the_same_run(app: AppTest) -> None:
+def test_stop_then_continue_goes_on_with_the_same_run(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 13, defect 6: after Stop, Continue resumes the run (same history, same curves); it ends with the
     weights and the epochs an uninterrupted run with the same settings gives."""
     from builder.training import train
 
+    monkeypatch.setattr(train_view, "SLICE_SECONDS", 0.05)  # short slices: Stop lands inside the run
     at = train_page(app)
     use_tied_moons(at)
-    at.number_input(key="train_epochs").set_value(60).run()  # more than a slice trains
+    at.number_input(key="train_epochs").set_value(200).run()  # more than a slice trains
     at.button(key="train_start").click().run()
     run = at.session_state[state.TRAIN_RUN.name]
     at.button(key="train_stop").click().run()
@@ -217,12 +219,12 @@ def test_stop_then_continue_goes_on_with_the_same_run(app: AppTest) -> None:
     assert at.session_state[state.TRAIN_RUN.name] is run and not run.history.stopped
     train_until_done(at)
     no_errors(at)
-    assert len(run.history.epochs) == 60 and all(e.complete for e in run.history.epochs)
+    assert len(run.history.epochs) == 200 and all(e.complete for e in run.history.epochs)
     # the truth: the same settings in one uninterrupted run from the same fresh weights
     net = build(load_example("tied_moons"), seed=run.config.seed)
     whole = train(net, run.data, run.config)
     assert [e.train_loss for e in whole.epochs] == [e.train_loss for e in run.history.epochs]
     trained = at.session_state[state.NET.name].module.state_dict()
     assert all(torch.equal(trained[k], v) for k, v in net.state_dict().items())
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)  # the curves: one history, 60 epochs
-    assert spec["data"][0]["x"] == list(range(1, 61))
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)  # the curves: one history, 200 epochs
+    assert spec["data"][0]["x"] == list(range(1, 201))

@@ -28,7 +28,11 @@ from builder.data import DataError, Dataset
 from builder.training import TrainConfig, Trainer, TrainingError, decision_grid, reset_weights
 from ui import downloads, state
 
-SLICE_SECONDS = 0.3  # training per rerun at least: short, so a click is answered at once
+# Training per rerun at least, in CPU seconds of the session's thread. A live redraw costs the server ~0.1 s and
+# the browser 0.3-0.5 s (Plotly redraws the curves and the boundary; more without a GPU): a second of training per
+# redraw keeps drawing well below the training it shows, and Stop is still answered within about a second. A
+# short run (the tied-moons preset: ~0.5 s) ends in the first slice, drawn once (issue 13, defect 5).
+SLICE_SECONDS = 1.0
 REFRESH_SECONDS = 0.5  # how often a running fragment reruns (and the curves redraw), at most
 # Drawing must cost less than the training it shows: each slice trains at least TRAIN_PER_DRAW times as long
 # as the last redraw took. Both are CPU seconds of the session's thread (time.thread_time), not wall time: on a
