@@ -93,3 +93,25 @@ def test_csv_widgets_follow_a_new_target_or_file_without_a_widget_key_warning(
     step(lambda: upload(at, "other.csv", ("x,y,z\n" + ROWS).encode()))  # another file: its own columns
     assert at.selectbox(key=state.TRAIN_CSV_TARGET.name).value == "z"
     assert at.multiselect(key=state.TRAIN_CSV_FEATURES.name).value == ["x", "y"]
+
+
+def test_choosing_a_set_with_settings_of_its_own_sets_them_without_a_widget_key_warning(
+    app: AppTest, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The chapter's regression brings its SGD settings (train_form.apply_good_settings): they reach the settings
+    widgets already shown, and Streamlit does not warn of a widget given both a default and a Session State value
+    (as it did when the widgets also got value=/index=). Then back to moons: the settings stay what they are."""
+    monkeypatch.setattr(policies, "runtime", SimpleNamespace(exists=lambda: True))  # as in the test above
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    at = open_page(app, "train")
+    assert at.selectbox(key="train_optimizer").value == "adam"
+    with caplog.at_level(logging.WARNING, logger="streamlit"):
+        at.selectbox(key=state.TRAIN_SOURCE.name).select("linear regression").run()
+        assert not at.exception, at.exception
+        assert at.selectbox(key="train_optimizer").value == "sgd" and at.number_input(key="train_lr").value == 0.03
+        assert at.number_input(key="train_batch_size").value == 10 and at.number_input(key="train_epochs").value == 5
+        at.number_input(key="train_epochs").set_value(7).run()  # the user's own change is kept
+        at.selectbox(key=state.TRAIN_SOURCE.name).select("moons").run()
+        assert at.number_input(key="train_epochs").value == 7 and at.selectbox(key="train_optimizer").value == "sgd"
+    warned = [r.getMessage() for r in caplog.records if "Session State API" in r.getMessage()]
+    assert not warned, warned

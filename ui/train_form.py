@@ -275,24 +275,20 @@ def choose_settings() -> TrainConfig | None:
         kind, label, key = spec.pop("kind", "number"), spec.pop("label"), state.train_field(field)
         box = columns[i % 2]
         start = getattr(train_advice.START, field)
+        # seeded through the session, not value=/index=: apply_good_settings sets these widgets' values, and a
+        # widget given both a default and a Session State value makes Streamlit warn
         if kind == "select":
             options = spec.pop("options")
-            box.selectbox(
-                label,
-                options,
-                key=key.name,
-                index=options.index(kept(key, start, options)),
-                format_func=OPTIMIZER_LABELS.get,
-            )
+            seeded = state.seed(key.name, kept(key, start, options))
+            box.selectbox(label, options, key=seeded, format_func=OPTIMIZER_LABELS.get)
         elif kind == "slider":
-            box.slider(label, key=key.name, value=kept(key, start), **spec)
+            box.slider(label, key=state.seed(key.name, kept(key, start)), **spec)
         else:
             disabled = field == "momentum" and state.train_field("optimizer").get() != "sgd"
-            box.number_input(label, key=key.name, value=kept(key, start), disabled=disabled, **spec)
+            box.number_input(label, key=state.seed(key.name, kept(key, start)), disabled=disabled, **spec)
     st.checkbox(
         "Start from fresh weights",
-        key=state.TRAIN_FRESH.name,
-        value=kept(state.TRAIN_FRESH, True),
+        key=state.seed(state.TRAIN_FRESH.name, kept(state.TRAIN_FRESH, True)),
         help="Re-initialize the network with the seed before training (same seed, same run). Untick to "
         "train further from the current weights.",
     )
