@@ -194,8 +194,8 @@ def scatter(data: Dataset, fig: go.Figure | None = None, title: str | None = Non
         points = data.X[data.y == c]
         fig.add_trace(
             go.Scatter(
-                x=points[:, 0].tolist(),
-                y=points[:, 1].tolist(),
+                x=points[:, 0].numpy(),  # numpy: plotly sends typed arrays, not lists to check and write one by one
+                y=points[:, 1].numpy(),
                 mode="markers",
                 name=name,
                 marker={"color": PALETTE[c % len(PALETTE)], "size": 6, "line": {"width": 0.5, "color": "white"}},
@@ -222,10 +222,10 @@ def boundary(grid: Grid, data: Dataset) -> go.Figure:
         else [[0, PALETTE[0]], [1, PALETTE[0]]]
     )
     fig = go.Figure(
-        go.Heatmap(
-            x=grid.xs.tolist(),
-            y=grid.ys.tolist(),
-            z=grid.labels.tolist(),
+        go.Heatmap(  # numpy, class indices as small integers: plotly sends typed arrays (~20x faster than lists)
+            x=grid.xs.numpy(),
+            y=grid.ys.numpy(),
+            z=grid.labels.numpy().astype(np.uint8 if k <= 256 else np.int32),
             zmin=0,
             zmax=k - 1,
             colorscale=scale,
