@@ -15,6 +15,8 @@ from torch.nn.parameter import is_lazy
 from .build import DryRun
 from .registry import built_type
 
+_Signature: TypeAlias = tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]
+
 COLUMNS = ["key", "layer", "type", "kind", "shape", "count", "dtype", "device", "requires_grad", "tied_with"]
 
 TIED_NOTE = (
@@ -52,27 +54,28 @@ def summary(net: nn.Module) -> pd.DataFrame:
     if not isinstance(net, nn.Module):
         raise TypeError(f"summary expects a torch.nn.Module, got {type(net).__name__}")
     state = _State(net)
-    columns, sums = _columns(state), state.totals()
-    # The frame is a function of exactly these lists and totals, read afresh from the network on every call;
-    # a pandas frame costs ~10x reading them, so the last one made for this network is reused while they are
-    # equal (an edit, a load that changes a shape, .to(), requires_grad_ all change them; weight values are
-    # not shown). A shallow copy is handed out: pandas copies on write, so changes to it never reach the kept one.
+    # The frame is a function of the network's signature (its keys, modules' classes, and each tensor's
+    # identity, class, shape, dtype, device and requires_grad: see _State.signature), read afresh on every
+    # call. A pandas frame costs ~10x reading it, so the last frame made for this network is reused while the
+    # signature is equal (an edit, a load that changes a shape or dtype, .to(), requires_grad_ all change it;
+    # weight values are not shown). A shallow copy is handed out: pandas copies on write, so changes to it
+    # never reach the kept one.
+    signature = state.signature()
     with _FRAMES_LOCK:
         last = _FRAMES.get(net)  # (modules hash by identity: torch's own named_modules needs it)
-    if last is not None and last[0] == columns and last[1] == sums:
-        return last[2].copy(deep=False)
-    df = pd.DataFrame(columns, columns=COLUMNS)
+    if last is not None and last[0] == signature:
+        return last[1].copy(deep=False)
+    df = pd.DataFrame(_columns(state), columns=COLUMNS)
     df["count"] = df["count"].astype("Int64")
-    df.attrs["totals"] = asdict(sums)  # plain data, so the frame still serializes (Arrow, JSON)
+    df.attrs["totals"] = asdict(state.totals())  # plain data, so the frame still serializes (Arrow, JSON)
     df.attrs["note"] = TIED_NOTE
     with _FRAMES_LOCK:
-        _FRAMES[net] = (columns, sums, df)
+        _FRAMES[net] = (signature, df)
     return df.copy(deep=False)
 
 
-# The last frame `summary` made for each live network (weakly held: it goes with the network).
-_Frame: TypeAlias = tuple[dict[str, list[Any]], "Totals", pd.DataFrame]
-_FRAMES: weakref.WeakKeyDictionary[nn.Module, _Frame] = weakref.WeakKeyDictionary()
+# The last frame `summary` made for each live network and its signature (weakly held: it goes with the network).
+_FRAMES: weakref.WeakKeyDictionary[nn.Module, tuple[_Signature, pd.DataFrame]] = weakref.WeakKeyDictionary()
 _FRAMES_LOCK = threading.Lock()
 
 
@@ -152,6 +155,15 @@ class _State:
                     if k not in skip:
                         entries.append((prefix + k, t, m))
 
+    def signature(self) -> _Signature:
+        """Everything the table and the totals are made of, unformatted: equal signatures, equal tables.
+        Identities are compared as ids: the tensors are alive while they are in the network."""
+        return (
+            [(k, type(m), _form(t)) for k, t, m in self.entries],
+            [_form(p) for p in self.params.values()],
+            [_form(b) for b in self.buffers.values()],
+        )
+
     def totals(self) -> Totals:
         params = self.params
         per_use = sum(_numel(t) for _, t, _ in self.entries if id(t) in params)  # (extra state: not in params)
@@ -162,6 +174,16 @@ class _State:
 _STATE = nn.Module.state_dict
 _SAVE = nn.Module._save_to_state_dict
 _EXTRA = nn.Module.get_extra_state
+
+
+def _form(t: object) -> tuple[object, ...]:
+    """A tensor's identity and what the table shows of it (a lazy one has no shape yet); another object's
+    (a module's extra state) identity and class."""
+    if not isinstance(t, torch.Tensor):
+        return id(t), type(t)
+    if is_lazy(t):
+        return id(t), type(t), t.dtype, t.device, t.requires_grad
+    return id(t), type(t), t.shape, t.dtype, t.device, t.requires_grad
 
 
 def _plain(m: nn.Module) -> bool:
