@@ -164,3 +164,10 @@ def test_summary_of_an_unchanged_network_is_equal_and_its_own_frame() -> None:
             p.add_(1.0)
     assert _shown(net) == _fresh(net)
     assert list(summary(net).dtypes) == list(second.dtypes)  # the same column types kept and made afresh
+
+
+def test_summary_of_a_lazy_layer_follows_its_dtype() -> None:
+    net = nn.Sequential(nn.LazyLinear(2))
+    assert set(summary(net)["dtype"]) == {"float32"}
+    net.to(torch.float64)  # still uninitialized: no shape to compare, its dtype still shown
+    assert set(summary(net)["dtype"]) == {"float64"} and _shown(net) == _fresh(net)
