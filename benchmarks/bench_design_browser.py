@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .bench_classroom import CHROME_ARGS, CHROMIUM, IDLE, server
+from .bench_classroom import ARTIFACTS, CHROME_ARGS, CHROMIUM, IDLE, server
 
 EDITS = 10  # per design, after one warm-up pair: the row's medians are of 10 edits each
 WAIT_MS = 120_000
@@ -83,7 +83,7 @@ def bench_design_browser(quick: bool) -> Iterator[object]:
     if quick or not Path(CHROMIUM).exists():  # a server and a browser: `make bench` only
         yield Row("browser edit", case, "run by make bench" if quick else "chromium missing", "", None, "≤ 1.5", None)
         return
-    with server() as (url, _):
+    with server(ARTIFACTS.parent / "blockwork-design-browser" / "server.log") as (url, _):
         large, tied = measure(url)
     a, b = statistics.median(large), statistics.median(tied)
     yield Row(
