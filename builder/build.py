@@ -325,7 +325,7 @@ def _meta(form: _Form) -> torch.Tensor:
     return torch.empty_strided(form[0], form[1], dtype=form[2], device="meta")
 
 
-class _Answers(Generic[_V]):
+class Answers(Generic[_V]):
     """A bounded map of remembered answers (least recently used forgotten first), safe across threads."""
 
     def __init__(self, size: int) -> None:
@@ -392,9 +392,9 @@ class _BlockPlan:
 
 
 # ~0.6 kB an answer (measured with tracemalloc): at most ~20 MB per app process, ten 2 000-layer designs' worth.
-_BUILT: _Answers[_Built] = _Answers(5_000)
-_CALLS: _Answers[_Called] = _Answers(20_000)
-_STEPS: _Answers[_Form] = _Answers(10_000)
+_BUILT: Answers[_Built] = Answers(5_000)
+_CALLS: Answers[_Called] = Answers(20_000)
+_STEPS: Answers[_Form] = Answers(10_000)
 _SKELETON_LEAF = nn.Module()  # stands for a layer in a skeleton: the dry run never calls skeletons' modules
 
 

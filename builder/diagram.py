@@ -24,14 +24,12 @@ How things are shown
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Collection, Hashable, Iterable
 from typing import Any
 
 import graphviz
 
-from .build import DryRun, LayerRun, StepRun, dry_run
+from .build import Answers, DryRun, LayerRun, StepRun, dry_run
 from .design import Block, Design, Layer, Node, Use, child_key, resolve
 from .errors import DesignError
 from .flow import OPS, Branches, Call, Flow, Op, merge_label, walk_steps
@@ -270,28 +268,17 @@ class _Bodies:
     """
 
     def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[tuple[Hashable, ...], tuple[Design, DryRun, list[str]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: Answers[tuple[Design, DryRun, list[str]]] = Answers(size)
 
     def get(self, key: tuple[Hashable, ...], design: Design, run: DryRun) -> list[str] | None:
-        with self._lock:
-            found = self._data.get(key)
-            if found is None or found[0] is not design or found[1] is not run:
-                return None
-            self._data.move_to_end(key)
-            return found[2]
+        found = self._kept.get(key)
+        return found[2] if found is not None and found[0] is design and found[1] is run else None
 
     def put(self, key: tuple[Hashable, ...], design: Design, run: DryRun, body: list[str]) -> None:
-        with self._lock:
-            self._data[key] = (design, run, body)
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
+        self._kept.put(key, (design, run, body))
 
     def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
+        self._kept.clear()
 
 
 _BODIES = _Bodies(64)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from builder import Design, DesignError, build, dry_run, example_names, load_example
-from builder.build import _CALLS, _Answers, _DryRun, clear_caches
+from builder.build import _CALLS, Answers, _DryRun, clear_caches
 
 
 def scratch(design: Design) -> Any:
@@ -221,7 +221,7 @@ def test_an_uncalled_lazy_child_is_refused_by_name() -> None:
 
 
 def test_remembered_answers_are_bounded() -> None:
-    answers: _Answers[int] = _Answers(3)
+    answers: Answers[int] = Answers(3)
     for i in range(5):
         answers.put(i, i)
     assert answers.get(4) == 4 and answers.get(3) == 3 and answers.get(0) is None and len(answers) == 3
