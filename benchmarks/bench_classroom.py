@@ -112,6 +112,8 @@ async def wait_idle(page) -> None:
 
 async def open_train(browser, url: str, epochs: int | None):
     """A fresh session on the Train page with the tied-moons preset loaded, ready to press Train."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(WAIT_MS)
     page = await context.new_page()
@@ -120,10 +122,16 @@ async def open_train(browser, url: str, epochs: int | None):
     await page.get_by_test_id("stSidebarNav").get_by_role("link", name="Train").click()
     await wait_idle(page)
     await page.locator(".st-key-train_start button").wait_for()
-    if await page.locator(".st-key-train_use_example").count():  # load the preset the data suggests
-        await page.locator(".st-key-train_use_example").get_by_role("button").click()
-        await wait_idle(page)
-    await page.get_by_text("Design tied_moons").wait_for()
+    loaded = page.get_by_text("Design tied_moons")
+    use_example = page.locator(".st-key-train_use_example").get_by_role("button")
+    for _ in range(3):  # load the preset the data suggests
+        if not await use_example.count():
+            break
+        await use_example.click()
+        with contextlib.suppress(PlaywrightTimeout):  # 8 pages opening at once: a click can land while the
+            await loaded.wait_for(timeout=30_000)  # button is drawn again, and be lost; a person clicks again
+            break
+    await loaded.wait_for()
     if epochs is not None:
         box = page.locator(".st-key-train_epochs input")
         await box.fill(str(epochs))

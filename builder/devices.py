@@ -2,10 +2,17 @@
 
 Nothing here moves a network unless asked: `move` is the one place that does, and it says what it did. A
 device that is missing or fails leaves the network on the CPU with a message a person can act on.
+
+The sessions of one server process share its cores: `use_thread_limit` caps torch's threads per computation,
+and `training_slot` lets limits().training_slots sessions train at once while the others wait their turn.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -114,3 +121,52 @@ def use_thread_limit() -> None:
     cores). The app calls this on every run; torch's setting is per process."""
     if torch.get_num_threads() != limits().torch_threads:
         torch.set_num_threads(limits().torch_threads)
+
+
+class TrainingTurns:
+    """Turns at training for the sessions of one process: at most limits().training_slots hold one at a time,
+    and the others get theirs in the order they asked (a class pressing Train together is served in turn, not
+    all at once, switching between them at every operation). The limit is read at every request."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._busy = 0
+        self._queue: deque[object] = deque()  # the waiting requests, first come first
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        """Wait for a turn (first come, first served), hold it inside the `with`, give it back after."""
+        me = object()
+        with self._changed:
+            self._queue.append(me)
+            try:
+                while self._queue[0] is not me or self._busy >= limits().training_slots:
+                    self._changed.wait()
+            finally:  # served, or interrupted while waiting: out of the queue either way
+                self._queue.remove(me)
+                self._changed.notify_all()
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify_all()
+
+    @property
+    def busy(self) -> int:
+        """Turns held now."""
+        return self._busy
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a turn now."""
+        return len(self._queue)
+
+
+TRAINING = TrainingTurns()  # the process's turns: every session's training slices take one
+
+
+def training_slot() -> contextlib.AbstractContextManager[None]:
+    """A turn at training among this process's sessions (see TrainingTurns): hold it while training a slice."""
+    return TRAINING.turn()

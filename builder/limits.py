@@ -32,6 +32,11 @@ _DEFAULTS = {
     # torch threads per computation in the app: a server runs many sessions at once, and torch's default (one
     # thread per core for each) makes them fight; one each trained ~10x faster on a busy 2-core machine.
     "BLOCKWORK_TORCH_THREADS": 1,
+    # Sessions of one app process training at once; the others wait their turn, first come first served (a
+    # turn is a slice of about a second). A process runs its sessions under one interpreter lock: eight sessions
+    # of a class training at once each took about twice the server CPU of one alone on a 2-core machine, in
+    # switching between them. More processes, not more threads, use more cores (docs/deploy.md).
+    "BLOCKWORK_TRAINING_SLOTS": 1,
 }
 
 
@@ -46,6 +51,7 @@ class Limits:
     max_data_rows: int = _DEFAULTS["BLOCKWORK_MAX_DATA_ROWS"]
     max_data_columns: int = _DEFAULTS["BLOCKWORK_MAX_DATA_COLUMNS"]
     torch_threads: int = _DEFAULTS["BLOCKWORK_TORCH_THREADS"]
+    training_slots: int = _DEFAULTS["BLOCKWORK_TRAINING_SLOTS"]
 
 
 def _read(name: str) -> int:
@@ -73,4 +79,5 @@ def limits() -> Limits:
         max_data_rows=_read("BLOCKWORK_MAX_DATA_ROWS"),
         max_data_columns=_read("BLOCKWORK_MAX_DATA_COLUMNS"),
         torch_threads=_read("BLOCKWORK_TORCH_THREADS"),
+        training_slots=_read("BLOCKWORK_TRAINING_SLOTS"),
     )

@@ -23,7 +23,7 @@ import streamlit as st
 
 import builder
 import ui
-from builder import DesignError, figures, train_advice
+from builder import DesignError, devices, figures, train_advice
 from builder.data import DataError, Dataset
 from builder.training import TrainConfig, Trainer, TrainingError, decision_grid, reset_weights
 from ui import downloads, state
@@ -158,7 +158,9 @@ def advance() -> None:
         run.abandon()
         ui.flash(reason, "warning", icon=":material/info:", about=id(run))  # while this run shows
     else:
-        with contextlib.suppress(TrainingError):  # the run ended; its history keeps the problem
+        # a turn among the server's sessions (a class pressing Train at once trains in turn, not all at once);
+        # the slice's seconds are this thread's CPU time, so waiting for the turn does not count
+        with devices.training_slot(), contextlib.suppress(TrainingError):  # the problem stays in the history
             run.run(max_seconds=slice_seconds(), clock=CPU_CLOCK)
     if run.done:
         record(run)
