@@ -124,13 +124,15 @@ async def open_train(browser, url: str, epochs: int | None):
     await page.locator(".st-key-train_start button").wait_for()
     loaded = page.get_by_text("Design tied_moons")
     use_example = page.locator(".st-key-train_use_example").get_by_role("button")
+    # the page can still be drawing after its script ended (elements whose code it fetches on first use come
+    # last: with 8 pages opening at once, the Train button was there while "Use example" was not yet)
+    await use_example.or_(loaded).first.wait_for()
     for _ in range(3):  # load the preset the data suggests
-        if not await use_example.count():
+        if await loaded.count() or not await use_example.count():
             break
         await use_example.click()
-        with contextlib.suppress(PlaywrightTimeout):  # 8 pages opening at once: a click can land while the
-            await loaded.wait_for(timeout=30_000)  # button is drawn again, and be lost; a person clicks again
-            break
+        with contextlib.suppress(PlaywrightTimeout):  # a click landing while the button is drawn again is lost:
+            await loaded.wait_for(timeout=30_000)  # a person clicks again
     await loaded.wait_for()
     if epochs is not None:
         box = page.locator(".st-key-train_epochs input")
