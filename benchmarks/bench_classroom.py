@@ -191,6 +191,7 @@ class Classroom:
     solo_server_cpu: float  # its server CPU seconds
     solo_cpu: float  # its CPU seconds, server and browsers
     class_cpu: float  # CPU seconds per run while the N ran, server and browsers
+    class_server_cpu: float  # the server's share of it
     load: float  # 1-minute load average before the benchmark started (other work on the machine)
     times: list[float]  # each concurrent run's seconds
 
@@ -215,14 +216,15 @@ async def classroom(url: str, pid: int, students: int, epochs: int | None) -> Cl
                 await context.close()
             solo, solo_server_cpu, solo_cpu = sorted(solos)[SOLO_RUNS // 2]
             opened = await asyncio.gather(*(open_train(browser, url, epochs) for _ in range(students)))
-            every = tree_cpu_seconds(os.getpid())
+            server, every = cpu_seconds(pid), tree_cpu_seconds(os.getpid())
             times = await asyncio.gather(*(train(page, f"student{i}") for i, (_, page) in enumerate(opened)))
             class_cpu = (tree_cpu_seconds(os.getpid()) - every) / students
+            class_server_cpu = (cpu_seconds(pid) - server) / students
             for context, _ in opened:
                 await context.close()
         finally:
             await browser.close()
-    return Classroom(solo, solo_server_cpu, solo_cpu, class_cpu, load, list(times))
+    return Classroom(solo, solo_server_cpu, solo_cpu, class_cpu, class_server_cpu, load, list(times))
 
 
 def bench_classroom(quick: bool) -> Iterator[object]:
@@ -246,7 +248,7 @@ def bench_classroom(quick: bool) -> Iterator[object]:
         "classroom training",
         f"{students} browsers train tied_moons at once vs 1 (browsers on the same machine, load average "
         f"{c.load:.1f} before). CPU per run, server + browser: {c.solo_cpu:.2f} s alone ({c.solo_server_cpu:.2f} s "
-        f"server), {c.class_cpu:.2f} s in the class",
+        f"server), {c.class_cpu:.2f} s in the class ({c.class_server_cpu:.2f} s server)",
         f"slowest {worst:.1f} s (each: {', '.join(f'{t:.1f}' for t in sorted(c.times))} s)",
         f"{c.solo:.1f} s",
         ratio,
