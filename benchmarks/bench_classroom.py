@@ -7,6 +7,11 @@ run; the target is each within 4× of it. Beside it: the machine's load average 
 work on the machine slows the N more than the solo run), and the CPU seconds a run costs, server and browsers
 together, alone and in the class: on a busy machine these say what wall times cannot (on 2 free cores, N runs
 of C CPU seconds each take at least N·C/2 seconds).
+
+That bound is printed as the row's floor: N·C_class / (cores · solo time). With the browsers on the server's
+machine it is itself above 4 for N = 8 on 2 cores whenever a run costs more CPU than its solo wall time (a
+solo run keeps one core busy while the other helps draw): here every student's drawing is paid by the server's
+cores, which in a classroom it is not (each browser draws on its student's machine).
 """
 
 from __future__ import annotations
@@ -244,11 +249,14 @@ def bench_classroom(quick: bool) -> Iterator[object]:
             raise RunNeverDone(f"{e}\nserver log, last lines:\n{tail}") from None
     worst = max(c.times)
     ratio = worst / c.solo
+    # no schedule beats the machine: the class's CPU seconds spread over every core, against the solo time
+    floor = students * c.class_cpu / (os.cpu_count() or 1) / c.solo
     yield Row(
         "classroom training",
         f"{students} browsers train tied_moons at once vs 1 (browsers on the same machine, load average "
         f"{c.load:.1f} before). CPU per run, server + browser: {c.solo_cpu:.2f} s alone ({c.solo_server_cpu:.2f} s "
-        f"server), {c.class_cpu:.2f} s in the class ({c.class_server_cpu:.2f} s server)",
+        f"server), {c.class_cpu:.2f} s in the class ({c.class_server_cpu:.2f} s server): on {os.cpu_count()} cores "
+        f"no run order ends the class before {floor:.1f}x the solo time",
         f"slowest {worst:.1f} s (each: {', '.join(f'{t:.1f}' for t in sorted(c.times))} s)",
         f"{c.solo:.1f} s",
         ratio,
